@@ -1,0 +1,70 @@
+// Typed errors with stable codes. Users search for the code; the message says what to do.
+// `status` is the HTTP status the API answers with when the error reaches it.
+
+export type WeftErrorCode =
+  | 'WEFT_E_VALIDATION'
+  | 'WEFT_E_PARSE'
+  | 'WEFT_E_UNKNOWN_KIND'
+  | 'WEFT_E_DUPLICATE'
+  | 'WEFT_E_CONFLICT'
+  | 'WEFT_E_NOT_FOUND'
+  | 'WEFT_E_BAD_REQUEST'
+  | 'WEFT_E_STORE_CORRUPT'
+  | 'WEFT_E_STORE_FOREIGN'
+  | 'WEFT_E_STORE_LOCKED'
+  | 'WEFT_E_STORE_CLOSED'
+  | 'WEFT_E_COMPACTED'
+  | 'WEFT_E_LEASE_NOT_FOUND'
+  | 'WEFT_E_UNAVAILABLE'
+  | 'WEFT_E_INTERNAL';
+
+const STATUS: Record<WeftErrorCode, number> = {
+  WEFT_E_VALIDATION: 422,
+  WEFT_E_PARSE: 400,
+  WEFT_E_UNKNOWN_KIND: 400,
+  WEFT_E_DUPLICATE: 400,
+  WEFT_E_CONFLICT: 409,
+  WEFT_E_NOT_FOUND: 404,
+  WEFT_E_BAD_REQUEST: 400,
+  WEFT_E_STORE_CORRUPT: 500,
+  WEFT_E_STORE_FOREIGN: 500,
+  WEFT_E_STORE_LOCKED: 500,
+  WEFT_E_STORE_CLOSED: 503,
+  WEFT_E_COMPACTED: 410,
+  WEFT_E_LEASE_NOT_FOUND: 404,
+  WEFT_E_UNAVAILABLE: 503,
+  WEFT_E_INTERNAL: 500,
+};
+
+/** One problem found in one document, at one field path. */
+export interface FieldError {
+  /** Dotted path with indices, e.g. `spec.rules[0].backendRefs[1].weight`. */
+  path: string;
+  message: string;
+  /** Index of the document in the submitted batch, when there was a batch. */
+  document?: number;
+}
+
+export class WeftError extends Error {
+  readonly code: WeftErrorCode;
+  readonly status: number;
+  readonly errors: FieldError[];
+
+  constructor(code: WeftErrorCode, message: string, errors: FieldError[] = []) {
+    super(message);
+    this.name = 'WeftError';
+    this.code = code;
+    this.status = STATUS[code];
+    this.errors = errors;
+  }
+
+  toJSON(): { code: WeftErrorCode; message: string; errors?: FieldError[] } {
+    return this.errors.length > 0
+      ? { code: this.code, message: this.message, errors: this.errors }
+      : { code: this.code, message: this.message };
+  }
+}
+
+export function isWeftError(e: unknown, code?: WeftErrorCode): e is WeftError {
+  return e instanceof WeftError && (code === undefined || e.code === code);
+}
