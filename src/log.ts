@@ -1,13 +1,13 @@
 // One logger for every component: JSON lines on stderr (stdout is kept for what a person or a
 // test reads: chosen addresses, command results). WEFT_LOG_LEVEL sets the level.
-import { pino, type Logger } from 'pino';
+import { pino, destination, type Logger } from 'pino';
 
 export type { Logger };
 
 export function createLogger(component: string): Logger {
   return pino(
     { name: component, level: process.env.WEFT_LOG_LEVEL ?? 'info', base: { component } },
-    pino.destination({ fd: 2, sync: true }),
+    destination({ fd: 2, sync: true }),
   );
 }
 
