@@ -1,0 +1,280 @@
+// The compiler: a pure function from the mesh model and the requesting proxy to the Envoy v3
+// resources that proxy should hold. No I/O, no clock, no randomness: the same input gives the
+// same output, which golden files pin. The ADS server only diffs and ships what this returns.
+//
+// Per service port it emits: one EDS Cluster and its ClusterLoadAssignment, one
+// RouteConfiguration (the attached HTTPRoute/GRPCRoute/TrafficSplit rules, or a default route to
+// the service itself), and, for proxyless gRPC clients, API listeners under every name the
+// service can be dialled by (see names.ts).
+
+import type {
+  Endpoint,
+  MeshModel,
+  MeshService,
+  RouteBinding,
+  RouteMatch,
+  ServicePort,
+  StringMatch,
+  WeightedBackend,
+} from '../registry/model.js';
+import { serviceKey } from '../registry/model.js';
+import { TypeUrl, type ResourceSet } from '../xds/types.js';
+import { BLACKHOLE_CLUSTER, clusterName, listenerNames, routeConfigName } from './names.js';
+import { orderMatches } from './route-order.js';
+
+/** What the compiler needs to know about the proxy asking. */
+export interface NodeView {
+  /** The proxy's namespace: short service names resolve in it. */
+  namespace: string;
+}
+
+const HCM_TYPE =
+  'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
+const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
+const ADS_SOURCE = { ads: {}, resource_api_version: 'V3' };
+
+export function compile(model: MeshModel, node: NodeView): ResourceSet {
+  const listeners = new Map<string, object>();
+  const routes = new Map<string, object>();
+  const clusters = new Map<string, object>();
+  const assignments = new Map<string, object>();
+
+  const services = new Map(model.services.map((s) => [serviceKey(s.namespace, s.name), s]));
+  const bindingsByParent = groupBindings(model.routes);
+  let needsBlackhole = false;
+
+  for (const svc of model.services) {
+    for (const port of svc.ports) {
+      const cluster = clusterName(svc.namespace, svc.name, port.port);
+      clusters.set(cluster, edsCluster(cluster, port));
+      assignments.set(cluster, loadAssignment(cluster, port.endpoints));
+    }
+  }
+
+  for (const svc of model.services) {
+    for (const port of svc.ports) {
+      const rcName = routeConfigName(svc.namespace, svc.name, port.port);
+      const bindings = (bindingsByParent.get(serviceKey(svc.namespace, svc.name)) ?? []).filter(
+        (b) => b.parent.port === undefined || b.parent.port === port.port,
+      );
+      const built = buildRoutes(svc, port, bindings, services);
+      needsBlackhole ||= built.usesBlackhole;
+      // A backend that does not exist yet still gets a cluster (with no endpoints): calls fail
+      // closed now and start working as soon as the service appears, with no route change.
+      for (const missing of built.missingClusters) {
+        if (!clusters.has(missing.name)) {
+          clusters.set(missing.name, edsCluster(missing.name, { protocol: missing.protocol }));
+          assignments.set(missing.name, loadAssignment(missing.name, []));
+        }
+      }
+      routes.set(rcName, {
+        name: rcName,
+        virtual_hosts: [{ name: rcName, domains: ['*'], routes: built.routes }],
+      });
+    }
+    for (const { name, port } of listenerNames(svc, node.namespace)) {
+      listeners.set(name, apiListener(name, routeConfigName(svc.namespace, svc.name, port)));
+    }
+  }
+
+  if (needsBlackhole) {
+    clusters.set(BLACKHOLE_CLUSTER, edsCluster(BLACKHOLE_CLUSTER, { protocol: 'HTTP' }));
+    assignments.set(BLACKHOLE_CLUSTER, loadAssignment(BLACKHOLE_CLUSTER, []));
+  }
+
+  return new Map([
+    [TypeUrl.Listener, sortByName(listeners)],
+    [TypeUrl.RouteConfiguration, sortByName(routes)],
+    [TypeUrl.Cluster, sortByName(clusters)],
+    [TypeUrl.ClusterLoadAssignment, sortByName(assignments)],
+  ]);
+}
+
+function groupBindings(bindings: RouteBinding[]): Map<string, RouteBinding[]> {
+  const out = new Map<string, RouteBinding[]>();
+  for (const b of bindings) {
+    const key = serviceKey(b.parent.namespace, b.parent.name);
+    const list = out.get(key);
+    if (list) list.push(b);
+    else out.set(key, [b]);
+  }
+  return out;
+}
+
+function sortByName(m: Map<string, object>): Map<string, object> {
+  return new Map([...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function apiListener(name: string, routeConfig: string): object {
+  return {
+    name,
+    api_listener: {
+      api_listener: {
+        '@type': HCM_TYPE,
+        stat_prefix: name,
+        rds: { route_config_name: routeConfig, config_source: ADS_SOURCE },
+        http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } }],
+      },
+    },
+  };
+}
+
+function edsCluster(name: string, port: Pick<ServicePort, 'protocol'>): object {
+  const cluster: Record<string, unknown> = {
+    name,
+    type: 'EDS',
+    eds_cluster_config: { eds_config: ADS_SOURCE, service_name: name },
+    connect_timeout: { seconds: 5, nanos: 0 },
+    lb_policy: 'ROUND_ROBIN',
+  };
+  if (port.protocol === 'HTTP2' || port.protocol === 'GRPC') {
+    // Envoy needs to be told to speak HTTP/2 upstream; proxyless gRPC ignores this.
+    cluster.typed_extension_protocol_options = {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    };
+  }
+  return cluster;
+}
+
+function loadAssignment(name: string, endpoints: Endpoint[]): object {
+  if (endpoints.length === 0) return { cluster_name: name, endpoints: [] };
+  return {
+    cluster_name: name,
+    endpoints: [
+      {
+        // gRPC ignores localities without a weight, so every locality carries one.
+        locality: {},
+        load_balancing_weight: { value: 1 },
+        lb_endpoints: endpoints.map((e) => ({
+          endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
+          health_status: 'HEALTHY',
+          load_balancing_weight: { value: 1 },
+        })),
+      },
+    ],
+  };
+}
+
+interface BuiltRoutes {
+  routes: object[];
+  usesBlackhole: boolean;
+  missingClusters: Array<{ name: string; protocol: ServicePort['protocol'] }>;
+}
+
+function buildRoutes(
+  svc: MeshService,
+  port: ServicePort,
+  bindings: RouteBinding[],
+  services: Map<string, MeshService>,
+): BuiltRoutes {
+  const out: BuiltRoutes = { routes: [], usesBlackhole: false, missingClusters: [] };
+  if (bindings.length === 0) {
+    // No route attached: everything goes to the service itself (Kubernetes semantics).
+    out.routes.push({
+      name: 'default',
+      match: { prefix: '/' },
+      route: { cluster: clusterName(svc.namespace, svc.name, port.port) },
+    });
+    return out;
+  }
+  // Once a route attaches, only its matches are served; anything else has no route (GAMMA).
+  for (const m of orderMatches(bindings)) {
+    const routeName = `${m.binding.source.kind.toLowerCase()}/${m.binding.source.namespace}/${m.binding.source.name}/rule/${m.ruleIndex}/match/${m.matchIndex}`;
+    const action = routeAction(m.rule.backends, port, services, out);
+    if (m.rule.timeoutMs !== undefined) action.timeout = durationMs(m.rule.timeoutMs);
+    for (const match of envoyMatches(m.match)) {
+      out.routes.push({ name: routeName, match, route: action });
+    }
+  }
+  return out;
+}
+
+function routeAction(
+  backends: WeightedBackend[],
+  parentPort: ServicePort,
+  services: Map<string, MeshService>,
+  out: BuiltRoutes,
+): Record<string, unknown> {
+  const live = backends.filter((b) => b.weight > 0);
+  if (live.length === 0) {
+    // Gateway API: a rule whose backends all have weight 0 must fail its requests.
+    out.usesBlackhole = true;
+    return { cluster: BLACKHOLE_CLUSTER };
+  }
+  const named = live.map((b) => ({ name: backendCluster(b, parentPort, services, out), weight: b.weight }));
+  if (named.length === 1) return { cluster: named[0]!.name };
+  return {
+    weighted_clusters: { clusters: named.map((c) => ({ name: c.name, weight: { value: c.weight } })) },
+  };
+}
+
+function backendCluster(
+  b: WeightedBackend,
+  parentPort: ServicePort,
+  services: Map<string, MeshService>,
+  out: BuiltRoutes,
+): string {
+  const target = services.get(serviceKey(b.namespace, b.name));
+  let port = b.port;
+  if (port === undefined) {
+    // Same port as the request when the backend has it, else the backend's only port.
+    port = target?.ports.some((p) => p.port === parentPort.port)
+      ? parentPort.port
+      : target?.ports.length === 1
+        ? target.ports[0]!.port
+        : parentPort.port;
+  }
+  const name = clusterName(b.namespace, b.name, port);
+  if (!target?.ports.some((p) => p.port === port)) {
+    out.missingClusters.push({ name, protocol: parentPort.protocol });
+  }
+  return name;
+}
+
+/** One Gateway API match becomes one or two Envoy matches (a PathPrefix needs two, see below). */
+function envoyMatches(m: RouteMatch): object[] {
+  const headers: object[] = m.headers.map(headerMatcher);
+  if (m.method !== undefined) headers.push({ name: ':method', string_match: { exact: m.method } });
+  const extra: Record<string, unknown> = {};
+  if (headers.length > 0) extra.headers = headers;
+  if (m.queryParams.length > 0) extra.query_parameters = m.queryParams.map(queryMatcher);
+
+  const path = m.path ?? { type: 'PathPrefix', value: '/' };
+  switch (path.type) {
+    case 'Exact':
+      return [{ path: path.value, ...extra }];
+    case 'RegularExpression':
+      return [{ safe_regex: { regex: path.value }, ...extra }];
+    case 'PathPrefix': {
+      // Gateway API prefixes match whole path segments: `/foo` matches `/foo` and `/foo/bar`,
+      // never `/foobar`. Envoy's plain `prefix` is a string prefix, and proxyless gRPC does not
+      // support `path_separated_prefix`, so the segment rule is spelt as an exact match plus a
+      // prefix ending in `/`, which every xDS client understands.
+      const base = path.value.replace(/\/+$/, '');
+      if (base === '') return [{ prefix: '/', ...extra }];
+      return [
+        { path: base, ...extra },
+        { prefix: `${base}/`, ...extra },
+      ];
+    }
+  }
+}
+
+function headerMatcher(h: StringMatch): object {
+  return h.type === 'Exact'
+    ? { name: h.name.toLowerCase(), string_match: { exact: h.value } }
+    : { name: h.name.toLowerCase(), string_match: { safe_regex: { regex: h.value } } };
+}
+
+function queryMatcher(q: StringMatch): object {
+  return q.type === 'Exact'
+    ? { name: q.name, string_match: { exact: q.value } }
+    : { name: q.name, string_match: { safe_regex: { regex: q.value } } };
+}
+
+function durationMs(ms: number): { seconds: number; nanos: number } {
+  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
+}

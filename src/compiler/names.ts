@@ -1,0 +1,36 @@
+// How the compiler names the Envoy resources it emits. One place, because the names are an API:
+// proxies subscribe to them, the CLI and /config_dump show them, and golden files pin them.
+
+import type { MeshService } from '../registry/model.js';
+
+/** Istio-style outbound cluster name, recognisable to anyone who has read an Envoy config dump. */
+export function clusterName(namespace: string, service: string, port: number): string {
+  return `outbound|${port}||${service}.${namespace}`;
+}
+
+export function routeConfigName(namespace: string, service: string, port: number): string {
+  return `${service}.${namespace}:${port}`;
+}
+
+/** Cluster for routes whose every backend has weight 0: no endpoints, so calls fail closed. */
+export const BLACKHOLE_CLUSTER = 'weft-blackhole';
+
+/**
+ * The names a client may dial a service by (`xds:///<name>`): `svc.ns` and `svc.ns.svc`
+ * everywhere, plain `svc` inside its own namespace; each with `:port`, and without a port for
+ * the service's first port.
+ */
+export function listenerNames(
+  svc: MeshService,
+  nodeNamespace: string,
+): Array<{ name: string; port: number }> {
+  const hosts = [`${svc.name}.${svc.namespace}`, `${svc.name}.${svc.namespace}.svc`];
+  if (svc.namespace === nodeNamespace) hosts.unshift(svc.name);
+  const out: Array<{ name: string; port: number }> = [];
+  const first = svc.ports[0];
+  for (const host of hosts) {
+    if (first) out.push({ name: host, port: first.port });
+    for (const p of svc.ports) out.push({ name: `${host}:${p.port}`, port: p.port });
+  }
+  return out;
+}

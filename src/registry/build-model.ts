@@ -1,0 +1,354 @@
+// Builds the mesh model from stored resources: which services exist (explicit Services, and the
+// implicit ones that `app: X` workload labels create), their ports and endpoints, and every
+// route kind (HTTPRoute, GRPCRoute, TrafficSplit) translated into one route binding shape.
+// The input types are narrow structural views of the resource kinds, so this module reads only
+// the fields it needs and the compiler never sees the user-facing kinds.
+
+import type {
+  Endpoint,
+  MeshModel,
+  MeshService,
+  PathMatch,
+  PortProtocol,
+  RouteBinding,
+  RouteMatch,
+  RouteRule,
+  ServicePort,
+  StringMatch,
+  WeightedBackend,
+} from './model.js';
+
+interface Meta {
+  name: string;
+  namespace: string;
+  labels?: Record<string, string>;
+  creationTimestamp?: string;
+}
+
+export interface WorkloadView {
+  metadata: Meta;
+  spec: {
+    address: string;
+    ports: Array<{ name?: string; port: number; protocol: PortProtocol }>;
+    serviceAccount?: string;
+  };
+}
+
+export interface ServiceView {
+  metadata: Meta;
+  spec: {
+    selector?: Record<string, string>;
+    ports: Array<{ name?: string; port: number; targetPort?: number | string; appProtocol?: string }>;
+  };
+}
+
+interface ParentRefView {
+  kind?: string;
+  name: string;
+  namespace?: string;
+  port?: number;
+}
+interface BackendRefView {
+  name: string;
+  namespace?: string;
+  port?: number;
+  weight?: number;
+}
+interface StringMatchView {
+  type?: 'Exact' | 'RegularExpression';
+  name: string;
+  value: string;
+}
+
+export interface HTTPRouteView {
+  metadata: Meta;
+  spec: {
+    parentRefs?: ParentRefView[];
+    rules?: Array<{
+      matches?: Array<{
+        path?: { type?: PathMatch['type']; value?: string };
+        headers?: StringMatchView[];
+        queryParams?: StringMatchView[];
+        method?: string;
+      }>;
+      backendRefs?: BackendRefView[];
+      timeouts?: { request?: string; backendRequest?: string };
+    }>;
+  };
+}
+
+export interface GRPCRouteView {
+  metadata: Meta;
+  spec: {
+    parentRefs?: ParentRefView[];
+    rules?: Array<{
+      matches?: Array<{
+        method?: { type?: 'Exact' | 'RegularExpression'; service?: string; method?: string };
+        headers?: StringMatchView[];
+      }>;
+      backendRefs?: BackendRefView[];
+    }>;
+  };
+}
+
+export interface TrafficSplitView {
+  metadata: Meta;
+  spec: { service: string; backends: Array<{ service: string; weight: number }> };
+}
+
+export interface ModelInput {
+  workloads: WorkloadView[];
+  services: ServiceView[];
+  httpRoutes: HTTPRouteView[];
+  grpcRoutes: GRPCRouteView[];
+  trafficSplits: TrafficSplitView[];
+}
+
+export function buildModel(input: ModelInput): MeshModel {
+  const services = new Map<string, MeshService>();
+  for (const svc of implicitServices(input.workloads)) services.set(`${svc.namespace}/${svc.name}`, svc);
+  // An explicit Service wins over the implicit one of the same name.
+  for (const s of input.services) {
+    const svc = explicitService(s, input.workloads);
+    services.set(`${svc.namespace}/${svc.name}`, svc);
+  }
+
+  const routes: RouteBinding[] = [
+    ...input.httpRoutes.flatMap(httpRouteBindings),
+    ...input.grpcRoutes.flatMap(grpcRouteBindings),
+    ...input.trafficSplits.map(trafficSplitBinding),
+  ].sort(
+    (a, b) =>
+      compare(a.source.createdAt, b.source.createdAt) ||
+      compare(`${a.source.namespace}/${a.source.name}`, `${b.source.namespace}/${b.source.name}`) ||
+      compare(a.source.kind, b.source.kind),
+  );
+
+  return {
+    services: [...services.values()].sort(
+      (a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name),
+    ),
+    routes,
+  };
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function endpointOf(w: WorkloadView, port: number): Endpoint {
+  return {
+    address: w.spec.address,
+    port,
+    workload: `${w.metadata.namespace}/${w.metadata.name}`,
+    serviceAccount: w.spec.serviceAccount ?? 'default',
+    labels: { ...(w.metadata.labels ?? {}) },
+  };
+}
+
+function sortEndpoints(eps: Endpoint[]): Endpoint[] {
+  return eps.sort(
+    (a, b) => compare(a.workload, b.workload) || compare(a.address, b.address) || a.port - b.port,
+  );
+}
+
+function implicitServices(workloads: WorkloadView[]): MeshService[] {
+  const groups = new Map<string, WorkloadView[]>();
+  for (const w of workloads) {
+    const app = w.metadata.labels?.app;
+    if (!app) continue;
+    const key = `${w.metadata.namespace}/${app}`;
+    const list = groups.get(key);
+    if (list) list.push(w);
+    else groups.set(key, [w]);
+  }
+  const out: MeshService[] = [];
+  for (const [key, members] of groups) {
+    const [namespace, name] = key.split('/') as [string, string];
+    const ports = new Map<number, ServicePort>();
+    for (const w of members) {
+      for (const p of w.spec.ports) {
+        let sp = ports.get(p.port);
+        if (!sp) {
+          sp = { port: p.port, protocol: p.protocol, endpoints: [] };
+          if (p.name) sp.name = p.name;
+          ports.set(p.port, sp);
+        }
+        sp.endpoints.push(endpointOf(w, p.port));
+      }
+    }
+    const sorted = [...ports.values()].sort((a, b) => a.port - b.port);
+    for (const p of sorted) sortEndpoints(p.endpoints);
+    out.push({ namespace, name, implicit: true, ports: sorted });
+  }
+  return out;
+}
+
+function selects(
+  selector: Record<string, string> | undefined,
+  labels: Record<string, string> | undefined,
+): boolean {
+  // Kubernetes: a Service without a selector selects nothing (its endpoints are managed by hand).
+  if (!selector || Object.keys(selector).length === 0) return false;
+  return Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+}
+
+const APP_PROTOCOLS: Record<string, PortProtocol> = {
+  http: 'HTTP',
+  http2: 'HTTP2',
+  'kubernetes.io/h2c': 'HTTP2',
+  h2c: 'HTTP2',
+  grpc: 'GRPC',
+  tcp: 'TCP',
+};
+
+function explicitService(s: ServiceView, workloads: WorkloadView[]): MeshService {
+  const selected = workloads.filter(
+    (w) => w.metadata.namespace === s.metadata.namespace && selects(s.spec.selector, w.metadata.labels),
+  );
+  const ports: ServicePort[] = s.spec.ports.map((p) => {
+    const target = p.targetPort ?? p.port;
+    const endpoints: Endpoint[] = [];
+    let inferred: PortProtocol | undefined;
+    for (const w of selected) {
+      const wp = w.spec.ports.find((x) =>
+        typeof target === 'number' ? x.port === target : x.name === target,
+      );
+      if (!wp) continue;
+      inferred ??= wp.protocol;
+      endpoints.push(endpointOf(w, wp.port));
+    }
+    const protocol = (p.appProtocol && APP_PROTOCOLS[p.appProtocol.toLowerCase()]) || inferred || 'HTTP';
+    const sp: ServicePort = { port: p.port, protocol, endpoints: sortEndpoints(endpoints) };
+    if (p.name) sp.name = p.name;
+    return sp;
+  });
+  return { namespace: s.metadata.namespace, name: s.metadata.name, implicit: false, ports };
+}
+
+function source(kind: string, m: Meta): RouteBinding['source'] {
+  return { kind, namespace: m.namespace, name: m.name, createdAt: m.creationTimestamp ?? '' };
+}
+
+function parents(refs: ParentRefView[] | undefined, ns: string): RouteBinding['parent'][] {
+  return (refs ?? [])
+    .filter((r) => (r.kind ?? 'Service') === 'Service')
+    .map((r) => {
+      const p: RouteBinding['parent'] = { namespace: r.namespace ?? ns, name: r.name };
+      if (r.port !== undefined) p.port = r.port;
+      return p;
+    });
+}
+
+function backends(refs: BackendRefView[] | undefined, ns: string): WeightedBackend[] {
+  return (refs ?? []).map((r) => {
+    const b: WeightedBackend = { namespace: r.namespace ?? ns, name: r.name, weight: r.weight ?? 1 };
+    if (r.port !== undefined) b.port = r.port;
+    return b;
+  });
+}
+
+function stringMatches(list: StringMatchView[] | undefined): StringMatch[] {
+  return (list ?? []).map((h) => ({ type: h.type ?? 'Exact', name: h.name, value: h.value }));
+}
+
+/** Gateway API Duration (`1h`, `30s`, `500ms`, `1m30s`) in milliseconds; 0 means "no timeout". */
+export function parseGatewayDuration(text: string): number {
+  let ms = 0;
+  for (const m of text.matchAll(/(\d+)(ms|h|m|s)/g)) {
+    const n = Number(m[1]);
+    ms += m[2] === 'h' ? n * 3_600_000 : m[2] === 'm' ? n * 60_000 : m[2] === 's' ? n * 1000 : n;
+  }
+  return ms;
+}
+
+function httpRouteBindings(r: HTTPRouteView): RouteBinding[] {
+  const rules: RouteRule[] = (r.spec.rules ?? []).map((rule) => {
+    const out: RouteRule = {
+      matches: (rule.matches ?? []).map((m) => {
+        const match: RouteMatch = {
+          headers: stringMatches(m.headers),
+          queryParams: stringMatches(m.queryParams),
+        };
+        match.path = { type: m.path?.type ?? 'PathPrefix', value: m.path?.value ?? '/' };
+        if (m.method) match.method = m.method;
+        return match;
+      }),
+      backends: backends(rule.backendRefs, r.metadata.namespace),
+    };
+    const timeout = rule.timeouts?.request ?? rule.timeouts?.backendRequest;
+    if (timeout !== undefined && parseGatewayDuration(timeout) > 0)
+      out.timeoutMs = parseGatewayDuration(timeout);
+    return out;
+  });
+  return parents(r.spec.parentRefs, r.metadata.namespace).map((parent) => ({
+    source: source('HTTPRoute', r.metadata),
+    parent,
+    rules,
+  }));
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A GRPCRoute method match is a match on the HTTP/2 path `/<service>/<method>`. */
+function grpcMethodPath(m: {
+  type?: 'Exact' | 'RegularExpression';
+  service?: string;
+  method?: string;
+}): PathMatch {
+  if ((m.type ?? 'Exact') === 'RegularExpression') {
+    return { type: 'RegularExpression', value: `/${m.service ?? '[^/]+'}/${m.method ?? '[^/]+'}` };
+  }
+  if (m.service && m.method) return { type: 'Exact', value: `/${m.service}/${m.method}` };
+  if (m.service) return { type: 'PathPrefix', value: `/${m.service}` };
+  return { type: 'RegularExpression', value: `/[^/]+/${escapeRegex(m.method ?? '')}` };
+}
+
+function grpcRouteBindings(r: GRPCRouteView): RouteBinding[] {
+  const rules: RouteRule[] = (r.spec.rules ?? []).map((rule) => ({
+    matches: (rule.matches ?? []).map((m) => {
+      const match: RouteMatch = { headers: stringMatches(m.headers), queryParams: [] };
+      if (m.method) match.path = grpcMethodPath(m.method);
+      return match;
+    }),
+    backends: backends(rule.backendRefs, r.metadata.namespace),
+  }));
+  return parents(r.spec.parentRefs, r.metadata.namespace).map((parent) => ({
+    source: source('GRPCRoute', r.metadata),
+    parent,
+    rules,
+  }));
+}
+
+function trafficSplitBinding(t: TrafficSplitView): RouteBinding {
+  return {
+    source: source('TrafficSplit', t.metadata),
+    parent: { namespace: t.metadata.namespace, name: t.spec.service },
+    rules: [
+      {
+        matches: [],
+        backends: t.spec.backends.map((b) => ({
+          namespace: t.metadata.namespace,
+          name: b.service,
+          weight: b.weight,
+        })),
+      },
+    ],
+  };
+}
+
+/** Backends named by routes that no Service or workload provides (yet): warnings for `apply`. */
+export function missingBackends(model: MeshModel, binding: RouteBinding): string[] {
+  const known = new Set(model.services.map((s) => `${s.namespace}/${s.name}`));
+  const out = new Set<string>();
+  for (const rule of binding.rules) {
+    for (const b of rule.backends)
+      if (!known.has(`${b.namespace}/${b.name}`)) out.add(`${b.namespace}/${b.name}`);
+  }
+  if (!known.has(`${binding.parent.namespace}/${binding.parent.name}`)) {
+    out.add(`${binding.parent.namespace}/${binding.parent.name}`);
+  }
+  return [...out];
+}

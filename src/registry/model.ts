@@ -1,0 +1,74 @@
+// The mesh as the compiler sees it: services with their ports and endpoints, and the routes
+// attached to them, already resolved from the stored resources (Workload, Service, HTTPRoute,
+// GRPCRoute, TrafficSplit). Kept separate from the resource kinds so that the compiler depends
+// on one small, stable shape and every route kind is translated into it once.
+
+export type PortProtocol = 'HTTP' | 'HTTP2' | 'GRPC' | 'TCP';
+
+export interface Endpoint {
+  address: string;
+  port: number;
+  /** `namespace/name` of the Workload this endpoint comes from. */
+  workload: string;
+  serviceAccount: string;
+  labels: Record<string, string>;
+}
+
+export interface ServicePort {
+  name?: string;
+  port: number;
+  protocol: PortProtocol;
+  /** Ready endpoints for this port, sorted by workload then address. */
+  endpoints: Endpoint[];
+}
+
+export interface MeshService {
+  namespace: string;
+  name: string;
+  /** True when the service exists only because workloads carry `app: <name>`. */
+  implicit: boolean;
+  ports: ServicePort[];
+}
+
+export type PathMatch = { type: 'Exact' | 'PathPrefix' | 'RegularExpression'; value: string };
+export type StringMatch = { type: 'Exact' | 'RegularExpression'; name: string; value: string };
+
+export interface RouteMatch {
+  path?: PathMatch;
+  headers: StringMatch[];
+  queryParams: StringMatch[];
+  method?: string;
+}
+
+export interface WeightedBackend {
+  namespace: string;
+  name: string;
+  /** Service port to send to; absent = the port the request came in on (or the only port). */
+  port?: number;
+  weight: number;
+}
+
+export interface RouteRule {
+  matches: RouteMatch[];
+  backends: WeightedBackend[];
+  /** Request timeout in milliseconds, when the route sets one. */
+  timeoutMs?: number;
+}
+
+/** One route resource's rules as they apply to one parent service (and optionally one port). */
+export interface RouteBinding {
+  source: { kind: string; namespace: string; name: string; createdAt: string };
+  parent: { namespace: string; name: string; port?: number };
+  rules: RouteRule[];
+}
+
+export interface MeshModel {
+  /** Sorted by namespace then name. */
+  services: MeshService[];
+  /** Sorted by creation time then namespace/name (Gateway API tie-break order). */
+  routes: RouteBinding[];
+}
+
+export function serviceKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}

@@ -1,0 +1,148 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildModel, parseGatewayDuration, type WorkloadView } from '../../../src/registry/build-model.js';
+
+function workload(
+  name: string,
+  labels: Record<string, string>,
+  port: number,
+  address = '127.0.0.1',
+): WorkloadView {
+  return {
+    metadata: { name, namespace: 'default', labels },
+    spec: { address, ports: [{ name: 'grpc', port, protocol: 'GRPC' }], serviceAccount: 'echo' },
+  };
+}
+
+const empty = { workloads: [], services: [], httpRoutes: [], grpcRoutes: [], trafficSplits: [] };
+
+test('workloads labelled app: X make service X with every instance as an endpoint', () => {
+  const model = buildModel({
+    ...empty,
+    workloads: [workload('echo-2', { app: 'echo' }, 50052), workload('echo-1', { app: 'echo' }, 50051)],
+  });
+  assert.equal(model.services.length, 1);
+  const svc = model.services[0]!;
+  assert.deepEqual([svc.namespace, svc.name, svc.implicit], ['default', 'echo', true]);
+  assert.deepEqual(
+    svc.ports.map((p) => [p.port, p.protocol, p.endpoints.map((e) => e.workload)]),
+    [
+      [50051, 'GRPC', ['default/echo-1']],
+      [50052, 'GRPC', ['default/echo-2']],
+    ],
+  );
+});
+
+test('an explicit Service selects by labels, maps targetPort by name, and wins over the implicit one', () => {
+  const model = buildModel({
+    ...empty,
+    workloads: [
+      workload('echo-1', { app: 'echo', version: 'v1' }, 50051),
+      workload('echo-2', { app: 'echo', version: 'v2' }, 50052),
+    ],
+    services: [
+      {
+        metadata: { name: 'echo-v2', namespace: 'default' },
+        spec: {
+          selector: { app: 'echo', version: 'v2' },
+          ports: [{ name: 'grpc', port: 7070, targetPort: 'grpc' }],
+        },
+      },
+      {
+        metadata: { name: 'echo', namespace: 'default' },
+        spec: { selector: { app: 'echo' }, ports: [{ name: 'grpc', port: 7070, targetPort: 'grpc' }] },
+      },
+      { metadata: { name: 'manual', namespace: 'default' }, spec: { ports: [{ port: 80 }] } },
+    ],
+  });
+  const byName = new Map(model.services.map((s) => [s.name, s]));
+  assert.equal(byName.get('echo')!.implicit, false);
+  assert.deepEqual(
+    byName.get('echo')!.ports[0]!.endpoints.map((e) => `${e.address}:${e.port}`),
+    ['127.0.0.1:50051', '127.0.0.1:50052'],
+  );
+  assert.deepEqual(
+    byName.get('echo-v2')!.ports[0]!.endpoints.map((e) => e.port),
+    [50052],
+  );
+  assert.equal(byName.get('echo-v2')!.ports[0]!.protocol, 'GRPC', 'protocol inferred from the workload port');
+  assert.deepEqual(byName.get('manual')!.ports[0]!.endpoints, [], 'no selector selects nothing');
+});
+
+test('HTTPRoute, GRPCRoute and TrafficSplit become bindings ordered oldest first', () => {
+  const model = buildModel({
+    ...empty,
+    httpRoutes: [
+      {
+        metadata: { name: 'b-route', namespace: 'default', creationTimestamp: '2026-02-01T00:00:00Z' },
+        spec: {
+          parentRefs: [{ kind: 'Service', name: 'echo', port: 7070 }],
+          rules: [
+            {
+              matches: [{ headers: [{ name: 'x-canary', value: 'true' }] }],
+              backendRefs: [{ name: 'echo-v2' }],
+              timeouts: { request: '1m30s' },
+            },
+          ],
+        },
+      },
+    ],
+    grpcRoutes: [
+      {
+        metadata: { name: 'g', namespace: 'default', creationTimestamp: '2026-01-01T00:00:00Z' },
+        spec: {
+          parentRefs: [{ name: 'echo' }],
+          rules: [
+            { matches: [{ method: { service: 'weft.Echo', method: 'Say' } }], backendRefs: [{ name: 'a' }] },
+            { matches: [{ method: { service: 'weft.Echo' } }], backendRefs: [{ name: 'b' }] },
+            { matches: [{ method: { method: 'Say.x' } }], backendRefs: [{ name: 'c' }] },
+          ],
+        },
+      },
+    ],
+    trafficSplits: [
+      {
+        metadata: { name: 'ts', namespace: 'default', creationTimestamp: '2026-03-01T00:00:00Z' },
+        spec: {
+          service: 'echo',
+          backends: [
+            { service: 'echo-v1', weight: 9 },
+            { service: 'echo-v2', weight: 1 },
+          ],
+        },
+      },
+    ],
+  });
+  assert.deepEqual(
+    model.routes.map((r) => r.source.kind),
+    ['GRPCRoute', 'HTTPRoute', 'TrafficSplit'],
+  );
+  const grpc = model.routes[0]!;
+  assert.deepEqual(
+    grpc.rules.map((r) => r.matches[0]!.path),
+    [
+      { type: 'Exact', value: '/weft.Echo/Say' },
+      { type: 'PathPrefix', value: '/weft.Echo' },
+      { type: 'RegularExpression', value: '/[^/]+/Say\\.x' },
+    ],
+  );
+  const http = model.routes[1]!;
+  assert.deepEqual(http.parent, { namespace: 'default', name: 'echo', port: 7070 });
+  assert.deepEqual(http.rules[0]!.matches[0]!.path, { type: 'PathPrefix', value: '/' });
+  assert.deepEqual(http.rules[0]!.matches[0]!.headers, [{ type: 'Exact', name: 'x-canary', value: 'true' }]);
+  assert.equal(http.rules[0]!.timeoutMs, 90_000);
+  assert.deepEqual(
+    model.routes[2]!.rules[0]!.backends.map((b) => [b.name, b.weight]),
+    [
+      ['echo-v1', 9],
+      ['echo-v2', 1],
+    ],
+  );
+});
+
+test('Gateway API durations', () => {
+  assert.equal(parseGatewayDuration('1h'), 3_600_000);
+  assert.equal(parseGatewayDuration('1m30s'), 90_000);
+  assert.equal(parseGatewayDuration('250ms'), 250);
+  assert.equal(parseGatewayDuration('0s'), 0);
+});
