@@ -376,6 +376,7 @@ export function controlPlaneField(identifier: string): Buffer {
 
 const DISCOVERY_REQUEST = 'envoy.service.discovery.v3.DiscoveryRequest';
 const DISCOVERY_RESPONSE = 'envoy.service.discovery.v3.DiscoveryResponse';
+const NODE = 'envoy.config.core.v3.Node';
 
 /** The fields of a DiscoveryRequest the server reads, with protobuf defaults filled in. */
 export interface DiscoveryRequestMessage {
@@ -387,11 +388,12 @@ export interface DiscoveryRequestMessage {
   error_detail: { code: number; message: string } | null;
 }
 
+/** envoy.config.core.v3.Node in plain-object form; absent fields were unset on the wire. */
 export interface NodeMessage {
-  id: string;
-  cluster: string;
+  id?: string;
+  cluster?: string;
   metadata?: { fields?: Record<string, unknown> } | null;
-  user_agent_name: string;
+  user_agent_name?: string;
   user_agent_version?: string;
   locality?: { region?: string; zone?: string; sub_zone?: string } | null;
 }
@@ -400,9 +402,12 @@ export function decodeDiscoveryRequest(bytes: Uint8Array): DiscoveryRequestMessa
   const type = messageType(DISCOVERY_REQUEST);
   // Decoded messages carry proto3 defaults on their prototype, so unset fields read as ''/[].
   const m = type.decode(bytes) as unknown as DiscoveryRequestMessage;
+  // The node goes through toObject: on a decoded Message, oneof members such as Value's
+  // `stringValue` read as defaults from the prototype, which would confuse structToJson.
+  const node = m.node ? (messageType(NODE).toObject(m.node as never, TO_OBJECT) as NodeMessage) : null;
   return {
     version_info: m.version_info,
-    node: m.node ?? null,
+    node,
     resource_names: m.resource_names,
     type_url: m.type_url,
     response_nonce: m.response_nonce,

@@ -1,0 +1,556 @@
+// The ADS server: Envoy's Aggregated Discovery Service, state-of-the-world variant, over gRPC.
+// It only diffs and ships: an XdsConfigSource decides what each proxy should have; this
+// module tracks, per stream and per type, what was sent and what the proxy ACKed or NACKed,
+// and pushes only what changed. Protocol reference: "xDS REST and gRPC protocol" (Envoy docs).
+//
+// Scale: one pass per change walks every stream's subscriptions (O(streams × names)) comparing
+// hashes of cached encodings; bytes are built by splicing pre-encoded Any fields (codec.ts).
+import { EventEmitter } from 'node:events';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../log.js';
+import {
+  buildDiscoveryResponse,
+  controlPlaneField,
+  decodeDiscoveryRequest,
+  encodeForResponse,
+  structToJson,
+  type DiscoveryRequestMessage,
+  type EncodedResource,
+} from './codec.js';
+import { PUSH_ORDER, TypeUrl, type NodeInfo, type ResourceSet } from './types.js';
+
+/** What the ADS server asks of the rest of the control plane. */
+export interface XdsConfigSource {
+  /**
+   * Desired resources for this proxy now. Called on every change for every stream, so the
+   * source should cache per node class. Resource objects are treated as immutable: the server
+   * caches their encoding by identity, so a changed resource must be a new object.
+   */
+  resourcesFor(node: NodeInfo): { version: string; resources: ResourceSet };
+  /** Subscribe to changes; returns the unsubscribe function. */
+  onChange(listener: () => void): () => void;
+}
+
+export interface AdsServerOptions {
+  logger: Logger;
+  /** Sent as DiscoveryResponse.control_plane.identifier; lets a proxy say who configured it. */
+  controlPlaneId?: string;
+  /** How long close() waits for streams to finish before forcing them. Default 2000 ms. */
+  closeGraceMs?: number;
+}
+
+export interface NackInfo {
+  version: string;
+  nonce: string;
+  message: string;
+  /** ISO 8601 time the NACK arrived. */
+  at: string;
+}
+
+export interface TypeStatus {
+  wildcard: boolean;
+  /** Explicitly subscribed names (besides the wildcard, if any), sorted. */
+  names: string[];
+  lastSent?: { version: string; nonce: string; at: string };
+  /** Version the proxy last ACKed ('' until the first ACK). */
+  ackedVersion: string;
+  /** A response was sent and neither ACKed nor NACKed yet. */
+  pending: boolean;
+  lastNack?: NackInfo;
+}
+
+export interface ProxyStatus {
+  streamId: number;
+  node: NodeInfo;
+  peer: string;
+  /** ISO 8601 time the stream opened. */
+  connectedSince: string;
+  types: Partial<Record<TypeUrl, TypeStatus>>;
+}
+
+export interface StreamEvent {
+  streamId: number;
+  nodeId: string;
+  peer: string;
+}
+export interface AckEvent extends StreamEvent {
+  typeUrl: TypeUrl;
+  version: string;
+  nonce: string;
+}
+export interface NackEvent extends AckEvent {
+  message: string;
+}
+export interface SendEvent extends AckEvent {
+  names: string[];
+}
+
+interface AdsServerEvents {
+  connect: [StreamEvent];
+  disconnect: [StreamEvent];
+  ack: [AckEvent];
+  nack: [NackEvent];
+  send: [SendEvent];
+}
+
+const ADS_SERVICE = '/envoy.service.discovery.v3.AggregatedDiscoveryService/';
+
+/** Types whose SotW responses must list every subscribed resource: omission means deletion. */
+const FULL_STATE = new Set<string>([TypeUrl.Listener, TypeUrl.Cluster]);
+const KNOWN_TYPES = new Set<string>(PUSH_ORDER);
+
+interface TypeState {
+  readonly typeUrl: TypeUrl;
+  wildcard: boolean;
+  /** Wildcard by the legacy rule (first request with no names): later empty lists keep it. */
+  legacyWildcard: boolean;
+  names: Set<string>;
+  /** name → hash of the content the proxy was last sent. */
+  sent: Map<string, string>;
+  lastSentVersion: string;
+  lastSentNonce: string;
+  lastSentAt: number;
+  ackedVersion: string;
+  pending: boolean;
+  lastNack: NackInfo | undefined;
+}
+
+interface AdsStream {
+  readonly id: number;
+  readonly call: grpc.ServerDuplexStream<DiscoveryRequestMessage, Buffer>;
+  readonly peer: string;
+  readonly since: number;
+  node: NodeInfo | undefined;
+  readonly types: Map<TypeUrl, TypeState>;
+  closed: boolean;
+}
+
+// Reused across the hot loop so an unchanged stream allocates nothing.
+const NO_RESOURCES: ReadonlyMap<string, object> = new Map();
+
+export class AdsServer extends EventEmitter<AdsServerEvents> {
+  private readonly source: XdsConfigSource;
+  private readonly log: Logger;
+  private readonly controlPlane: Buffer;
+  private readonly closeGraceMs: number;
+  private readonly streams = new Set<AdsStream>();
+  private readonly unsubscribe: () => void;
+  private readonly badResources = new WeakSet<object>();
+  private server: grpc.Server | undefined;
+  private nextStreamId = 1;
+  private nonceCounter = 0;
+  private pushScheduled: NodeJS.Immediate | undefined;
+  private closed = false;
+
+  constructor(source: XdsConfigSource, opts: AdsServerOptions) {
+    super();
+    this.source = source;
+    this.log = opts.logger;
+    this.controlPlane = controlPlaneField(opts.controlPlaneId ?? 'weft');
+    this.closeGraceMs = opts.closeGraceMs ?? 2000;
+    // Changes arrive in bursts (one store write can touch many resources); one push pass per
+    // turn of the event loop sends the final state once.
+    this.unsubscribe = source.onChange(() => {
+      if (this.pushScheduled === undefined && !this.closed) {
+        this.pushScheduled = setImmediate(() => {
+          this.pushScheduled = undefined;
+          this.pushAll();
+        });
+      }
+    });
+  }
+
+  /** Adds the ADS service to a server the caller owns (to share a port with other services). */
+  register(server: grpc.Server): void {
+    const passThrough = (b: Buffer): Buffer => b;
+    const method = (name: string): grpc.MethodDefinition<DiscoveryRequestMessage, Buffer> => ({
+      path: ADS_SERVICE + name,
+      requestStream: true,
+      responseStream: true,
+      requestSerialize: () => {
+        throw new Error('server side only');
+      },
+      requestDeserialize: (b: Buffer) => decodeDiscoveryRequest(b),
+      responseSerialize: passThrough,
+      responseDeserialize: passThrough,
+    });
+    server.addService(
+      {
+        StreamAggregatedResources: method('StreamAggregatedResources'),
+        DeltaAggregatedResources: method('DeltaAggregatedResources'),
+      },
+      {
+        StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequestMessage, Buffer>) =>
+          this.handleStream(call),
+        DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequestMessage, Buffer>) => {
+          call.emit('error', {
+            code: grpc.status.UNIMPLEMENTED,
+            details: 'Weft serves state-of-the-world ADS only: use StreamAggregatedResources',
+          });
+        },
+      },
+    );
+  }
+
+  /** Starts a server of its own on `host:port` (port 0 picks one); resolves the bound address. */
+  async bind(
+    addr: string,
+    credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
+  ): Promise<{ host: string; port: number }> {
+    const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+    this.register(server);
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(addr, credentials, (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    this.server = server;
+    const host = addr.slice(0, addr.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+    this.log.info({ host, port }, 'xDS server listening');
+    return { host, port };
+  }
+
+  listProxies(): ProxyStatus[] {
+    const out: ProxyStatus[] = [];
+    for (const s of this.streams) {
+      if (s.node === undefined) continue;
+      const types: Partial<Record<TypeUrl, TypeStatus>> = {};
+      for (const st of s.types.values()) {
+        const status: TypeStatus = {
+          wildcard: st.wildcard,
+          names: [...st.names].sort(),
+          ackedVersion: st.ackedVersion,
+          pending: st.pending,
+        };
+        if (st.lastSentNonce !== '') {
+          status.lastSent = {
+            version: st.lastSentVersion,
+            nonce: st.lastSentNonce,
+            at: new Date(st.lastSentAt).toISOString(),
+          };
+        }
+        if (st.lastNack) status.lastNack = { ...st.lastNack };
+        types[st.typeUrl] = status;
+      }
+      out.push({
+        streamId: s.id,
+        node: s.node,
+        peer: s.peer,
+        connectedSince: new Date(s.since).toISOString(),
+        types,
+      });
+    }
+    return out;
+  }
+
+  /** Ends every stream (clients reconnect elsewhere), then stops; forced after the grace time. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.unsubscribe();
+    if (this.pushScheduled !== undefined) clearImmediate(this.pushScheduled);
+    for (const s of this.streams) {
+      s.closed = true;
+      s.call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'xDS server shutting down' });
+    }
+    const server = this.server;
+    if (server === undefined) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, this.closeGraceMs);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private handleStream(call: grpc.ServerDuplexStream<DiscoveryRequestMessage, Buffer>): void {
+    if (this.closed) {
+      call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'xDS server shutting down' });
+      return;
+    }
+    const stream: AdsStream = {
+      id: this.nextStreamId++,
+      call,
+      peer: call.getPeer(),
+      since: Date.now(),
+      node: undefined,
+      types: new Map(),
+      closed: false,
+    };
+    this.streams.add(stream);
+    const finish = (): void => {
+      if (!this.streams.delete(stream)) return;
+      stream.closed = true;
+      if (stream.node !== undefined) {
+        this.log.info({ nodeId: stream.node.id, peer: stream.peer }, 'xDS stream closed');
+        this.emit('disconnect', { streamId: stream.id, nodeId: stream.node.id, peer: stream.peer });
+      }
+    };
+    call.on('data', (req: DiscoveryRequestMessage) => {
+      try {
+        this.handleRequest(stream, req);
+      } catch (err) {
+        this.log.error({ err, nodeId: stream.node?.id }, 'xDS request handling failed');
+        call.emit('error', {
+          code: grpc.status.INTERNAL,
+          details: 'internal error handling DiscoveryRequest',
+        });
+        finish();
+      }
+    });
+    call.on('end', () => {
+      call.end();
+      finish();
+    });
+    call.on('error', finish);
+    call.on('cancelled', finish);
+    call.on('close', finish);
+  }
+
+  private handleRequest(stream: AdsStream, req: DiscoveryRequestMessage): void {
+    if (stream.closed) return;
+    if (stream.node === undefined) {
+      if (req.node === null) {
+        stream.call.emit('error', {
+          code: grpc.status.INVALID_ARGUMENT,
+          details: 'the first DiscoveryRequest on a stream must carry node',
+        });
+        return;
+      }
+      const n = req.node;
+      stream.node = {
+        id: n.id ?? '',
+        cluster: n.cluster ?? '',
+        metadata: structToJson(n.metadata),
+        userAgentName: n.user_agent_name ?? '',
+        userAgentVersion: n.user_agent_version ?? '',
+      };
+      this.log.info({ nodeId: stream.node.id, peer: stream.peer }, 'xDS stream opened');
+      this.emit('connect', { streamId: stream.id, nodeId: stream.node.id, peer: stream.peer });
+    }
+    const node = stream.node;
+    if (!KNOWN_TYPES.has(req.type_url)) {
+      this.log.debug(
+        { nodeId: node.id, typeUrl: req.type_url },
+        'ignoring DiscoveryRequest for an unserved type',
+      );
+      return;
+    }
+    const typeUrl = req.type_url as TypeUrl;
+    let st = stream.types.get(typeUrl);
+    const first = st === undefined;
+    if (st === undefined) {
+      st = {
+        typeUrl,
+        wildcard: false,
+        legacyWildcard: false,
+        names: new Set(),
+        sent: new Map(),
+        lastSentVersion: '',
+        lastSentNonce: '',
+        lastSentAt: 0,
+        ackedVersion: req.version_info,
+        pending: false,
+        lastNack: undefined,
+      };
+      stream.types.set(typeUrl, st);
+    } else if (req.response_nonce !== st.lastSentNonce) {
+      // Stale: the proxy has not seen our latest response yet and will answer it; its later
+      // request carries the current subscriptions, so nothing here is lost by ignoring it.
+      this.log.debug(
+        { nodeId: node.id, typeUrl, nonce: req.response_nonce },
+        'ignoring stale DiscoveryRequest',
+      );
+      return;
+    }
+
+    if (req.response_nonce !== '') {
+      const base = {
+        streamId: stream.id,
+        nodeId: node.id,
+        peer: stream.peer,
+        typeUrl,
+        nonce: req.response_nonce,
+      };
+      st.pending = false;
+      if (req.error_detail !== null) {
+        const message = req.error_detail.message;
+        st.lastNack = {
+          version: st.lastSentVersion,
+          nonce: req.response_nonce,
+          message,
+          at: new Date().toISOString(),
+        };
+        // The NACK's version_info is what the proxy still runs: its last good version.
+        st.ackedVersion = req.version_info;
+        this.log.warn(
+          { nodeId: node.id, typeUrl, version: st.lastSentVersion, message },
+          'proxy rejected xDS update (NACK)',
+        );
+        this.emit('nack', { ...base, version: st.lastSentVersion, message });
+      } else {
+        st.ackedVersion = st.lastSentVersion;
+        this.emit('ack', { ...base, version: st.lastSentVersion });
+      }
+    }
+
+    const added = this.updateSubscription(st, req.resource_names, first);
+    if (added || first) {
+      const desired = this.desiredFor(node);
+      if (desired !== undefined) this.pushType(stream, st, desired, true);
+    }
+  }
+
+  /** Applies the request's names; true if something new is wanted (so an answer is due now). */
+  private updateSubscription(st: TypeState, requested: string[], first: boolean): boolean {
+    let wildcard: boolean;
+    if (requested.length === 0) {
+      if (first && FULL_STATE.has(st.typeUrl)) st.legacyWildcard = true;
+      wildcard = st.legacyWildcard;
+    } else {
+      st.legacyWildcard = false;
+      wildcard = requested.includes('*');
+    }
+    let added = wildcard && !st.wildcard;
+    const names = new Set<string>();
+    for (const n of requested) {
+      if (n === '*') continue;
+      names.add(n);
+      if (!st.names.has(n) && !st.wildcard) added = true;
+    }
+    st.wildcard = wildcard;
+    st.names = names;
+    if (!wildcard) {
+      // Forget what was sent for dropped names, so a later re-subscription gets them again.
+      for (const n of st.sent.keys()) if (!names.has(n)) st.sent.delete(n);
+    }
+    return added;
+  }
+
+  private pushAll(): void {
+    if (this.closed) return;
+    for (const stream of this.streams) {
+      if (stream.node === undefined || stream.closed) continue;
+      const desired = this.desiredFor(stream.node);
+      if (desired === undefined) continue;
+      for (const typeUrl of PUSH_ORDER) {
+        const st = stream.types.get(typeUrl);
+        if (st !== undefined) this.pushType(stream, st, desired, false);
+      }
+    }
+  }
+
+  private desiredFor(node: NodeInfo): { version: string; resources: ResourceSet } | undefined {
+    try {
+      return this.source.resourcesFor(node);
+    } catch (err) {
+      this.log.error({ err, nodeId: node.id }, 'xDS config source failed; nothing pushed');
+      return undefined;
+    }
+  }
+
+  /**
+   * Sends what the proxy lacks for one type. `answer` is set when a request is being answered
+   * (first request, new names): then a full-state type is sent even if unchanged, so the proxy
+   * learns which names do not exist.
+   */
+  private pushType(
+    stream: AdsStream,
+    st: TypeState,
+    desired: { version: string; resources: ResourceSet },
+    answer: boolean,
+  ): void {
+    const available = desired.resources.get(st.typeUrl) ?? NO_RESOURCES;
+    const fullState = FULL_STATE.has(st.typeUrl);
+    const sent = st.sent;
+
+    // First pass: does anything differ from what was sent? Allocates nothing when not, which
+    // is the common case for most streams on most changes.
+    let changed = false;
+    let count = 0;
+    if (st.wildcard) {
+      for (const [name, obj] of available) {
+        const enc = this.encode(st.typeUrl, name, obj);
+        if (enc === undefined) continue;
+        count++;
+        if (sent.get(name) !== enc.hash) changed = true;
+      }
+    } else {
+      for (const name of st.names) {
+        const obj = available.get(name);
+        if (obj === undefined) continue;
+        const enc = this.encode(st.typeUrl, name, obj);
+        if (enc === undefined) continue;
+        count++;
+        if (sent.get(name) !== enc.hash) changed = true;
+      }
+    }
+    if (!changed) {
+      if (fullState) {
+        if (count !== sent.size)
+          changed = true; // something was deleted
+        else if (!answer) return;
+      } else {
+        // RDS/EDS/SDS: SotW does not signal deletions; forget them so a return is re-sent.
+        if (count !== sent.size) this.pruneSent(st, available);
+        return;
+      }
+    }
+
+    // Second pass: collect what to send (everything for full-state types, else the changes).
+    const out: EncodedResource[] = [];
+    const wanted = st.wildcard ? available.keys() : st.names.values();
+    for (const name of wanted) {
+      const obj = available.get(name);
+      if (obj === undefined) continue;
+      const enc = this.encode(st.typeUrl, name, obj);
+      if (enc !== undefined && (fullState || sent.get(name) !== enc.hash)) out.push(enc);
+    }
+    if (fullState) sent.clear();
+    else this.pruneSent(st, available);
+    for (const enc of out) sent.set(enc.name, enc.hash);
+    this.send(stream, st, out, desired.version);
+  }
+
+  private pruneSent(st: TypeState, available: ReadonlyMap<string, object>): void {
+    for (const name of st.sent.keys()) if (!available.has(name)) st.sent.delete(name);
+  }
+
+  private encode(typeUrl: TypeUrl, name: string, obj: object): EncodedResource | undefined {
+    if (this.badResources.has(obj)) return undefined;
+    try {
+      return encodeForResponse(typeUrl, name, obj);
+    } catch (err) {
+      // A compiler bug: leave the resource out (logged once per object) rather than stop
+      // serving everyone else.
+      this.badResources.add(obj);
+      this.log.error({ err, typeUrl, name }, 'cannot encode xDS resource; not sent');
+      return undefined;
+    }
+  }
+
+  private send(stream: AdsStream, st: TypeState, resources: EncodedResource[], version: string): void {
+    const nonce = (++this.nonceCounter).toString(36);
+    const bytes = buildDiscoveryResponse(version, resources, st.typeUrl, nonce, this.controlPlane);
+    st.lastSentVersion = version;
+    st.lastSentNonce = nonce;
+    st.lastSentAt = Date.now();
+    st.pending = true;
+    stream.call.write(bytes);
+    if (this.listenerCount('send') > 0) {
+      this.emit('send', {
+        streamId: stream.id,
+        nodeId: stream.node?.id ?? '',
+        peer: stream.peer,
+        typeUrl: st.typeUrl,
+        version,
+        nonce,
+        names: resources.map((r) => r.name),
+      });
+    }
+  }
+}
