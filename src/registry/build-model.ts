@@ -165,15 +165,20 @@ function implicitServices(workloads: WorkloadView[]): MeshService[] {
   const out: MeshService[] = [];
   for (const [key, members] of groups) {
     const [namespace, name] = key.split('/') as [string, string];
-    const ports = new Map<number, ServicePort>();
+    // Instances of one app often listen on different port numbers (several on one host), so
+    // ports are merged by name: every instance's `grpc` port is one service port, whose number
+    // is the lowest among them. Unnamed ports merge by number.
+    const ports = new Map<string, ServicePort>();
     for (const w of members) {
       for (const p of w.spec.ports) {
-        let sp = ports.get(p.port);
+        const key = p.name ?? `#${p.port}`;
+        let sp = ports.get(key);
         if (!sp) {
           sp = { port: p.port, protocol: p.protocol, endpoints: [] };
           if (p.name) sp.name = p.name;
-          ports.set(p.port, sp);
+          ports.set(key, sp);
         }
+        sp.port = Math.min(sp.port, p.port);
         sp.endpoints.push(endpointOf(w, p.port));
       }
     }

@@ -25,11 +25,9 @@ test('workloads labelled app: X make service X with every instance as an endpoin
   const svc = model.services[0]!;
   assert.deepEqual([svc.namespace, svc.name, svc.implicit], ['default', 'echo', true]);
   assert.deepEqual(
-    svc.ports.map((p) => [p.port, p.protocol, p.endpoints.map((e) => e.workload)]),
-    [
-      [50051, 'GRPC', ['default/echo-1']],
-      [50052, 'GRPC', ['default/echo-2']],
-    ],
+    svc.ports.map((p) => [p.port, p.name, p.protocol, p.endpoints.map((e) => `${e.workload}@${e.port}`)]),
+    [[50051, 'grpc', 'GRPC', ['default/echo-1@50051', 'default/echo-2@50052']]],
+    'ports with the same name merge into one service port numbered by the lowest instance port',
   );
 });
 

@@ -1,0 +1,81 @@
+// Reads the files given to `-f` (a file, a directory's *.yaml|*.yml|*.json, or `-` for stdin)
+// into one list of documents, remembering where each came from so that a server error about
+// "document 7" can be reported as "routes.yaml, document 2".
+
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseDocuments } from '../resources/index.js';
+import { isWeftError } from '../errors.js';
+import { CliError } from './client.js';
+
+export interface SourcedDocuments {
+  documents: unknown[];
+  /** For each document: the file it came from and its index within that file. */
+  origins: Array<{ file: string; index: number }>;
+}
+
+function filesOf(target: string, recursive: boolean): string[] {
+  if (target === '-') return ['-'];
+  let st;
+  try {
+    st = statSync(target);
+  } catch {
+    throw new CliError(`${target}: no such file or directory`);
+  }
+  if (!st.isDirectory()) return [target];
+  const out: string[] = [];
+  for (const name of readdirSync(target).sort()) {
+    const p = join(target, name);
+    if (statSync(p).isDirectory()) {
+      if (recursive) out.push(...filesOf(p, true));
+    } else if (/\.(ya?ml|json)$/.test(name)) {
+      out.push(p);
+    }
+  }
+  return out;
+}
+
+export function readDocuments(targets: string[], recursive = false): SourcedDocuments {
+  const result: SourcedDocuments = { documents: [], origins: [] };
+  for (const target of targets) {
+    for (const file of filesOf(target, recursive)) {
+      const name = file === '-' ? '<stdin>' : file;
+      const text = readFileSync(file === '-' ? 0 : file, 'utf8');
+      let docs: unknown[];
+      try {
+        docs = parseDocuments(text, name).documents;
+      } catch (e) {
+        if (isWeftError(e)) {
+          const lines = e.errors.map((fe) => `${name}: document ${fe.document ?? 0}: ${fe.message}`);
+          throw new CliError(lines.length > 0 ? lines.join('\n') : `${name}: ${e.message}`, e.code);
+        }
+        throw e;
+      }
+      docs.forEach((d, index) => {
+        result.documents.push(d);
+        result.origins.push({ file: name, index });
+      });
+    }
+  }
+  if (result.documents.length === 0) throw new CliError(`no documents found in ${targets.join(', ')}`);
+  return result;
+}
+
+/** `routes.yaml: document 2 (HTTPRoute echo): spec.rules[0]…: message` for each error. */
+export function describeErrors(err: CliError, sourced: SourcedDocuments): string {
+  if (err.errors.length === 0) return err.message;
+  return err.errors
+    .map((fe) => {
+      const origin = fe.document !== undefined ? sourced.origins[fe.document] : undefined;
+      const doc = fe.document !== undefined ? sourced.documents[fe.document] : undefined;
+      const where = origin ? `${origin.file}: document ${origin.index}${label(doc)}: ` : '';
+      return `${where}${fe.path}: ${fe.message}`;
+    })
+    .join('\n');
+}
+
+function label(doc: unknown): string {
+  const d = doc as { kind?: unknown; metadata?: { name?: unknown } } | null;
+  if (typeof d?.kind === 'string' && typeof d.metadata?.name === 'string') return ` (${d.kind} ${d.metadata.name})`;
+  return '';
+}

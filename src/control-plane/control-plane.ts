@@ -1,0 +1,102 @@
+// Assembles the control plane: store → mesh state (watch) → xDS config source → ADS server, and
+// the REST API on top of the same store. Start-up order matters: the store opens first (a
+// corrupt store must stop us before anything listens), then the state is loaded, then xDS and
+// the API listen; /healthz answers 200 only once both listen.
+
+import type { AddressInfo } from 'node:net';
+import { FileStore } from '../store/file-store.js';
+import type { Store } from '../store/store.js';
+import { AdsServer } from '../xds/ads-server.js';
+import { WeftError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { MeshState } from './mesh-state.js';
+import { MeshXdsSource } from './xds-source.js';
+import { ResourceService } from './resource-service.js';
+import { ApiServer } from './api-server.js';
+
+export interface ControlPlaneOptions {
+  dataDir: string;
+  apiAddr: string;
+  xdsAddr: string;
+  trustDomain: string;
+  logger: Logger;
+  /** Use this store instead of opening the file store in dataDir (tests, etcd later). */
+  store?: Store;
+}
+
+export interface RunningControlPlane {
+  apiUrl: string;
+  xdsAddress: string;
+  store: Store;
+  state: MeshState;
+  ads: AdsServer;
+  close(): Promise<void>;
+}
+
+/** Splits `host:port` (IPv6 as `[::1]:port`), with a message naming the flag when malformed. */
+export function parseHostPort(text: string, flag: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new WeftError(
+      'WEFT_E_BAD_REQUEST',
+      `${flag} must be HOST:PORT (port 0–65535, 0 picks a free port), e.g. 127.0.0.1:15080; got "${text}"`,
+    );
+  }
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions): Promise<RunningControlPlane> {
+  const api = parseHostPort(opts.apiAddr, '--api-addr');
+  const xds = parseHostPort(opts.xdsAddr, '--xds-addr');
+  const log = opts.logger;
+
+  const store = opts.store ?? (await FileStore.open(opts.dataDir, { logger: log }));
+  const cleanups: Array<() => Promise<void> | void> = [() => store.close()];
+  try {
+    const state = await MeshState.load(store, log);
+    cleanups.unshift(() => state.close());
+    const ads = new AdsServer(new MeshXdsSource(state), { logger: log, controlPlaneId: `weft@${opts.trustDomain}` });
+    const bound = await ads.bind(`${formatHost(xds.host)}:${xds.port}`);
+    cleanups.unshift(() => ads.close());
+    let listening = false;
+    const apiServer = new ApiServer({
+      store,
+      state,
+      resources: new ResourceService(store, state),
+      proxies: () => ads.listProxies(),
+      healthy: () => listening,
+      log,
+    });
+    const addr: AddressInfo = await apiServer.listen(api.host, api.port);
+    cleanups.unshift(() => apiServer.close());
+    listening = true;
+
+    let closing: Promise<void> | undefined;
+    return {
+      apiUrl: `http://${formatHost(addr.address)}:${addr.port}`,
+      xdsAddress: `${formatHost(bound.host)}:${bound.port}`,
+      store,
+      state,
+      ads,
+      close: () => (closing ??= runCleanups(cleanups)),
+    };
+  } catch (e) {
+    await runCleanups(cleanups);
+    throw e;
+  }
+}
+
+async function runCleanups(cleanups: Array<() => Promise<void> | void>): Promise<void> {
+  for (const c of cleanups) {
+    try {
+      await c();
+    } catch {
+      // Shutting down: keep closing the rest.
+    }
+  }
+}

@@ -1,0 +1,193 @@
+// The one config path's write side: validate → check against stored state → store atomically.
+// A batch (one `weft apply` of a multi-document file) is all or nothing: every document is
+// validated first, every error is reported with its document and field path, and nothing is
+// stored unless all of it can be. Optimistic concurrency: a document that carries
+// metadata.resourceVersion is written only if the stored object still has that version; every
+// write is also guarded by the version it was computed from, so concurrent applies never
+// silently overwrite each other.
+
+import { randomUUID } from 'node:crypto';
+import { WeftError, type FieldError } from '../errors.js';
+import type { Store, TxnCondition, TxnOp } from '../store/store.js';
+import { buildModel } from '../registry/build-model.js';
+import { MeshState, RESOURCE_PREFIX, modelInput, type StoredObject } from './mesh-state.js';
+import { resolveKind, validateBatch } from '../resources/index.js';
+
+export type ApplyAction = 'created' | 'configured' | 'unchanged';
+
+export interface ApplyResult {
+  kind: string;
+  namespace: string;
+  name: string;
+  action: ApplyAction;
+  resourceVersion: string;
+}
+
+export interface Warning {
+  document: number;
+  message: string;
+}
+
+export function resourceStoreKey(kind: string, namespace: string, name: string): string {
+  return `${RESOURCE_PREFIX}${kind}/${namespace}/${name}`;
+}
+
+/** What the API returns for a stored object: the object plus its current resourceVersion. */
+export function withVersion(object: StoredObject, modRevision: number): StoredObject {
+  return { ...object, metadata: { ...object.metadata, resourceVersion: String(modRevision) } };
+}
+
+function sameContent(a: StoredObject, b: StoredObject): boolean {
+  return (
+    a.apiVersion === b.apiVersion &&
+    JSON.stringify(a.spec) === JSON.stringify(b.spec) &&
+    JSON.stringify(a.metadata.labels ?? {}) === JSON.stringify(b.metadata.labels ?? {}) &&
+    JSON.stringify(a.metadata.annotations ?? {}) === JSON.stringify(b.metadata.annotations ?? {})
+  );
+}
+
+export class ResourceService {
+  constructor(
+    private readonly store: Store,
+    private readonly state: MeshState,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async apply(
+    documents: unknown[],
+    opts: { dryRun?: boolean } = {},
+  ): Promise<{ results: ApplyResult[]; warnings: Warning[] }> {
+    if (documents.length === 0) {
+      throw new WeftError('WEFT_E_BAD_REQUEST', 'no documents to apply: the input was empty');
+    }
+    const validated = validateBatch(documents);
+    if (!validated.ok) {
+      throw new WeftError('WEFT_E_VALIDATION', summarize(validated.errors), validated.errors);
+    }
+
+    const ops: TxnOp[] = [];
+    const conditions: TxnCondition[] = [];
+    const results: ApplyResult[] = [];
+    const conflicts: FieldError[] = [];
+    const next = new Map(this.state.all().map((r) => [r.key, r.object]));
+
+    validated.resources.forEach((resource, index) => {
+      const r = resource as unknown as StoredObject;
+      const { kind } = r;
+      const { name, namespace, resourceVersion } = r.metadata;
+      const key = resourceStoreKey(kind, namespace, name);
+      const existing = this.state.get(key);
+      if (resourceVersion !== undefined && resourceVersion !== String(existing?.modRevision ?? '')) {
+        conflicts.push({
+          document: index,
+          path: 'metadata.resourceVersion',
+          message: existing
+            ? `is ${resourceVersion} but ${kind} ${namespace}/${name} is now at ${existing.modRevision}: someone changed it since you read it; get it again and re-apply your change`
+            : `is ${resourceVersion} but ${kind} ${namespace}/${name} does not exist (it was deleted); remove resourceVersion to create it again`,
+        });
+        return;
+      }
+      const { resourceVersion: _rv, ...meta } = r.metadata;
+      const stored: StoredObject = {
+        apiVersion: r.apiVersion,
+        kind,
+        metadata: {
+          ...meta,
+          creationTimestamp: existing?.object.metadata.creationTimestamp ?? this.now().toISOString(),
+          uid: existing?.object.metadata.uid ?? randomUUID(),
+          generation: existing
+            ? (existing.object.metadata.generation ?? 1) + (sameContent(existing.object, r) ? 0 : 1)
+            : 1,
+        },
+        spec: r.spec,
+      };
+      if (existing && sameContent(existing.object, stored)) {
+        results.push({ kind, namespace, name, action: 'unchanged', resourceVersion: String(existing.modRevision) });
+        return;
+      }
+      next.set(key, stored);
+      ops.push({ type: 'put', key, value: JSON.stringify(stored) });
+      conditions.push({ key, modRevision: existing?.modRevision ?? 0 });
+      results.push({ kind, namespace, name, action: existing ? 'configured' : 'created', resourceVersion: '' });
+    });
+
+    if (conflicts.length > 0) {
+      throw new WeftError('WEFT_E_CONFLICT', summarize(conflicts), conflicts);
+    }
+    const warnings = routeWarnings(validated.resources as unknown as StoredObject[], [...next.values()]);
+    if (opts.dryRun || ops.length === 0) return { results, warnings };
+
+    const { revision } = await this.store.txn(ops, conditions);
+    for (const r of results) if (r.action !== 'unchanged') r.resourceVersion = String(revision);
+    return { results, warnings };
+  }
+
+  async delete(
+    refs: Array<{ kind: string; namespace: string; name: string; resourceVersion?: string }>,
+  ): Promise<Array<{ kind: string; namespace: string; name: string; action: 'deleted' }>> {
+    const ops: TxnOp[] = [];
+    const conditions: TxnCondition[] = [];
+    const missing: FieldError[] = [];
+    refs.forEach((ref, index) => {
+      const key = resourceStoreKey(ref.kind, ref.namespace, ref.name);
+      const existing = this.state.get(key);
+      if (!existing) {
+        missing.push({ document: index, path: 'metadata.name', message: `${ref.kind} ${ref.namespace}/${ref.name} not found` });
+        return;
+      }
+      if (ref.resourceVersion !== undefined && ref.resourceVersion !== String(existing.modRevision)) {
+        throw new WeftError(
+          'WEFT_E_CONFLICT',
+          `${ref.kind} ${ref.namespace}/${ref.name} is at resourceVersion ${existing.modRevision}, not ${ref.resourceVersion}: it changed since you read it`,
+        );
+      }
+      ops.push({ type: 'delete', key });
+      conditions.push({ key, modRevision: existing.modRevision });
+    });
+    if (missing.length > 0) {
+      throw new WeftError('WEFT_E_NOT_FOUND', summarize(missing), missing);
+    }
+    await this.store.txn(ops, conditions);
+    return refs.map((r) => ({ kind: r.kind, namespace: r.namespace, name: r.name, action: 'deleted' as const }));
+  }
+
+  /** Resolves a user-typed kind (`httproutes`, `hr`, `HTTPRoute`) or throws a 400 listing kinds. */
+  kind(name: string): string {
+    return resolveKind(name);
+  }
+}
+
+function summarize(errors: FieldError[]): string {
+  const first = errors[0];
+  if (!first) return 'invalid input';
+  const where = first.document !== undefined ? `document ${first.document}: ` : '';
+  const more = errors.length > 1 ? ` (and ${errors.length - 1} more)` : '';
+  return `${where}${first.path}: ${first.message}${more}`;
+}
+
+/** Routes in the batch whose parent or backends no Service or workload provides (yet). */
+function routeWarnings(batch: StoredObject[], all: StoredObject[]): Warning[] {
+  const model = buildModel(modelInput(all));
+  const known = new Set(model.services.map((s) => `${s.namespace}/${s.name}`));
+  const warnings: Warning[] = [];
+  batch.forEach((r, document) => {
+    const single = buildModel(modelInput([r]));
+    for (const binding of single.routes) {
+      const refs = [
+        { role: 'parent service', ns: binding.parent.namespace, name: binding.parent.name },
+        ...binding.rules.flatMap((rule) => rule.backends.map((b) => ({ role: 'backend', ns: b.namespace, name: b.name }))),
+      ];
+      const seen = new Set<string>();
+      for (const ref of refs) {
+        const id = `${ref.ns}/${ref.name}`;
+        if (known.has(id) || seen.has(id)) continue;
+        seen.add(id);
+        warnings.push({
+          document,
+          message: `${r.kind} ${r.metadata.namespace}/${r.metadata.name}: ${ref.role} ${id} does not exist yet (no Service and no workload labelled app: ${ref.name}); calls routed to it fail until it does`,
+        });
+      }
+    }
+  });
+  return warnings;
+}
