@@ -112,9 +112,17 @@ export class StoreCore implements Store {
     if (!Array.isArray(ops) || !Array.isArray(conditions)) {
       throw new WeftError('WEFT_E_BAD_REQUEST', 'txn takes an array of ops and an array of conditions');
     }
-    const { entry, revision } = this.planner.planTxn(ops, conditions);
-    await this.submit(entry);
-    return { revision };
+    let planned;
+    try {
+      planned = this.planner.planTxn(ops, conditions);
+    } catch (err) {
+      // A conflict was judged against writes that may not be durable yet; report it only once
+      // they are, so nobody hears of a state that a crash could still take back.
+      await this.submit(null);
+      throw err;
+    }
+    await this.submit(planned.entry);
+    return { revision: planned.revision };
   }
 
   async grantLease(ttlSeconds: number): Promise<{ id: number; ttlSeconds: number }> {
