@@ -168,10 +168,10 @@ export class StringSchema<T extends string> extends Schema<T> {
     const { minLength, maxLength, format } = this.options;
     const limits = [
       minLength !== undefined && minLength > 1 ? `at least ${minLength} characters` : '',
-      minLength === 1 && maxLength === undefined ? 'not empty' : '',
       maxLength !== undefined ? `at most ${maxLength} characters` : '',
     ].filter(Boolean);
-    const base = format ? `string: ${format.description}` : 'string';
+    const noun = minLength === 1 ? 'non-empty string' : 'string';
+    const base = format ? `${noun}: ${format.description}` : noun;
     return limits.length > 0 ? `${base}; ${limits.join(', ')}` : base;
   }
   matchesType(input: unknown): boolean {
