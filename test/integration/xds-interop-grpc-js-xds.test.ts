@@ -79,7 +79,10 @@ test('grpc-js-xds follows Listener → RouteConfiguration → Cluster → Cluste
     assert.equal(status.types[t]?.ackedVersion, String(source.version), `${t} acked`);
     assert.equal(status.types[t]?.lastNack, undefined);
   }
+  // grpc-js-xds subscribes to LDS and CDS by name, never by wildcard.
   assert.deepEqual(status.types[TypeUrl.Listener]?.names, ['echo']);
+  assert.equal(status.types[TypeUrl.Cluster]?.wildcard, false);
+  assert.deepEqual(status.types[TypeUrl.Cluster]?.names, ['echo-cluster']);
 });
 
 test('an endpoint change moves calls within 2 s', async () => {
