@@ -64,7 +64,8 @@ export function parseDocuments(text: string, source?: string): { documents: unkn
     [source, line, column].filter((part) => part !== undefined).join(':');
   let parsed;
   try {
-    parsed = parseAllDocuments(text, { merge: true, uniqueKeys: true, prettyErrors: true, strict: true });
+    // logLevel 'error': warnings (e.g. a list used as a key) would go to the process's stderr.
+    parsed = parseAllDocuments(text, { merge: true, uniqueKeys: true, prettyErrors: true, strict: true, logLevel: 'error' });
   } catch (e) {
     // The yaml library reports syntax errors on the documents; a throw means exhausted resources.
     throw new WeftError('WEFT_E_PARSE', `cannot parse ${source ?? 'input'}: ${errorMessage(e)}`, [
@@ -79,7 +80,7 @@ export function parseDocuments(text: string, source?: string): { documents: unkn
       for (const error of doc.errors) {
         const position = error.linePos?.[0];
         // The library appends its own "at line L, column C:"; ours leads with source:line:column.
-        const firstLine = (error.message.split('\n')[0] ?? error.message).replace(
+        const firstLine = errorMessage(error).replace(
           / at line \d+, column \d+:?$/,
           '',
         );
@@ -117,8 +118,8 @@ export function parseDocuments(text: string, source?: string): { documents: unkn
 }
 
 function errorMessage(e: unknown): string {
-  if (e instanceof RangeError) return 'input is too deeply nested';
   const message = e instanceof Error ? e.message : String(e);
+  if (message.includes('Maximum call stack size exceeded')) return 'input is too deeply nested';
   return message.split('\n')[0] ?? message;
 }
 

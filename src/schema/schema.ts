@@ -396,7 +396,7 @@ export class RecordSchema<T> extends Schema<Record<string, T>> {
     }
     const out: Record<string, T> = {};
     for (const key of keys) {
-      const entryPath = joinPath(path, key);
+      const entryPath = keyPath(path, key);
       if (keySchema) {
         const keyErrors: FieldError[] = [];
         keySchema.run(key, entryPath, keyErrors);
@@ -460,14 +460,14 @@ export class ObjectSchema<S extends Shape> extends Schema<InferShape<S>> {
       if (Object.hasOwn(this.shape, key) || ignored.includes(key)) continue;
       const suggestion = closest(key, fields);
       errors.push({
-        path: joinPath(path, key),
+        path: keyPath(path, key),
         message: `unknown field "${key}"; allowed: ${fields.join(', ')}${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`,
       });
     }
     const out: Record<string, unknown> = {};
     for (const [field, schema] of Object.entries(this.shape)) {
       const raw = Object.hasOwn(input, field) ? input[field] : undefined;
-      const fieldPath = joinPath(path, field);
+      const fieldPath = keyPath(path, field);
       if (
         (raw === undefined || raw === null) &&
         !(schema instanceof OptionalSchema || schema instanceof DefaultSchema)
@@ -539,7 +539,7 @@ export const union = <const Options extends readonly Schema<unknown>[]>(
 export function describeFields(schema: Schema<unknown>, prefix = ''): FieldDescription[] {
   const rows: FieldDescription[] = [];
   for (const [segment, child] of schema.children()) {
-    const field = segment === '[]' ? `${prefix}[]` : joinPath(prefix, segment);
+    const field = segment === '[]' ? `${prefix}[]` : keyPath(prefix, segment);
     if (segment !== '[]') {
       const row: FieldDescription = {
         field,
@@ -560,7 +560,13 @@ export function describeFields(schema: Schema<unknown>, prefix = ''): FieldDescr
 
 const PLAIN_SEGMENT = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
-/** `spec` + `ports` → `spec.ports`; `spec.ports` + `[1]` → `spec.ports[1]`; odd keys are quoted. */
+/** The path of a literal key below `base`: `spec.ports`, or `labels["app.kubernetes.io/name"]` for odd keys. */
+export function keyPath(base: string, key: string): string {
+  if (PLAIN_SEGMENT.test(key)) return base === '' ? key : `${base}.${key}`;
+  return `${base}[${JSON.stringify(key)}]`;
+}
+
+/** Appends a relative path written by a refinement: `[1].name`, `ports[1].name`, `timeouts.request`. */
 export function joinPath(base: string, segment: string): string {
   if (segment === '') return base;
   if (segment.startsWith('[') || segment.startsWith('.')) return `${base}${segment}`;
