@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { WeftError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { systemClock, type Clock } from './clock.js';
-import { acquireDirLock, type DirLock } from './data-dir-lock.js';
+import { acquireDirLock } from './data-dir-lock.js';
 import type { LogEntry, SnapshotData } from './log-entry.js';
 import { encodeHeader, encodeRecord, HEADER_SIZE, LOG_FILE, scanLog } from './log-format.js';
 import { DEFAULT_LIMITS, MvccState, type StateLimits } from './mvcc-state.js';
@@ -200,13 +200,22 @@ async function recover(
 ): Promise<{ state: MvccState; fh: FileHandle; size: number; report: RecoveryReport }> {
   const file = join(dir, LOG_FILE);
   const temp = join(dir, COMPACT_TEMP_FILE);
-  const report: RecoveryReport = { created: false, recordsReplayed: 0, tornBytesDiscarded: 0, removedCompactionTemp: false };
+  const report: RecoveryReport = {
+    created: false,
+    recordsReplayed: 0,
+    tornBytesDiscarded: 0,
+    removedCompactionTemp: false,
+  };
   let buf: Buffer | undefined;
   try {
     buf = await fsp.readFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EISDIR') throw new WeftError('WEFT_E_STORE_FOREIGN', `${file} is a directory, not a Weft store log; move it away`);
+    if (code === 'EISDIR')
+      throw new WeftError(
+        'WEFT_E_STORE_FOREIGN',
+        `${file} is a directory, not a Weft store log; move it away`,
+      );
     if (code !== 'ENOENT') throw err;
   }
   const tempExists = await fsp.stat(temp).then(

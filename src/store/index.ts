@@ -3,10 +3,5 @@ export type * from './store.js';
 export type { Clock } from './clock.js';
 export { systemClock } from './clock.js';
 export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
-export {
-  FileStore,
-  type FileStoreOptions,
-  type FileStoreStats,
-  type RecoveryReport,
-} from './file-store.js';
+export { FileStore, type FileStoreOptions, type FileStoreStats, type RecoveryReport } from './file-store.js';
 export type { StateLimits } from './mvcc-state.js';

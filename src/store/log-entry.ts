@@ -4,7 +4,8 @@
 // log applies the very same entries, so the two paths cannot disagree.
 import type { KeyValue } from './store.js';
 
-export type EntryOp = { type: 'put'; key: string; value: string; lease: number } | { type: 'delete'; key: string };
+export type EntryOp =
+  { type: 'put'; key: string; value: string; lease: number } | { type: 'delete'; key: string };
 
 export type LogEntry =
   /** Ops that change something; `rev` is exactly one above the revision before. */
@@ -128,7 +129,11 @@ export function parseSnapshot(x: unknown): SnapshotData {
     }
     const key = k.key;
     if (k.entries.length === 0) bad(`empty history for "${key}"`);
-    return { key, trimmed: k.trimmed === true, entries: k.entries.map((e: unknown) => parseHistoryEntry(key, e)) };
+    return {
+      key,
+      trimmed: k.trimmed === true,
+      entries: k.entries.map((e: unknown) => parseHistoryEntry(key, e)),
+    };
   });
   return { revision: x.revision, nextLeaseId: x.nextLeaseId, forgottenBelow: x.forgottenBelow, leases, keys };
 }

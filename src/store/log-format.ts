@@ -53,7 +53,10 @@ const REMEDY =
   '(the control plane then needs every resource applied again).';
 
 function corrupt(file: string, offset: number, what: string): WeftError {
-  return new WeftError('WEFT_E_STORE_CORRUPT', `store log ${file} is damaged at byte offset ${offset}: ${what}. ${REMEDY}`);
+  return new WeftError(
+    'WEFT_E_STORE_CORRUPT',
+    `store log ${file} is damaged at byte offset ${offset}: ${what}. ${REMEDY}`,
+  );
 }
 
 function foreign(file: string, what: string): WeftError {
@@ -88,7 +91,10 @@ export function scanLog(buf: Buffer, file: string): ScanResult {
   }
   const version = buf.readUInt32LE(MAGIC.length);
   if (version !== FORMAT_VERSION) {
-    throw foreign(file, `its format version is ${version}, this build reads version ${FORMAT_VERSION} (a newer Weft wrote it?)`);
+    throw foreign(
+      file,
+      `its format version is ${version}, this build reads version ${FORMAT_VERSION} (a newer Weft wrote it?)`,
+    );
   }
   const records: ScannedRecord[] = [];
   let off = HEADER_SIZE;

@@ -166,7 +166,11 @@ export class MvccState {
         }
         const events: WatchEvent[] = [];
         for (const op of entry.ops) {
-          events.push(op.type === 'put' ? this.putKey(op.key, op.value, op.lease, entry.rev) : this.deleteKey(op.key, entry.rev));
+          events.push(
+            op.type === 'put'
+              ? this.putKey(op.key, op.value, op.lease, entry.rev)
+              : this.deleteKey(op.key, entry.rev),
+          );
         }
         return this.commit(entry.rev, events);
       }
@@ -175,7 +179,8 @@ export class MvccState {
 
   private putKey(key: string, value: string, lease: number, rev: number): WatchEvent {
     const prev = this.live.get(key);
-    if (lease !== 0 && !this.leases.has(lease)) throw new Error(`put of "${key}" with unknown lease ${lease}`);
+    if (lease !== 0 && !this.leases.has(lease))
+      throw new Error(`put of "${key}" with unknown lease ${lease}`);
     if (prev && prev.lease !== 0) this.leases.get(prev.lease)?.keys.delete(key);
     if (lease !== 0) this.leases.get(lease)?.keys.add(key);
     const kv: KeyValue = {
@@ -216,12 +221,20 @@ export class MvccState {
     this.revision = revision;
     const applied = { revision, events };
     this.events.push(applied);
-    for (let a = this.events.peek(); a && a.revision <= revision - this.limits.eventLogRevisions; a = this.events.peek()) {
+    for (
+      let a = this.events.peek();
+      a && a.revision <= revision - this.limits.eventLogRevisions;
+      a = this.events.peek()
+    ) {
       this.events.shift();
       this.eventsFrom = a.revision + 1;
     }
     // A deleted key's history goes once its deletion is old enough, unless it came back since.
-    for (let t = this.tombstones.peek(); t && t.deleted <= revision - this.limits.tombstoneRevisions; t = this.tombstones.peek()) {
+    for (
+      let t = this.tombstones.peek();
+      t && t.deleted <= revision - this.limits.tombstoneRevisions;
+      t = this.tombstones.peek()
+    ) {
       this.tombstones.shift();
       const h = this.histories.get(t.key);
       if (h && h.entries[h.entries.length - 1] === t) {
@@ -252,7 +265,8 @@ export class MvccState {
     st.forgottenBelow = s.forgottenBelow;
     st.eventsFrom = s.revision + 1;
     for (const l of s.leases) {
-      if (l.id >= s.nextLeaseId || st.leases.has(l.id)) throw new Error(`snapshot lease ${l.id} is inconsistent`);
+      if (l.id >= s.nextLeaseId || st.leases.has(l.id))
+        throw new Error(`snapshot lease ${l.id} is inconsistent`);
       st.leases.set(l.id, { ttl: l.ttl, keys: new Set() });
     }
     const tombstones: Tombstone[] = [];

@@ -17,8 +17,7 @@ export interface KeyValue {
 }
 
 export type TxnOp =
-  | { type: 'put'; key: string; value: string; lease?: number }
-  | { type: 'delete'; key: string };
+  { type: 'put'; key: string; value: string; lease?: number } | { type: 'delete'; key: string };
 
 /**
  * A guard on a transaction. `modRevision: 0` means "the key must not exist"; any other number

@@ -74,7 +74,10 @@ export class TxnPlanner {
       } else if (op.type === 'delete') {
         if (this.keys.has(op.key)) effective.push({ type: 'delete', key: op.key });
       } else {
-        throw new WeftError('WEFT_E_BAD_REQUEST', `unknown txn op type ${JSON.stringify((op as TxnOp).type)}`);
+        throw new WeftError(
+          'WEFT_E_BAD_REQUEST',
+          `unknown txn op type ${JSON.stringify((op as TxnOp).type)}`,
+        );
       }
     }
     if (effective.length === 0) return { entry: null, revision: this.revision };
@@ -85,7 +88,10 @@ export class TxnPlanner {
 
   planGrant(ttlSeconds: number): LogEntry & { t: 'grant' } {
     if (typeof ttlSeconds !== 'number' || !Number.isFinite(ttlSeconds) || ttlSeconds <= 0) {
-      throw new WeftError('WEFT_E_BAD_REQUEST', `lease TTL must be a positive number of seconds, got ${ttlSeconds}`);
+      throw new WeftError(
+        'WEFT_E_BAD_REQUEST',
+        `lease TTL must be a positive number of seconds, got ${ttlSeconds}`,
+      );
     }
     const entry = { t: 'grant' as const, id: this.nextLeaseId, ttl: ttlSeconds };
     this.apply(entry);

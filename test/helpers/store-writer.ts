@@ -10,8 +10,7 @@ import { isWeftError } from '../../src/errors.js';
 import { FileStore } from '../../src/store/file-store.js';
 
 export type Ack =
-  | { op: 'put'; key: string; value: string; rev: number }
-  | { op: 'delete'; key: string; rev: number };
+  { op: 'put'; key: string; value: string; rev: number } | { op: 'delete'; key: string; rev: number };
 
 const [dataDir, round] = process.argv.slice(2);
 if (!dataDir || !round) {
@@ -59,7 +58,10 @@ async function loop(w: number): Promise<never> {
     } else if (i % 7 === 6) {
       // A condition that must fail: it must change nothing.
       try {
-        await store.txn([{ type: 'put', key, value: 'never' }], [{ key: counter, modRevision: counterRev + 1000 }]);
+        await store.txn(
+          [{ type: 'put', key, value: 'never' }],
+          [{ key: counter, modRevision: counterRev + 1000 }],
+        );
         throw new Error('stale condition was accepted');
       } catch (err) {
         if (!isWeftError(err, 'WEFT_E_CONFLICT')) throw err;

@@ -76,7 +76,10 @@ test('FileStore survives SIGKILL at random moments without losing an acknowledge
       if (store.recovery.tornBytesDiscarded > 0) torn++;
       if (store.recovery.removedCompactionTemp) interruptedCompactions++;
       const maxRev = Math.max(...acks.map((a) => a.rev));
-      assert.ok(store.revision() >= maxRev, `round ${round}: revision ${store.revision()} < acknowledged ${maxRev}`);
+      assert.ok(
+        store.revision() >= maxRev,
+        `round ${round}: revision ${store.revision()} < acknowledged ${maxRev}`,
+      );
       // A counter is rewritten thousands of times and its history keeps only the last versions,
       // so for counters only the latest acknowledged write is checked; every other key is
       // written once (and maybe deleted once), so all of their writes are.

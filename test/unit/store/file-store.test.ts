@@ -226,7 +226,10 @@ test('FileStore: leftovers of a crash during compaction are ignored and removed'
     // Even a complete, valid temp never became the log, so it must not be used.
     Buffer.concat([
       encodeHeader(),
-      encodeRecord({ k: 'snapshot', state: { revision: 0, nextLeaseId: 1, forgottenBelow: 0, leases: [], keys: [] } }),
+      encodeRecord({
+        k: 'snapshot',
+        state: { revision: 0, nextLeaseId: 1, forgottenBelow: 0, leases: [], keys: [] },
+      }),
     ]),
   ]) {
     await fsp.writeFile(join(dir, COMPACT_TEMP_FILE), leftover);
@@ -249,7 +252,10 @@ test('FileStore: a torn final write is truncated, with everything acknowledged k
   await a.close();
   const file = join(dir, LOG_FILE);
   const good = await fsp.readFile(file);
-  const extra = encodeRecord({ k: 'batch', entries: [{ t: 'txn', rev: 8, ops: [{ type: 'delete', key: '/a/1' }] }] });
+  const extra = encodeRecord({
+    k: 'batch',
+    entries: [{ t: 'txn', rev: 8, ops: [{ type: 'delete', key: '/a/1' }] }],
+  });
   const tails = [
     extra.subarray(0, 3), // frame header cut
     extra.subarray(0, extra.length - 1), // payload cut
@@ -285,7 +291,11 @@ test('FileStore: damage before the end is refused with the file and byte offset'
   const bad = Buffer.from(good);
   bad.writeUInt8(bad.readUInt8(25) ^ 0x20, 25); // inside the first record's payload; more records follow
   await fsp.writeFile(file, bad);
-  await rejectsWith(open(dir), 'WEFT_E_STORE_CORRUPT', /weft-store\.log is damaged at byte offset 12:.*backup/);
+  await rejectsWith(
+    open(dir),
+    'WEFT_E_STORE_CORRUPT',
+    /weft-store\.log is damaged at byte offset 12:.*backup/,
+  );
   // Refusing must not change the file, nor leave the directory locked.
   assert.deepEqual(await fsp.readFile(file), bad);
   await rejectsWith(open(dir), 'WEFT_E_STORE_CORRUPT');
@@ -298,8 +308,14 @@ test('FileStore: a record that checks out but does not follow from the log is re
     file,
     Buffer.concat([
       encodeHeader(),
-      encodeRecord({ k: 'batch', entries: [{ t: 'txn', rev: 1, ops: [{ type: 'put', key: 'a', value: '', lease: 0 }] }] }),
-      encodeRecord({ k: 'batch', entries: [{ t: 'txn', rev: 5, ops: [{ type: 'put', key: 'b', value: '', lease: 0 }] }] }),
+      encodeRecord({
+        k: 'batch',
+        entries: [{ t: 'txn', rev: 1, ops: [{ type: 'put', key: 'a', value: '', lease: 0 }] }],
+      }),
+      encodeRecord({
+        k: 'batch',
+        entries: [{ t: 'txn', rev: 5, ops: [{ type: 'put', key: 'b', value: '', lease: 0 }] }],
+      }),
     ]),
   );
   await rejectsWith(open(dir), 'WEFT_E_STORE_CORRUPT', /byte offset \d+/);
@@ -341,7 +357,7 @@ function runChild(args: string[]): { pid: number; exited: Promise<void>; kill: (
   return { pid: child.pid as number, exited, kill: () => child.kill('SIGKILL') };
 }
 
-test('FileStore: one process per data dir; a dead owner\'s lock is taken over', async () => {
+test("FileStore: one process per data dir; a dead owner's lock is taken over", async () => {
   const dir = await tempDir();
   const a = await open(dir);
   await rejectsWith(open(dir), 'WEFT_E_STORE_LOCKED', new RegExp(`process ${process.pid}`));

@@ -136,8 +136,15 @@ export function storeContract(name: string, factory: StoreFactory): void {
         'WEFT_E_CONFLICT',
         /"k"/,
       );
-      await rejectsWith(s.txn([{ type: 'put', key: 'x', value: '' }], [{ key: 'k', modRevision: 0 }]), 'WEFT_E_CONFLICT');
-      await rejectsWith(s.txn([{ type: 'put', key: 'x', value: '' }], [{ key: 'zz', modRevision: 5 }]), 'WEFT_E_CONFLICT', /zz/);
+      await rejectsWith(
+        s.txn([{ type: 'put', key: 'x', value: '' }], [{ key: 'k', modRevision: 0 }]),
+        'WEFT_E_CONFLICT',
+      );
+      await rejectsWith(
+        s.txn([{ type: 'put', key: 'x', value: '' }], [{ key: 'zz', modRevision: 5 }]),
+        'WEFT_E_CONFLICT',
+        /zz/,
+      );
       assert.equal(s.revision(), 2);
       assert.equal((await s.get('k'))?.value, 'v2');
       assert.equal(await s.get('x'), undefined);
@@ -152,7 +159,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
         ),
       );
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
-      for (const r of results) if (r.status === 'rejected') assert.ok(isWeftError(r.reason, 'WEFT_E_CONFLICT'));
+      for (const r of results)
+        if (r.status === 'rejected') assert.ok(isWeftError(r.reason, 'WEFT_E_CONFLICT'));
       assert.equal((await s.get('c'))?.version, 2);
     }));
 
@@ -227,7 +235,9 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await tick();
       c.cancel();
       const shape = c.batches.map((b) =>
-        b.map((e) => (e.type === 'put' ? `put ${e.kv.key}@${e.kv.modRevision}` : `delete ${e.key}@${e.revision}`)),
+        b.map((e) =>
+          e.type === 'put' ? `put ${e.kv.key}@${e.kv.modRevision}` : `delete ${e.key}@${e.revision}`,
+        ),
       );
       assert.deepEqual(shape, [['put /w/b@2'], ['delete /w/a@3'], ['put /w/c@4', 'put /w/d@4']]);
       const del = c.batches[1]?.[0];
@@ -244,7 +254,9 @@ export function storeContract(name: string, factory: StoreFactory): void {
       const w = s.watch('', (evs) => {
         for (const e of evs) if (e.type === 'put') seen.push(e.kv.modRevision);
       });
-      await Promise.all(Array.from({ length: 20 }, (_, i) => s.txn([{ type: 'put', key: `k${i}`, value: '' }])));
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) => s.txn([{ type: 'put', key: `k${i}`, value: '' }])),
+      );
       await tick();
       w.cancel();
       assert.deepEqual(
@@ -289,13 +301,19 @@ export function storeContract(name: string, factory: StoreFactory): void {
         evs.map((e) => (e.type === 'delete' ? e.key : '?')),
         ['/l/a', '/l/b'],
       );
-      assert.equal(evs[0]?.type === 'delete' && evs[1]?.type === 'delete' && evs[0].revision === evs[1].revision, true);
+      assert.equal(
+        evs[0]?.type === 'delete' && evs[1]?.type === 'delete' && evs[0].revision === evs[1].revision,
+        true,
+      );
       assert.deepEqual(
         (await s.list('/l/')).items.map((kv) => kv.key),
         ['/l/free', '/l/keep'],
       );
       await rejectsWith(s.keepAlive(lease.id), 'WEFT_E_LEASE_NOT_FOUND');
-      await rejectsWith(s.txn([{ type: 'put', key: '/l/c', value: '', lease: lease.id }]), 'WEFT_E_LEASE_NOT_FOUND');
+      await rejectsWith(
+        s.txn([{ type: 'put', key: '/l/c', value: '', lease: lease.id }]),
+        'WEFT_E_LEASE_NOT_FOUND',
+      );
     }));
 
   test(`${name}: keepAlive restarts the countdown`, () =>
@@ -337,8 +355,14 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await s.close();
       await pending; // requested before close: flushed, not dropped
       await s.close(); // idempotent
-      assert.throws(() => s.revision(), (e: unknown) => isWeftError(e, 'WEFT_E_STORE_CLOSED'));
-      assert.throws(() => s.watch('', () => {}), (e: unknown) => isWeftError(e, 'WEFT_E_STORE_CLOSED'));
+      assert.throws(
+        () => s.revision(),
+        (e: unknown) => isWeftError(e, 'WEFT_E_STORE_CLOSED'),
+      );
+      assert.throws(
+        () => s.watch('', () => {}),
+        (e: unknown) => isWeftError(e, 'WEFT_E_STORE_CLOSED'),
+      );
       await rejectsWith(s.get('a'), 'WEFT_E_STORE_CLOSED');
       await rejectsWith(s.list(''), 'WEFT_E_STORE_CLOSED');
       await rejectsWith(s.history('a'), 'WEFT_E_STORE_CLOSED');
