@@ -65,7 +65,13 @@ export function parseDocuments(text: string, source?: string): { documents: unkn
   let parsed;
   try {
     // logLevel 'error': warnings (e.g. a list used as a key) would go to the process's stderr.
-    parsed = parseAllDocuments(text, { merge: true, uniqueKeys: true, prettyErrors: true, strict: true, logLevel: 'error' });
+    parsed = parseAllDocuments(text, {
+      merge: true,
+      uniqueKeys: true,
+      prettyErrors: true,
+      strict: true,
+      logLevel: 'error',
+    });
   } catch (e) {
     // The yaml library reports syntax errors on the documents; a throw means exhausted resources.
     throw new WeftError('WEFT_E_PARSE', `cannot parse ${source ?? 'input'}: ${errorMessage(e)}`, [
@@ -80,10 +86,7 @@ export function parseDocuments(text: string, source?: string): { documents: unkn
       for (const error of doc.errors) {
         const position = error.linePos?.[0];
         // The library appends its own "at line L, column C:"; ours leads with source:line:column.
-        const firstLine = errorMessage(error).replace(
-          / at line \d+, column \d+:?$/,
-          '',
-        );
+        const firstLine = errorMessage(error).replace(/ at line \d+, column \d+:?$/, '');
         const location = where(position?.line, position?.col);
         errors.push({
           path: '',

@@ -2,15 +2,12 @@
 // with the outcome (valid / invalid / parse-error) and, for failures, every expected error's
 // document, path and a fragment of its message. The fuzz test starts from the same files.
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { isWeftError } from '../../../src/errors.js';
 import type { FieldError } from '../../../src/errors.js';
 import { parseDocuments, validateBatch } from '../../../src/resources/index.js';
-
-// Compiled to dist/test/unit/resources/; the corpus stays in the source tree.
-export const CORPUS_DIR = fileURLToPath(new URL('../../../../test/corpus/resources/', import.meta.url));
+import { CORPUS_DIR, corpusInputs } from './corpus-files.js';
 
 interface Expectation {
   outcome: 'valid' | 'invalid' | 'parse-error';
@@ -18,13 +15,10 @@ interface Expectation {
   errors?: { document: number; path: string; message: string }[];
 }
 
-export function corpusInputs(): string[] {
-  return readdirSync(CORPUS_DIR)
-    .filter((f) => /\.(ya?ml|json)$/.test(f) && !f.endsWith('.expect.json'))
-    .sort();
-}
-
-function outcomeOf(text: string, source: string): { outcome: Expectation['outcome']; errors: FieldError[]; documents: number } {
+function outcomeOf(
+  text: string,
+  source: string,
+): { outcome: Expectation['outcome']; errors: FieldError[]; documents: number } {
   let documents: unknown[];
   try {
     documents = parseDocuments(text, source).documents;
@@ -50,7 +44,9 @@ for (const file of corpusInputs()) {
     const wanted = expected.errors ?? [];
     assert.equal(actual.errors.length, wanted.length, `wrong number of errors:\n${shown}`);
     for (const w of wanted) {
-      const found = actual.errors.some((e) => e.document === w.document && e.path === w.path && e.message.includes(w.message));
+      const found = actual.errors.some(
+        (e) => e.document === w.document && e.path === w.path && e.message.includes(w.message),
+      );
       assert.ok(found, `missing [${w.document}] ${w.path}: …${w.message}…; got:\n${shown}`);
     }
   });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { WeftError, isWeftError } from '../../../src/errors.js';
+import type { WeftError } from '../../../src/errors.js';
+import { isWeftError } from '../../../src/errors.js';
 import {
   KINDS,
   findKind,
@@ -73,7 +74,12 @@ test('duplicate keys are a parse error, not a silent overwrite', () => {
 
 test('alias bombs are refused', () => {
   const lines = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
-  for (let i = 0; i < 8; i++) lines.push(`${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(', ')}]`);
+  for (let i = 0; i < 8; i++)
+    lines.push(
+      `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10)
+        .fill(`*${String.fromCharCode(97 + i)}`)
+        .join(', ')}]`,
+    );
   const error = parseError(lines.join('\n'));
   assert.match(error.errors[0]?.message ?? '', /alias/i);
 });
@@ -81,21 +87,39 @@ test('alias bombs are refused', () => {
 test('validateResource: non-object documents and unknown kinds list the known kinds', () => {
   assert.deepEqual(validateResource([1], 3), {
     ok: false,
-    errors: [{ path: '', document: 3, message: 'must be a mapping with apiVersion, kind, metadata and spec, got a list' }],
+    errors: [
+      {
+        path: '',
+        document: 3,
+        message: 'must be a mapping with apiVersion, kind, metadata and spec, got a list',
+      },
+    ],
   });
   const unknown = validateResource({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' } });
   assert.deepEqual(unknown, {
     ok: false,
-    errors: [{ path: 'kind', message: 'unknown kind "Pod"; known kinds: Workload, Service, HTTPRoute, GRPCRoute, TrafficSplit' }],
+    errors: [
+      {
+        path: 'kind',
+        message: 'unknown kind "Pod"; known kinds: Workload, Service, HTTPRoute, GRPCRoute, TrafficSplit',
+      },
+    ],
   });
   const misspelt = validateResource({ ...httpRouteDoc(), kind: 'HttpRoute' });
   assert.match(!misspelt.ok ? (misspelt.errors[0]?.message ?? '') : '', /did you mean "HTTPRoute"/);
   const missing = validateResource({ metadata: {} });
-  assert.match(!missing.ok ? (missing.errors[0]?.message ?? '') : '', /^required field is missing; known kinds/);
+  assert.match(
+    !missing.ok ? (missing.errors[0]?.message ?? '') : '',
+    /^required field is missing; known kinds/,
+  );
 });
 
 test('validateResource: wrong apiVersion, metadata and spec errors come back together', () => {
-  const doc = withField(withField(withField(httpRouteDoc(), 'apiVersion', 'v1'), 'metadata.name', 'Echo'), 'spec.rules[1].backendRefs[1].weight', -1);
+  const doc = withField(
+    withField(withField(httpRouteDoc(), 'apiVersion', 'v1'), 'metadata.name', 'Echo'),
+    'spec.rules[1].backendRefs[1].weight',
+    -1,
+  );
   const result = validateResource(doc, 2);
   assert.deepEqual(!result.ok && result.errors, [
     {
@@ -105,7 +129,11 @@ test('validateResource: wrong apiVersion, metadata and spec errors come back tog
         'must be one of gateway.networking.k8s.io/v1, gateway.networking.k8s.io/v1beta1 for kind HTTPRoute, got "v1"',
     },
     { path: 'metadata.name', document: 2, message: result.ok ? '' : (result.errors[1]?.message ?? '') },
-    { path: 'spec.rules[1].backendRefs[1].weight', document: 2, message: 'must be an integer ≥ 0 and ≤ 1000000, got -1' },
+    {
+      path: 'spec.rules[1].backendRefs[1].weight',
+      document: 2,
+      message: 'must be an integer ≥ 0 and ≤ 1000000, got -1',
+    },
   ]);
   const noMetadata = validateResource({ apiVersion: 'v1', kind: 'Service', spec: { ports: [{ port: 80 }] } });
   assert.deepEqual(!noMetadata.ok && noMetadata.errors.map((e) => e.path), ['metadata']);
@@ -116,15 +144,27 @@ test('validateBatch accepts a valid batch and flags duplicates on the later docu
   assert.equal(ok.ok, true);
   assert.deepEqual(ok.ok && ok.resources.map((r) => r.kind), ['Workload', 'Service', 'HTTPRoute']);
   const sameNameOtherNamespace = withField(serviceDoc(), 'metadata.namespace', 'other');
-  const result = validateBatch([serviceDoc(), sameNameOtherNamespace, withField(serviceDoc(), 'metadata.namespace', 'default'), [1]]);
+  const result = validateBatch([
+    serviceDoc(),
+    sameNameOtherNamespace,
+    withField(serviceDoc(), 'metadata.namespace', 'default'),
+    [1],
+  ]);
   assert.deepEqual(!result.ok && result.errors, [
     { path: 'metadata.name', document: 2, message: 'duplicate of document 0' },
-    { path: '', document: 3, message: 'must be a mapping with apiVersion, kind, metadata and spec, got a list' },
+    {
+      path: '',
+      document: 3,
+      message: 'must be a mapping with apiVersion, kind, metadata and spec, got a list',
+    },
   ]);
 });
 
 test('validateBatch prefixes warnings with the document index', () => {
-  const result = validateBatch([serviceDoc(), withField(httpRouteDoc(), 'apiVersion', 'gateway.networking.k8s.io/v1beta1')]);
+  const result = validateBatch([
+    serviceDoc(),
+    withField(httpRouteDoc(), 'apiVersion', 'gateway.networking.k8s.io/v1beta1'),
+  ]);
   assert.deepEqual(result.ok && result.warnings.map((w) => w.slice(0, 11)), ['document 1:']);
 });
 
@@ -133,7 +173,10 @@ test('resource keys', () => {
   assert.ok(result.ok);
   assert.deepEqual(resourceKey(result.resource), { kind: 'Service', namespace: 'default', name: 'echo-v1' });
   assert.equal(resourceKeyString(result.resource), '/weft/resources/Service/default/echo-v1');
-  assert.equal(resourceKeyString({ kind: 'HTTPRoute', namespace: 'a', name: 'b' }), '/weft/resources/HTTPRoute/a/b');
+  assert.equal(
+    resourceKeyString({ kind: 'HTTPRoute', namespace: 'a', name: 'b' }),
+    '/weft/resources/HTTPRoute/a/b',
+  );
   assert.equal(resourcePrefix('Service'), '/weft/resources/Service/');
   assert.equal(resourcePrefix('Service', 'shop'), '/weft/resources/Service/shop/');
   assert.deepEqual(parseResourceKey('/weft/resources/Service/default/echo-v1'), {
