@@ -19,12 +19,7 @@ export function serverUrl(flag: string | undefined): string {
   return (flag ?? process.env.WEFT_SERVER ?? DEFAULT_SERVER).replace(/\/+$/, '');
 }
 
-export async function request<T>(
-  server: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<T> {
+export async function request<T>(server: string, method: string, path: string, body?: unknown): Promise<T> {
   let res: Response;
   try {
     res = await fetch(`${server}${path}`, {
@@ -44,7 +39,9 @@ export async function request<T>(
   try {
     json = text === '' ? {} : JSON.parse(text);
   } catch {
-    throw new CliError(`the server at ${server} answered ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`);
+    throw new CliError(
+      `the server at ${server} answered ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`,
+    );
   }
   if (!res.ok) {
     const err = json as { code?: string; message?: string; errors?: FieldError[] };

@@ -46,7 +46,12 @@ export function readDocuments(targets: string[], recursive = false): SourcedDocu
         docs = parseDocuments(text, name).documents;
       } catch (e) {
         if (isWeftError(e)) {
-          const lines = e.errors.map((fe) => `${name}: document ${fe.document ?? 0}: ${fe.message}`);
+          const lines = e.errors.map((fe) => {
+            // The parser words positions as `file:line:col: text`; say it the way people read it.
+            const m = /^.*:(\d+):(\d+): ([\s\S]*)$/.exec(fe.message);
+            const text = m ? `line ${m[1]}, column ${m[2]}: ${m[3]}` : fe.message;
+            return `${name}: document ${fe.document ?? 0}: ${text}`;
+          });
           throw new CliError(lines.length > 0 ? lines.join('\n') : `${name}: ${e.message}`, e.code);
         }
         throw e;
@@ -76,6 +81,7 @@ export function describeErrors(err: CliError, sourced: SourcedDocuments): string
 
 function label(doc: unknown): string {
   const d = doc as { kind?: unknown; metadata?: { name?: unknown } } | null;
-  if (typeof d?.kind === 'string' && typeof d.metadata?.name === 'string') return ` (${d.kind} ${d.metadata.name})`;
+  if (typeof d?.kind === 'string' && typeof d.metadata?.name === 'string')
+    return ` (${d.kind} ${d.metadata.name})`;
   return '';
 }

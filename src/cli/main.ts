@@ -68,7 +68,9 @@ program
   .argument('[name]', 'one resource')
   .option('-n, --namespace <ns>', 'namespace', 'default')
   .option('-A, --all-namespaces', 'list across all namespaces')
-  .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'yaml', 'json']).default('table'))
+  .addOption(
+    new Option('-o, --output <format>', 'output format').choices(['table', 'yaml', 'json']).default('table'),
+  )
   .option('--resource-version <rv>', 'show an earlier version of the named resource')
   .action(
     async (
@@ -84,7 +86,8 @@ program
         items = [await request<ListedObject>(server(), 'GET', path)];
       } else {
         const q = opts.allNamespaces ? '' : `?namespace=${encodeURIComponent(opts.namespace)}`;
-        items = (await request<{ items: ListedObject[] }>(server(), 'GET', `/api/v1/resources/${k}${q}`)).items;
+        items = (await request<{ items: ListedObject[] }>(server(), 'GET', `/api/v1/resources/${k}${q}`))
+          .items;
       }
       if (opts.output === 'json') {
         console.log(JSON.stringify(name !== undefined ? items[0] : { items }, null, 2));
@@ -124,7 +127,8 @@ program
           )
         ).results;
       } else {
-        if (kind === undefined || name === undefined) throw new CliError('usage: weft delete KIND NAME, or weft delete -f FILE');
+        if (kind === undefined || name === undefined)
+          throw new CliError('usage: weft delete KIND NAME, or weft delete -f FILE');
         const path = `/api/v1/resources/${encodeURIComponent(kind)}/${encodeURIComponent(opts.namespace)}/${encodeURIComponent(name)}`;
         results = [await request<{ kind: string; name: string }>(server(), 'DELETE', path)];
       }
@@ -153,7 +157,13 @@ program
     });
     const header = ['NODE', 'PEER', 'STATUS', 'LAST NACK'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    for (const r of [header, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('   ').trimEnd());
+    for (const r of [header, ...rows])
+      console.log(
+        r
+          .map((c, i) => c.padEnd(widths[i]!))
+          .join('   ')
+          .trimEnd(),
+      );
   });
 
 interface ProxyRow {

@@ -2,7 +2,13 @@
 
 export interface ListedObject {
   kind: string;
-  metadata: { name: string; namespace: string; creationTimestamp?: string; resourceVersion?: string; labels?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace: string;
+    creationTimestamp?: string;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+  };
   spec: Record<string, unknown>;
 }
 
@@ -15,7 +21,13 @@ function list(v: unknown): Array<Record<string, unknown>> {
 const KIND_COLUMNS: Record<string, Column[]> = {
   Workload: [
     ['ADDRESS', (o) => String(o.spec.address ?? '')],
-    ['PORTS', (o) => list(o.spec.ports).map((p) => `${String(p.port)}/${String(p.protocol)}`).join(',')],
+    [
+      'PORTS',
+      (o) =>
+        list(o.spec.ports)
+          .map((p) => `${String(p.port)}/${String(p.protocol)}`)
+          .join(','),
+    ],
     ['APP', (o) => o.metadata.labels?.app ?? ''],
     ['VERSION', (o) => o.metadata.labels?.version ?? ''],
   ],
@@ -27,19 +39,43 @@ const KIND_COLUMNS: Record<string, Column[]> = {
           .map(([k, v]) => `${k}=${v}`)
           .join(','),
     ],
-    ['PORTS', (o) => list(o.spec.ports).map((p) => String(p.port)).join(',')],
+    [
+      'PORTS',
+      (o) =>
+        list(o.spec.ports)
+          .map((p) => String(p.port))
+          .join(','),
+    ],
   ],
   HTTPRoute: [
-    ['PARENTS', (o) => list(o.spec.parentRefs).map((p) => String(p.name)).join(',')],
+    [
+      'PARENTS',
+      (o) =>
+        list(o.spec.parentRefs)
+          .map((p) => String(p.name))
+          .join(','),
+    ],
     ['RULES', (o) => String(list(o.spec.rules).length)],
   ],
   GRPCRoute: [
-    ['PARENTS', (o) => list(o.spec.parentRefs).map((p) => String(p.name)).join(',')],
+    [
+      'PARENTS',
+      (o) =>
+        list(o.spec.parentRefs)
+          .map((p) => String(p.name))
+          .join(','),
+    ],
     ['RULES', (o) => String(list(o.spec.rules).length)],
   ],
   TrafficSplit: [
     ['SERVICE', (o) => String(o.spec.service ?? '')],
-    ['BACKENDS', (o) => list(o.spec.backends).map((b) => `${String(b.service)}=${String(b.weight)}`).join(',')],
+    [
+      'BACKENDS',
+      (o) =>
+        list(o.spec.backends)
+          .map((b) => `${String(b.service)}=${String(b.weight)}`)
+          .join(','),
+    ],
   ],
 };
 
@@ -63,5 +99,14 @@ export function formatTable(items: ListedObject[], withNamespace: boolean): stri
   const rows = items.map((o) => columns.map(([, f]) => f(o)));
   const header = columns.map(([h]) => h);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('   ').trimEnd()).join('\n') + '\n';
+  return (
+    [header, ...rows]
+      .map((r) =>
+        r
+          .map((c, i) => c.padEnd(widths[i]!))
+          .join('   ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }

@@ -20,7 +20,8 @@ import { WEFT_VERSION } from '../version.js';
 import { parseDocuments } from '../resources/index.js';
 import { readBody, sendError, sendJson } from './http-util.js';
 import { RESOURCE_PREFIX, type MeshState, type StoredObject } from './mesh-state.js';
-import { ResourceService, resourceStoreKey, withVersion } from './resource-service.js';
+import type { ResourceService } from './resource-service.js';
+import { resourceStoreKey, withVersion } from './resource-service.js';
 
 export interface ApiDeps {
   store: Store;
@@ -64,7 +65,10 @@ export class ApiServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://weft');
-    const parts = url.pathname.split('/').filter((p) => p !== '').map(decodeURIComponent);
+    const parts = url.pathname
+      .split('/')
+      .filter((p) => p !== '')
+      .map(decodeURIComponent);
     const method = req.method ?? 'GET';
     const { deps } = this;
 
@@ -143,10 +147,15 @@ export class ApiServer {
     const send = (events: WatchEvent[]): void => {
       for (const ev of events) {
         const line = watchLine(ev);
-        if (line && (ns === null || line.object.metadata.namespace === ns)) res.write(JSON.stringify(line) + '\n');
+        if (line && (ns === null || line.object.metadata.namespace === ns))
+          res.write(JSON.stringify(line) + '\n');
       }
     };
-    const watcher = this.deps.store.watch(prefix, send, from === null ? {} : { fromRevision: parseRevision(from) });
+    const watcher = this.deps.store.watch(
+      prefix,
+      send,
+      from === null ? {} : { fromRevision: parseRevision(from) },
+    );
     res.on('close', () => {
       watcher.cancel();
       this.streams.delete(res);
@@ -177,7 +186,11 @@ async function readDocuments(req: IncomingMessage): Promise<unknown[]> {
     } catch (e) {
       throw new WeftError('WEFT_E_PARSE', `request body is not valid JSON: ${(e as Error).message}`);
     }
-    if (typeof parsed === 'object' && parsed !== null && Array.isArray((parsed as { documents?: unknown }).documents)) {
+    if (
+      typeof parsed === 'object' &&
+      parsed !== null &&
+      Array.isArray((parsed as { documents?: unknown }).documents)
+    ) {
       return (parsed as { documents: unknown[] }).documents;
     }
     return [parsed];
@@ -192,9 +205,17 @@ function refOf(
 ): { kind: string; namespace: string; name: string } {
   const d = doc as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } } | null;
   if (typeof d?.kind !== 'string' || typeof d.metadata?.name !== 'string') {
-    throw new WeftError('WEFT_E_VALIDATION', `document ${index}: needs kind and metadata.name to be deleted`, [
-      { document: index, path: typeof d?.kind !== 'string' ? 'kind' : 'metadata.name', message: 'required' },
-    ]);
+    throw new WeftError(
+      'WEFT_E_VALIDATION',
+      `document ${index}: needs kind and metadata.name to be deleted`,
+      [
+        {
+          document: index,
+          path: typeof d?.kind !== 'string' ? 'kind' : 'metadata.name',
+          message: 'required',
+        },
+      ],
+    );
   }
   const namespace = typeof d.metadata.namespace === 'string' ? d.metadata.namespace : 'default';
   return { kind: resources.kind(d.kind), namespace, name: d.metadata.name };
@@ -218,4 +239,3 @@ function notFoundObject(kind: string, ns: string, name: string, at?: string | nu
     at ? `${kind} ${ns}/${name} has no version at resourceVersion ${at}` : `${kind} ${ns}/${name} not found`,
   );
 }
-

@@ -60,7 +60,10 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
   try {
     const state = await MeshState.load(store, log);
     cleanups.unshift(() => state.close());
-    const ads = new AdsServer(new MeshXdsSource(state), { logger: log, controlPlaneId: `weft@${opts.trustDomain}` });
+    const ads = new AdsServer(new MeshXdsSource(state), {
+      logger: log,
+      controlPlaneId: `weft@${opts.trustDomain}`,
+    });
     const bound = await ads.bind(`${formatHost(xds.host)}:${xds.port}`);
     cleanups.unshift(() => ads.close());
     let listening = false;

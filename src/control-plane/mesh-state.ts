@@ -123,7 +123,13 @@ export class MeshState extends EventEmitter {
 
 /** Sorts stored objects into the model builder's input by kind. */
 export function modelInput(objects: StoredObject[]): ModelInput {
-  const input: ModelInput = { workloads: [], services: [], httpRoutes: [], grpcRoutes: [], trafficSplits: [] };
+  const input: ModelInput = {
+    workloads: [],
+    services: [],
+    httpRoutes: [],
+    grpcRoutes: [],
+    trafficSplits: [],
+  };
   for (const o of objects) {
     switch (o.kind) {
       case 'Workload':

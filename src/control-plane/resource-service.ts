@@ -10,8 +10,9 @@ import { randomUUID } from 'node:crypto';
 import { WeftError, type FieldError } from '../errors.js';
 import type { Store, TxnCondition, TxnOp } from '../store/store.js';
 import { buildModel } from '../registry/build-model.js';
-import { MeshState, RESOURCE_PREFIX, modelInput, type StoredObject } from './mesh-state.js';
-import { resolveKind, validateBatch } from '../resources/index.js';
+import type { MeshState } from './mesh-state.js';
+import { RESOURCE_PREFIX, modelInput, type StoredObject } from './mesh-state.js';
+import { KINDS, findKind, validateBatch } from '../resources/index.js';
 
 export type ApplyAction = 'created' | 'configured' | 'unchanged';
 
@@ -102,19 +103,34 @@ export class ResourceService {
         spec: r.spec,
       };
       if (existing && sameContent(existing.object, stored)) {
-        results.push({ kind, namespace, name, action: 'unchanged', resourceVersion: String(existing.modRevision) });
+        results.push({
+          kind,
+          namespace,
+          name,
+          action: 'unchanged',
+          resourceVersion: String(existing.modRevision),
+        });
         return;
       }
       next.set(key, stored);
       ops.push({ type: 'put', key, value: JSON.stringify(stored) });
       conditions.push({ key, modRevision: existing?.modRevision ?? 0 });
-      results.push({ kind, namespace, name, action: existing ? 'configured' : 'created', resourceVersion: '' });
+      results.push({
+        kind,
+        namespace,
+        name,
+        action: existing ? 'configured' : 'created',
+        resourceVersion: '',
+      });
     });
 
     if (conflicts.length > 0) {
       throw new WeftError('WEFT_E_CONFLICT', summarize(conflicts), conflicts);
     }
-    const warnings = routeWarnings(validated.resources as unknown as StoredObject[], [...next.values()]);
+    const warnings = [
+      ...validated.warnings.map(documentWarning),
+      ...routeWarnings(validated.resources as unknown as StoredObject[], [...next.values()]),
+    ];
     if (opts.dryRun || ops.length === 0) return { results, warnings };
 
     const { revision } = await this.store.txn(ops, conditions);
@@ -132,7 +148,11 @@ export class ResourceService {
       const key = resourceStoreKey(ref.kind, ref.namespace, ref.name);
       const existing = this.state.get(key);
       if (!existing) {
-        missing.push({ document: index, path: 'metadata.name', message: `${ref.kind} ${ref.namespace}/${ref.name} not found` });
+        missing.push({
+          document: index,
+          path: 'metadata.name',
+          message: `${ref.kind} ${ref.namespace}/${ref.name} not found`,
+        });
         return;
       }
       if (ref.resourceVersion !== undefined && ref.resourceVersion !== String(existing.modRevision)) {
@@ -148,13 +168,29 @@ export class ResourceService {
       throw new WeftError('WEFT_E_NOT_FOUND', summarize(missing), missing);
     }
     await this.store.txn(ops, conditions);
-    return refs.map((r) => ({ kind: r.kind, namespace: r.namespace, name: r.name, action: 'deleted' as const }));
+    return refs.map((r) => ({
+      kind: r.kind,
+      namespace: r.namespace,
+      name: r.name,
+      action: 'deleted' as const,
+    }));
   }
 
   /** Resolves a user-typed kind (`httproutes`, `hr`, `HTTPRoute`) or throws a 400 listing kinds. */
   kind(name: string): string {
-    return resolveKind(name);
+    const found = findKind(name);
+    if (!found) {
+      const known = KINDS.map((k) => `${k.plural} (${[k.kind, ...k.shortNames].join(', ')})`).join('; ');
+      throw new WeftError('WEFT_E_UNKNOWN_KIND', `unknown kind "${name}"; known kinds: ${known}`);
+    }
+    return found.kind;
   }
+}
+
+/** validateBatch words its warnings `document N: …`; the API carries N as a field. */
+function documentWarning(text: string): Warning {
+  const m = /^document (\d+): ([\s\S]*)$/.exec(text);
+  return m ? { document: Number(m[1]), message: m[2]! } : { document: 0, message: text };
 }
 
 function summarize(errors: FieldError[]): string {
@@ -175,7 +211,9 @@ function routeWarnings(batch: StoredObject[], all: StoredObject[]): Warning[] {
     for (const binding of single.routes) {
       const refs = [
         { role: 'parent service', ns: binding.parent.namespace, name: binding.parent.name },
-        ...binding.rules.flatMap((rule) => rule.backends.map((b) => ({ role: 'backend', ns: b.namespace, name: b.name }))),
+        ...binding.rules.flatMap((rule) =>
+          rule.backends.map((b) => ({ role: 'backend', ns: b.namespace, name: b.name })),
+        ),
       ];
       const seen = new Set<string>();
       for (const ref of refs) {

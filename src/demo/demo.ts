@@ -16,13 +16,20 @@ function manifests(v1: EchoServer, v2: EchoServer, weights: [number, number]): u
     apiVersion: 'weft.dev/v1alpha1',
     kind: 'Workload',
     metadata: { name: `echo-${version}-0`, labels: { app: 'echo', version } },
-    spec: { address: s.host, ports: [{ name: 'grpc', port: s.port, protocol: 'GRPC' }], serviceAccount: 'echo' },
+    spec: {
+      address: s.host,
+      ports: [{ name: 'grpc', port: s.port, protocol: 'GRPC' }],
+      serviceAccount: 'echo',
+    },
   });
   const service = (version: string): unknown => ({
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: `echo-${version}` },
-    spec: { selector: { app: 'echo', version }, ports: [{ name: 'grpc', port: 7070, targetPort: 'grpc', appProtocol: 'grpc' }] },
+    spec: {
+      selector: { app: 'echo', version },
+      ports: [{ name: 'grpc', port: 7070, targetPort: 'grpc', appProtocol: 'grpc' }],
+    },
   });
   return [
     workload(v1, 'v1'),
@@ -31,7 +38,10 @@ function manifests(v1: EchoServer, v2: EchoServer, weights: [number, number]): u
       apiVersion: 'v1',
       kind: 'Service',
       metadata: { name: 'echo' },
-      spec: { selector: { app: 'echo' }, ports: [{ name: 'grpc', port: 7070, targetPort: 'grpc', appProtocol: 'grpc' }] },
+      spec: {
+        selector: { app: 'echo' },
+        ports: [{ name: 'grpc', port: 7070, targetPort: 'grpc', appProtocol: 'grpc' }],
+      },
     },
     service('v1'),
     service('v2'),
@@ -88,7 +98,10 @@ export async function runDemo(opts: { dataDir?: string; calls?: string }): Promi
 
     const v1 = await startEchoServer({ name: 'echo-v1' });
     const v2 = await startEchoServer({ name: 'echo-v2' });
-    closers.push(() => v1.close(), () => v2.close());
+    closers.push(
+      () => v1.close(),
+      () => v2.close(),
+    );
     console.log(`  echo-v1 gRPC server on ${v1.address}, echo-v2 on ${v2.address}`);
 
     const apply = async (weights: [number, number]): Promise<void> => {
@@ -103,7 +116,10 @@ export async function runDemo(opts: { dataDir?: string; calls?: string }): Promi
     console.log('  applied: Workloads echo-v1-0/echo-v2-0, Services echo/echo-v1/echo-v2,');
     console.log('           GRPCRoute echo: x-canary: true → v2, otherwise v1 90% / v2 10%');
 
-    const client: EchoClient = createEchoClient('xds:///echo', { xdsAddress: cp.xdsAddress, nodeId: 'demo-client' });
+    const client: EchoClient = createEchoClient('xds:///echo', {
+      xdsAddress: cp.xdsAddress,
+      nodeId: 'demo-client',
+    });
     closers.push(() => client.close());
     console.log('proxyless gRPC client calling xds:///echo (Ctrl-C to stop)');
 

@@ -16,7 +16,9 @@ export interface BootstrapOptions {
 /** The bootstrap document gRPC's xDS support reads (the GRPC_XDS_BOOTSTRAP file's content). */
 export function bootstrapConfig(opts: BootstrapOptions): object {
   return {
-    xds_servers: [{ server_uri: opts.xdsAddress, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] }],
+    xds_servers: [
+      { server_uri: opts.xdsAddress, channel_creds: [{ type: 'insecure' }], server_features: ['xds_v3'] },
+    ],
     node: {
       id: opts.nodeId,
       cluster: 'proxyless',
@@ -55,7 +57,9 @@ export function createEchoClient(target: string, opts: BootstrapOptions): EchoCl
               cb: (e: grpc.ServiceError | null, r: EchoResponse) => void,
             ): void;
           }
-        ).Echo(req, md, { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res)));
+        ).Echo(req, md, { deadline: Date.now() + deadlineMs }, (err, res) =>
+          err ? reject(err) : resolve(res),
+        );
       });
     },
     close: () => client.close(),

@@ -30,6 +30,7 @@ export const XDS_PROTO_FILES: readonly string[] = [
   'envoy/extensions/load_balancing_policies/wrr_locality/v3/wrr_locality.proto',
   'envoy/extensions/load_balancing_policies/ring_hash/v3/ring_hash.proto',
   'envoy/extensions/clusters/aggregate/v3/cluster.proto',
+  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
   'google/rpc/status.proto',
   'google/protobuf/struct.proto',
   'google/protobuf/wrappers.proto',

@@ -25,7 +25,8 @@ function file(name: string, text: string): string {
   return p;
 }
 
-const weft = (args: string[], input?: string) => runWeft(args, { server: cp.apiUrl, ...(input ? { input } : {}) });
+const weft = (args: string[], input?: string) =>
+  runWeft(args, { server: cp.apiUrl, ...(input ? { input } : {}) });
 
 const WORKLOAD = `apiVersion: weft.dev/v1alpha1
 kind: Workload
@@ -64,13 +65,25 @@ test('the store keeps history: an earlier version can be read back', async () =>
   const r = await weft(['get', 'workload', 'api-1', '-o', 'json']);
   const current = JSON.parse(r.stdout) as { metadata: { resourceVersion: string } };
   const hist = await fetch(`${cp.apiUrl}/api/v1/resources/workloads/default/api-1/history`);
-  const versions = ((await hist.json()) as { items: Array<{ spec: { address: string }; metadata: { resourceVersion: string } }> }).items;
+  const versions = (
+    (await hist.json()) as {
+      items: Array<{ spec: { address: string }; metadata: { resourceVersion: string } }>;
+    }
+  ).items;
   assert.deepEqual(
     versions.map((v) => v.spec.address),
     ['10.0.0.1', '10.0.0.2'],
   );
   assert.equal(versions[1]!.metadata.resourceVersion, current.metadata.resourceVersion);
-  const old = await weft(['get', 'workload', 'api-1', '-o', 'json', '--resource-version', versions[0]!.metadata.resourceVersion]);
+  const old = await weft([
+    'get',
+    'workload',
+    'api-1',
+    '-o',
+    'json',
+    '--resource-version',
+    versions[0]!.metadata.resourceVersion,
+  ]);
   assert.equal(old.code, 0, old.stderr);
   assert.equal((JSON.parse(old.stdout) as { spec: { address: string } }).spec.address, '10.0.0.1');
 });
@@ -79,8 +92,15 @@ test('a stale resourceVersion is refused with 409 and nothing changes', async ()
   const r = await weft(['get', 'workload', 'api-1', '-o', 'json']);
   const obj = JSON.parse(r.stdout) as { metadata: { resourceVersion: string }; spec: { address: string } };
   const stale = String(Number(obj.metadata.resourceVersion) - 1);
-  const doc = WORKLOAD.replace('{name: api-1,', `{name: api-1, resourceVersion: "${stale}",`).replace('10.0.0.1', '10.9.9.9');
-  const res = await fetch(`${cp.apiUrl}/api/v1/apply`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: doc });
+  const doc = WORKLOAD.replace('{name: api-1,', `{name: api-1, resourceVersion: "${stale}",`).replace(
+    '10.0.0.1',
+    '10.9.9.9',
+  );
+  const res = await fetch(`${cp.apiUrl}/api/v1/apply`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/yaml' },
+    body: doc,
+  });
   assert.equal(res.status, 409);
   const body = (await res.json()) as { code: string; errors: Array<{ path: string }> };
   assert.equal(body.code, 'WEFT_E_CONFLICT');
@@ -114,12 +134,19 @@ spec:
   assert.equal(r.code, 1);
   assert.match(r.stderr, /bad\.yaml: document 1 \(Workload bad-1\): spec\.ports\[0\]\.port: /);
   assert.match(r.stderr, /bad\.yaml: document 1 \(Workload bad-1\): spec\.colour: /);
-  assert.match(r.stderr, /bad\.yaml: document 2 \(HTTPRoute r\): spec\.rules\[0\]\.backendRefs\[0\]\.weight: /);
+  assert.match(
+    r.stderr,
+    /bad\.yaml: document 2 \(HTTPRoute r\): spec\.rules\[0\]\.backendRefs\[0\]\.weight: /,
+  );
   assert.equal(await count('workloads'), before, 'nothing stored, not even the valid first document');
 });
 
 test('bad input: unknown kind, wrong type, duplicates, YAML syntax', async () => {
-  let r = await weft(['apply', '-f', file('kind.yaml', 'apiVersion: v1\nkind: Gadget\nmetadata: {name: x}\nspec: {}\n')]);
+  let r = await weft([
+    'apply',
+    '-f',
+    file('kind.yaml', 'apiVersion: v1\nkind: Gadget\nmetadata: {name: x}\nspec: {}\n'),
+  ]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /kind\.yaml: document 0 \(Gadget x\): kind: .*Gadget/);
   assert.match(r.stderr, /Workload/, 'lists the known kinds');

@@ -51,9 +51,17 @@ test('every acknowledged apply survives kill -9 of the control plane (3 rounds)'
   const cp = await startControlPlane({ dataDir });
   try {
     const res = await fetch(`${cp.apiUrl}/api/v1/resources/workloads`);
-    const names = new Set(((await res.json()) as { items: Array<{ metadata: { name: string } }> }).items.map((o) => o.metadata.name));
+    const names = new Set(
+      ((await res.json()) as { items: Array<{ metadata: { name: string } }> }).items.map(
+        (o) => o.metadata.name,
+      ),
+    );
     const lost = [...acknowledged].filter((i) => !names.has(`w-${i}`));
-    assert.deepEqual(lost, [], `acknowledged writes lost after kill -9: ${lost.length} of ${acknowledged.size}`);
+    assert.deepEqual(
+      lost,
+      [],
+      `acknowledged writes lost after kill -9: ${lost.length} of ${acknowledged.size}`,
+    );
   } finally {
     await cp.stop();
   }
@@ -71,7 +79,9 @@ test('a foreign or corrupt store file stops the control plane at start with a cl
 
   const storeFiles = readdirSync(dataDir).filter((f) => statSync(join(dataDir, f)).isFile() && f !== 'LOCK');
   assert.ok(storeFiles.length > 0, 'the store wrote files');
-  const biggest = storeFiles.sort((a, b) => statSync(join(dataDir, b)).size - statSync(join(dataDir, a)).size)[0]!;
+  const biggest = storeFiles.sort(
+    (a, b) => statSync(join(dataDir, b)).size - statSync(join(dataDir, a)).size,
+  )[0]!;
 
   // Corrupt: garbage in the middle of the log, followed by a valid-looking tail.
   const corruptDir = tempDir();
@@ -80,7 +90,10 @@ test('a foreign or corrupt store file stops the control plane at start with a cl
   const damaged = Buffer.from(original);
   damaged[Math.floor(damaged.length * 0.6)]! ^= 0xff;
   writeFileSync(join(corruptDir, biggest), damaged);
-  appendFileSync(join(corruptDir, biggest), original.subarray(original.length - Math.min(64, original.length)));
+  appendFileSync(
+    join(corruptDir, biggest),
+    original.subarray(original.length - Math.min(64, original.length)),
+  );
   await assert.rejects(startControlPlane({ dataDir: corruptDir }), (e: Error) => {
     assert.match(e.message, /exited with 1/);
     assert.match(e.message, /WEFT_E_STORE_(CORRUPT|FOREIGN)/);

@@ -8,7 +8,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEchoServer, type EchoServer } from '../../src/demo/echo-server.js';
 import { createEchoClient, type EchoClient } from '../../src/demo/proxyless-client.js';
-import { eventually, runWeft, startControlPlane, tempDir, type ControlPlaneProcess } from '../helpers/weft-process.js';
+import {
+  eventually,
+  runWeft,
+  startControlPlane,
+  tempDir,
+  type ControlPlaneProcess,
+} from '../helpers/weft-process.js';
 
 let cp: ControlPlaneProcess;
 let dataDir: string;

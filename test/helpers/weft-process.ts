@@ -58,7 +58,10 @@ export async function startControlPlane(opts: {
       '--xds-addr',
       `127.0.0.1:${opts.xdsPort ?? 0}`,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? 'warn' } },
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? 'warn' },
+    },
   );
   children.add(proc);
   proc.once('exit', () => children.delete(proc));
@@ -79,7 +82,9 @@ export async function startControlPlane(opts: {
     proc.stdout!.on('data', check);
     proc.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`control plane exited with ${code} before it was ready\nstdout:\n${out}\nstderr:\n${err}`));
+      reject(
+        new Error(`control plane exited with ${code} before it was ready\nstdout:\n${out}\nstderr:\n${err}`),
+      );
     });
   });
   const apiUrl = /^api: (\S+)$/m.exec(out)![1]!;
@@ -109,10 +114,17 @@ export interface CliResult {
 }
 
 /** Runs `weft ARGS…` to completion. */
-export function runWeft(args: string[], opts: { server?: string; input?: string; cwd?: string } = {}): Promise<CliResult> {
+export function runWeft(
+  args: string[],
+  opts: { server?: string; input?: string; cwd?: string } = {},
+): Promise<CliResult> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (opts.server) env.WEFT_SERVER = opts.server;
-  const proc = spawn(process.execPath, [WEFT_BIN, ...args], { env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [WEFT_BIN, ...args], {
+    env,
+    cwd: opts.cwd,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   children.add(proc);
   let stdout = '';
   let stderr = '';
@@ -128,7 +140,11 @@ export function runWeft(args: string[], opts: { server?: string; input?: string;
 }
 
 /** Polls `fn` until it returns a truthy value or the deadline passes (then throws with `what`). */
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 5000): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 5000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -139,7 +155,9 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
       last = e;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 25));
   }

@@ -9,6 +9,7 @@ import { compile, type NodeView } from '../../../src/compiler/compile.js';
 import type { MeshModel } from '../../../src/registry/model.js';
 import type { ResourceSet } from '../../../src/xds/types.js';
 import { repoPath } from '../../helpers/paths.js';
+import { encodeResource } from '../../../src/xds/codec.js';
 
 const dir = repoPath('test', 'golden', 'compiler');
 
@@ -39,6 +40,18 @@ for (const name of cases) {
     }
     const expected = JSON.parse(readFileSync(goldenPath, 'utf8')) as unknown;
     assert.deepEqual(actual, expected);
+  });
+
+  test(`every compiled resource encodes as its Envoy proto (strict): ${name}`, () => {
+    const input = JSON.parse(readFileSync(`${dir}/${name}.input.json`, 'utf8')) as {
+      node: NodeView;
+      model: MeshModel;
+    };
+    for (const [type, resources] of compile(input.model, input.node)) {
+      for (const [resourceName, obj] of resources) {
+        assert.doesNotThrow(() => encodeResource(type, obj), `${type} ${resourceName}`);
+      }
+    }
   });
 
   test(`compile is deterministic: ${name}`, () => {
