@@ -102,7 +102,7 @@ export class StoreCore implements Store {
     this.assertOpen();
     const from = opts?.fromRevision;
     const backlog = from !== undefined && from > 0 ? this.state.eventsSince(from) : [];
-    return this.hub.add(prefix, onEvent, backlog);
+    return this.hub.add(prefix, onEvent, from ?? 0, backlog);
   }
 
   // ---- writes
@@ -233,7 +233,7 @@ export class StoreCore implements Store {
       this.leaseTimers.get(entry.id)?.();
       this.leaseTimers.delete(entry.id);
     }
-    this.hub.publish(applied.events);
+    this.hub.publish(applied);
   }
 
   /**

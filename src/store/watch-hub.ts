@@ -9,6 +9,8 @@ import type { WatchEvent, Watcher } from './store.js';
 interface Subscription {
   prefix: string;
   onEvent: (events: WatchEvent[]) => void;
+  /** Deliver nothing older: a watch may start from a revision that is still in the future. */
+  fromRevision: number;
   queue: WatchEvent[][];
   scheduled: boolean;
   cancelled: boolean;
@@ -23,10 +25,22 @@ export class WatchHub {
 
   constructor(private readonly log: Logger) {}
 
-  add(prefix: string, onEvent: (events: WatchEvent[]) => void, backlog: Applied[]): Watcher {
-    const sub: Subscription = { prefix, onEvent, queue: [], scheduled: false, cancelled: false };
+  add(
+    prefix: string,
+    onEvent: (events: WatchEvent[]) => void,
+    fromRevision: number,
+    backlog: Applied[],
+  ): Watcher {
+    const sub: Subscription = {
+      prefix,
+      onEvent,
+      fromRevision,
+      queue: [],
+      scheduled: false,
+      cancelled: false,
+    };
     this.subs.add(sub);
-    for (const a of backlog) this.enqueue(sub, a.events);
+    for (const a of backlog) this.enqueue(sub, a);
     return {
       cancel: () => {
         sub.cancelled = true;
@@ -37,9 +51,9 @@ export class WatchHub {
   }
 
   /** One committed transaction's events; delivered together to each interested watcher. */
-  publish(events: WatchEvent[]): void {
-    if (events.length === 0) return;
-    for (const sub of this.subs) this.enqueue(sub, events);
+  publish(applied: Applied): void {
+    if (applied.events.length === 0) return;
+    for (const sub of this.subs) this.enqueue(sub, applied);
   }
 
   closeAll(): void {
@@ -50,8 +64,9 @@ export class WatchHub {
     this.subs.clear();
   }
 
-  private enqueue(sub: Subscription, events: WatchEvent[]): void {
-    const mine = events.filter((e) => eventKey(e).startsWith(sub.prefix));
+  private enqueue(sub: Subscription, applied: Applied): void {
+    if (applied.revision < sub.fromRevision) return;
+    const mine = applied.events.filter((e) => eventKey(e).startsWith(sub.prefix));
     if (mine.length === 0) return;
     sub.queue.push(mine);
     if (sub.scheduled) return;

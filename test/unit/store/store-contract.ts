@@ -277,6 +277,16 @@ export function storeContract(name: string, factory: StoreFactory): void {
         await tick();
         c.cancel();
         assert.equal(c.batches.length, 5);
+        // From a future revision: nothing until the store gets there.
+        const f = collect(s, '', 12);
+        await s.txn([{ type: 'put', key: 'k', value: '10' }]);
+        await s.txn([{ type: 'put', key: 'k', value: '11' }]);
+        await tick();
+        f.cancel();
+        assert.deepEqual(
+          f.batches.map((b) => (b[0]?.type === 'put' ? b[0].kv.modRevision : 0)),
+          [12],
+        );
       },
       { eventLogRevisions: 5 },
     ));
