@@ -255,8 +255,13 @@ async function recover(
   const fh = await fsp.open(file, 'r+');
   if (scan.tornBytes > 0) {
     // A crash tore the final write; its transactions were never acknowledged, so cutting is safe.
-    await fh.truncate(scan.validEnd);
-    await fh.datasync();
+    try {
+      await fh.truncate(scan.validEnd);
+      await fh.datasync();
+    } catch (err) {
+      await fh.close();
+      throw err;
+    }
     report.tornBytesDiscarded = scan.tornBytes;
     logger.warn(
       { file, offset: scan.validEnd, bytes: scan.tornBytes },
