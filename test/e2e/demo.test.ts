@@ -1,0 +1,25 @@
+// End to end: the main job (`npm start` runs `weft demo`). A bounded run must start the control
+// plane, route calls over both echo versions, send canary calls to v2, pick up the mid-run
+// weight change, and exit 0 leaving nothing behind.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runWeft } from '../helpers/weft-process.js';
+
+test('weft demo routes calls by weight and header, shifts weights live, and exits cleanly', async () => {
+  const r = await runWeft(['demo', '--calls', '200']);
+  assert.equal(r.code, 0, `demo failed:\n${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /api: http:\/\/127\.0\.0\.1:\d+/);
+  assert.match(r.stdout, /proxyless gRPC client calling xds:\/\/\/echo/);
+  const canaries = [...r.stdout.matchAll(/with x-canary: true → (\S+)/g)].map((m) => m[1]);
+  assert.equal(canaries.length, 20);
+  assert.deepEqual(new Set(canaries), new Set(['echo-v2']));
+  assert.match(r.stdout, /route changed: v1 50% \/ v2 50%/);
+  assert.doesNotMatch(r.stdout, /failed/);
+  // After the change (calls 101–200), 90 plain calls at 50/50: both versions get a share.
+  // Tolerance: each side ≥ 20 of 90 (p ≈ 1e-8 of a false failure under a fair split).
+  const after = r.stdout.slice(r.stdout.indexOf('route changed'));
+  const v1 = [...after.matchAll(/echo-v1: (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+  const v2 = [...after.matchAll(/echo-v2: (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+  assert.ok(v1 >= 20 && v2 >= 20, `after the change: v1=${v1} v2=${v2}\n${r.stdout}`);
+});
