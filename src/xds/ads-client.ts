@@ -56,6 +56,8 @@ export interface ResponseEvent {
   /** Names in the response (empty when decoding is off). */
   names: string[];
   count: number;
+  /** Size of the DiscoveryResponse message as received (protobuf bytes, before gRPC framing). */
+  bytes: number;
 }
 export interface AckNackEvent {
   typeUrl: TypeUrl;
@@ -78,6 +80,9 @@ const FULL_STATE = new Set<string>([TypeUrl.Listener, TypeUrl.Cluster]);
 const METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 const INVALID_ARGUMENT = 3;
 
+/** A decoded response and the size it had on the wire, which benchmarks report. */
+type SizedResponse = DiscoveryResponseMessage & { bytes: number };
+
 interface ClientTypeState {
   subscription: Subscription;
   resources: Map<string, Record<string, unknown>>;
@@ -92,7 +97,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
   private readonly types = new Map<TypeUrl, ClientTypeState>();
   private readonly baseMs: number;
   private readonly maxMs: number;
-  private call: grpc.ClientDuplexStream<object, DiscoveryResponseMessage> | undefined;
+  private call: grpc.ClientDuplexStream<object, SizedResponse> | undefined;
   private sentNode = false;
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -167,16 +172,16 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
   // -------------------------------------------------------------------------------------------
 
   private connect(): void {
-    const call = this.client.makeBidiStreamRequest<object, DiscoveryResponseMessage>(
+    const call = this.client.makeBidiStreamRequest<object, SizedResponse>(
       METHOD,
       (req) => Buffer.from(encodeDiscoveryRequest(req)),
-      (bytes) => decodeDiscoveryResponse(bytes),
+      (bytes) => Object.assign(decodeDiscoveryResponse(bytes), { bytes: bytes.length }),
       new grpc.Metadata(),
       {},
     );
     this.call = call;
     this.sentNode = false;
-    call.on('data', (res: DiscoveryResponseMessage) => {
+    call.on('data', (res: SizedResponse) => {
       if (!this.connectedNow) {
         this.connectedNow = true;
         this.emit('connected');
@@ -203,7 +208,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
   }
 
   private onStreamEnd(
-    call: grpc.ClientDuplexStream<object, DiscoveryResponseMessage>,
+    call: grpc.ClientDuplexStream<object, SizedResponse>,
     code: number,
     details: string,
   ): void {
@@ -255,7 +260,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     call.write(req);
   }
 
-  private handleResponse(res: DiscoveryResponseMessage): void {
+  private handleResponse(res: SizedResponse): void {
     const typeUrl = res.type_url as TypeUrl;
     const st = this.types.get(typeUrl);
     if (st === undefined) {
@@ -270,6 +275,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
         nonce: res.nonce,
         names: [],
         count: res.resources.length,
+        bytes: res.bytes,
       });
       st.ackedVersion = res.version_info;
       this.sendRequest(typeUrl, st, res.version_info);
@@ -302,6 +308,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
       nonce: res.nonce,
       names: [...received.keys()],
       count: res.resources.length,
+      bytes: res.bytes,
     });
     let candidate: Map<string, Record<string, unknown>> | undefined;
     if (problem === undefined) {
