@@ -39,8 +39,11 @@ export class ApiServer {
   constructor(private readonly deps: ApiDeps) {
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
-        if (!res.headersSent) sendError(res, err);
-        else res.destroy();
+        if (res.headersSent) return void res.destroy();
+        // A body we stopped reading (too large) leaves the connection mid-request: close it
+        // after the answer so the client's next request does not land in the leftover bytes.
+        if (!req.complete) res.setHeader('connection', 'close');
+        sendError(res, err);
       });
     });
   }

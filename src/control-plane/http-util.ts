@@ -13,7 +13,7 @@ export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Pr
     size += chunk.length;
     if (size > limit) {
       throw new WeftError(
-        'WEFT_E_BAD_REQUEST',
+        'WEFT_E_TOO_LARGE',
         `request body is larger than ${limit} bytes; split the file into several applies`,
       );
     }

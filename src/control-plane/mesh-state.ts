@@ -8,6 +8,7 @@ import type { Store, WatchEvent, Watcher } from '../store/store.js';
 import { buildModel, type ModelInput } from '../registry/build-model.js';
 import type { MeshModel } from '../registry/model.js';
 import type { Logger } from '../log.js';
+import type { AnyResource } from '../resources/index.js';
 
 export const RESOURCE_PREFIX = '/weft/resources/';
 
@@ -122,7 +123,7 @@ export class MeshState extends EventEmitter {
 }
 
 /** Sorts stored objects into the model builder's input by kind. */
-export function modelInput(objects: StoredObject[]): ModelInput {
+export function modelInput(objects: readonly StoredObject[]): ModelInput {
   const input: ModelInput = {
     workloads: [],
     services: [],
@@ -130,22 +131,22 @@ export function modelInput(objects: StoredObject[]): ModelInput {
     grpcRoutes: [],
     trafficSplits: [],
   };
-  for (const o of objects) {
+  for (const o of objects as readonly AnyResource[]) {
     switch (o.kind) {
       case 'Workload':
-        input.workloads.push(o as unknown as ModelInput['workloads'][number]);
+        input.workloads.push(o);
         break;
       case 'Service':
-        input.services.push(o as unknown as ModelInput['services'][number]);
+        input.services.push(o);
         break;
       case 'HTTPRoute':
-        input.httpRoutes.push(o as unknown as ModelInput['httpRoutes'][number]);
+        input.httpRoutes.push(o);
         break;
       case 'GRPCRoute':
-        input.grpcRoutes.push(o as unknown as ModelInput['grpcRoutes'][number]);
+        input.grpcRoutes.push(o);
         break;
       case 'TrafficSplit':
-        input.trafficSplits.push(o as unknown as ModelInput['trafficSplits'][number]);
+        input.trafficSplits.push(o);
         break;
     }
   }

@@ -73,7 +73,7 @@ export class ResourceService {
     const next = new Map(this.state.all().map((r) => [r.key, r.object]));
 
     validated.resources.forEach((resource, index) => {
-      const r = resource as unknown as StoredObject;
+      const r: StoredObject = resource;
       const { kind } = r;
       const { name, namespace, resourceVersion } = r.metadata;
       const key = resourceStoreKey(kind, namespace, name);
@@ -129,7 +129,7 @@ export class ResourceService {
     }
     const warnings = [
       ...validated.warnings.map(documentWarning),
-      ...routeWarnings(validated.resources as unknown as StoredObject[], [...next.values()]),
+      ...routeWarnings(validated.resources, [...next.values()]),
     ];
     if (opts.dryRun || ops.length === 0) return { results, warnings };
 
