@@ -11,7 +11,9 @@ import type {
   Endpoint,
   MeshModel,
   MeshService,
+  HeaderEdit,
   RouteBinding,
+  RouteFilters,
   RouteMatch,
   ServicePort,
   StringMatch,
@@ -26,6 +28,11 @@ import { orderMatches } from './route-order.js';
 export interface NodeView {
   /** The proxy's namespace: short service names resolve in it. */
   namespace: string;
+  /**
+   * A proxyless gRPC client rather than a proxy. gRPC cannot follow HTTP redirects and rejects
+   * a RouteConfiguration holding one, so redirect routes are left out of what it gets.
+   */
+  proxyless?: boolean;
 }
 
 const HCM_TYPE =
@@ -57,7 +64,7 @@ export function compile(model: MeshModel, node: NodeView): ResourceSet {
       const bindings = (bindingsByParent.get(serviceKey(svc.namespace, svc.name)) ?? []).filter(
         (b) => b.parent.port === undefined || b.parent.port === port.port,
       );
-      const built = buildRoutes(svc, port, bindings, services);
+      const built = buildRoutes(svc, port, bindings, services, node);
       needsBlackhole ||= built.usesBlackhole;
       // A backend that does not exist yet still gets a cluster (with no endpoints): calls fail
       // closed now and start working as soon as the service appears, with no route change.
@@ -169,6 +176,7 @@ function buildRoutes(
   port: ServicePort,
   bindings: RouteBinding[],
   services: Map<string, MeshService>,
+  node: NodeView,
 ): BuiltRoutes {
   const out: BuiltRoutes = { routes: [], usesBlackhole: false, missingClusters: [] };
   if (bindings.length === 0) {
@@ -182,13 +190,90 @@ function buildRoutes(
   }
   // Once a route attaches, only its matches are served; anything else has no route (GAMMA).
   for (const m of orderMatches(bindings)) {
+    const filters = m.rule.filters ?? {};
+    if (filters.redirect && node.proxyless) continue;
     const routeName = `${m.binding.source.kind.toLowerCase()}/${m.binding.source.namespace}/${m.binding.source.name}/rule/${m.ruleIndex}/match/${m.matchIndex}`;
-    const action = routeAction(m.rule.backends, port, services, out);
-    if (m.rule.timeoutMs !== undefined) action.timeout = durationMs(m.rule.timeoutMs);
-    for (const match of envoyMatches(m.match)) {
-      out.routes.push({ name: routeName, match, route: action });
+    const rewritesPrefix = [filters.rewrite?.path, filters.redirect?.path].some(
+      (p) => p?.type === 'ReplacePrefixMatch',
+    );
+    for (const em of envoyMatches(m.match, rewritesPrefix)) {
+      const route: Record<string, unknown> = { name: routeName, match: em.match };
+      if (filters.redirect) {
+        route.redirect = redirectAction(filters.redirect, em);
+      } else {
+        const action = routeAction(m.rule.backends, port, services, out);
+        if (m.rule.timeoutMs !== undefined) action.timeout = durationMs(m.rule.timeoutMs);
+        if (filters.rewrite?.hostname) action.host_rewrite_literal = filters.rewrite.hostname;
+        if (filters.rewrite?.path) Object.assign(action, pathRewrite(filters.rewrite.path, em));
+        if (filters.mirrors) {
+          action.request_mirror_policies = filters.mirrors.map((mirror) => ({
+            cluster: backendCluster({ ...mirror, weight: 1 }, port, services, out),
+            runtime_fraction: { default_value: millionths(mirror.percent) },
+          }));
+        }
+        route.route = action;
+      }
+      Object.assign(route, headerEdits(filters));
+      out.routes.push(route);
     }
   }
+  return out;
+}
+
+function headerOptions(edit: HeaderEdit): object[] {
+  return [
+    ...edit.set.map((h) => ({
+      header: { key: h.name.toLowerCase(), value: h.value },
+      append_action: 'OVERWRITE_IF_EXISTS_OR_ADD',
+    })),
+    ...edit.add.map((h) => ({
+      header: { key: h.name.toLowerCase(), value: h.value },
+      append_action: 'APPEND_IF_EXISTS_OR_ADD',
+    })),
+  ];
+}
+
+function headerEdits(filters: RouteFilters): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const req = filters.requestHeaders;
+  const res = filters.responseHeaders;
+  if (req && headerOptions(req).length > 0) out.request_headers_to_add = headerOptions(req);
+  if (req && req.remove.length > 0) out.request_headers_to_remove = req.remove.map((h) => h.toLowerCase());
+  if (res && headerOptions(res).length > 0) out.response_headers_to_add = headerOptions(res);
+  if (res && res.remove.length > 0) out.response_headers_to_remove = res.remove.map((h) => h.toLowerCase());
+  return out;
+}
+
+function millionths(percent: number): object {
+  return { numerator: Math.round(percent * 10_000), denominator: 'MILLION' };
+}
+
+/**
+ * ReplacePrefixMatch rewrites the matched prefix. A Gateway API prefix `/foo` is compiled as an
+ * exact `/foo` plus a prefix `/foo/` (see envoyMatches), so the replacement is fitted to each:
+ * `/foo` → `/bar` and `/foo/x` → `/bar/x` (or `/x` when the replacement is `/`).
+ */
+function prefixReplacement(replacement: string, em: EnvoyMatch): string {
+  if (em.kind === 'exact') return replacement === '' ? '/' : replacement;
+  return replacement.endsWith('/') ? replacement : `${replacement}/`;
+}
+
+function pathRewrite(path: { type: string; value: string }, em: EnvoyMatch): Record<string, unknown> {
+  if (path.type === 'ReplaceFullPath') {
+    return { regex_rewrite: { pattern: { regex: '^.*$' }, substitution: path.value } };
+  }
+  return { prefix_rewrite: prefixReplacement(path.value, em) };
+}
+
+function redirectAction(r: NonNullable<RouteFilters['redirect']>, em: EnvoyMatch): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    response_code: r.statusCode === 301 ? 'MOVED_PERMANENTLY' : 'FOUND',
+  };
+  if (r.scheme) out.scheme_redirect = r.scheme;
+  if (r.hostname) out.host_redirect = r.hostname;
+  if (r.port !== undefined) out.port_redirect = r.port;
+  if (r.path?.type === 'ReplaceFullPath') out.path_redirect = r.path.value;
+  if (r.path?.type === 'ReplacePrefixMatch') out.prefix_rewrite = prefixReplacement(r.path.value, em);
   return out;
 }
 
@@ -234,8 +319,14 @@ function backendCluster(
   return name;
 }
 
+interface EnvoyMatch {
+  match: object;
+  /** What the path part is: rewrites of a matched prefix depend on it. */
+  kind: 'exact' | 'prefix' | 'regex';
+}
+
 /** One Gateway API match becomes one or two Envoy matches (a PathPrefix needs two, see below). */
-function envoyMatches(m: RouteMatch): object[] {
+function envoyMatches(m: RouteMatch, rewritesPrefix: boolean): EnvoyMatch[] {
   const headers: object[] = m.headers.map(headerMatcher);
   if (m.method !== undefined) headers.push({ name: ':method', string_match: { exact: m.method } });
   const extra: Record<string, unknown> = {};
@@ -245,19 +336,20 @@ function envoyMatches(m: RouteMatch): object[] {
   const path = m.path ?? { type: 'PathPrefix', value: '/' };
   switch (path.type) {
     case 'Exact':
-      return [{ path: path.value, ...extra }];
+      return [{ match: { path: path.value, ...extra }, kind: 'exact' }];
     case 'RegularExpression':
-      return [{ safe_regex: { regex: path.value }, ...extra }];
+      return [{ match: { safe_regex: { regex: path.value }, ...extra }, kind: 'regex' }];
     case 'PathPrefix': {
       // Gateway API prefixes match whole path segments: `/foo` matches `/foo` and `/foo/bar`,
       // never `/foobar`. Envoy's plain `prefix` is a string prefix, and proxyless gRPC does not
       // support `path_separated_prefix`, so the segment rule is spelt as an exact match plus a
-      // prefix ending in `/`, which every xDS client understands.
+      // prefix ending in `/`, which every xDS client understands. `/` itself is one prefix,
+      // unless a prefix rewrite needs `/` alone told apart (`/` → `/v2`, `/a` → `/v2/a`).
       const base = path.value.replace(/\/+$/, '');
-      if (base === '') return [{ prefix: '/', ...extra }];
+      if (base === '' && !rewritesPrefix) return [{ match: { prefix: '/', ...extra }, kind: 'prefix' }];
       return [
-        { path: base, ...extra },
-        { prefix: `${base}/`, ...extra },
+        { match: { path: base === '' ? '/' : base, ...extra }, kind: 'exact' },
+        { match: { prefix: `${base}/`, ...extra }, kind: 'prefix' },
       ];
     }
   }

@@ -14,10 +14,17 @@ interface CompiledClass {
   text: WeakMap<object, string>;
 }
 
-/** The namespace a proxy lives in: Istio's NAMESPACE node metadata key, else `default`. */
+/**
+ * What the compiler needs to know of a node: its namespace (Istio's NAMESPACE metadata key,
+ * else `default`) and whether it is a proxyless gRPC client (our bootstrap's WEFT_PROXY_TYPE,
+ * else gRPC's own user agent name, "gRPC …").
+ */
 export function nodeView(node: NodeInfo): NodeView {
   const ns = node.metadata.NAMESPACE;
-  return { namespace: typeof ns === 'string' && ns !== '' ? ns : 'default' };
+  const type = node.metadata.WEFT_PROXY_TYPE;
+  const proxyless =
+    typeof type === 'string' ? type === 'proxyless-grpc' : node.userAgentName.startsWith('gRPC');
+  return { namespace: typeof ns === 'string' && ns !== '' ? ns : 'default', proxyless };
 }
 
 export class MeshXdsSource {
@@ -27,7 +34,7 @@ export class MeshXdsSource {
 
   resourcesFor(node: NodeInfo): { version: string; resources: ResourceSet } {
     const view = nodeView(node);
-    const classKey = view.namespace;
+    const classKey = `${view.namespace}|${view.proxyless ? 'proxyless' : 'proxy'}`;
     const revision = this.state.revision();
     const prev = this.classes.get(classKey);
     if (prev && prev.revision === revision) return { version: String(revision), resources: prev.resources };

@@ -6,6 +6,9 @@
 
 import type {
   Endpoint,
+  HeaderEdit,
+  PathModifier,
+  RouteFilters,
   MeshModel,
   MeshService,
   PathMatch,
@@ -54,6 +57,34 @@ interface BackendRefView {
   port?: number;
   weight?: number;
 }
+interface HeaderModifierView {
+  set?: Array<{ name: string; value: string }>;
+  add?: Array<{ name: string; value: string }>;
+  remove?: string[];
+}
+interface PathModifierView {
+  type: PathModifier['type'];
+  replaceFullPath?: string;
+  replacePrefixMatch?: string;
+}
+export interface FilterView {
+  type: string;
+  requestHeaderModifier?: HeaderModifierView;
+  responseHeaderModifier?: HeaderModifierView;
+  requestMirror?: {
+    backendRef: { name: string; namespace?: string; port?: number };
+    percent?: number;
+    fraction?: { numerator: number; denominator?: number };
+  };
+  requestRedirect?: {
+    scheme?: string;
+    hostname?: string;
+    path?: PathModifierView;
+    port?: number;
+    statusCode?: number;
+  };
+  urlRewrite?: { hostname?: string; path?: PathModifierView };
+}
 interface StringMatchView {
   type?: 'Exact' | 'RegularExpression';
   name: string;
@@ -73,6 +104,7 @@ export interface HTTPRouteView {
       }>;
       backendRefs?: BackendRefView[];
       timeouts?: { request?: string; backendRequest?: string };
+      filters?: FilterView[];
     }>;
   };
 }
@@ -87,6 +119,7 @@ export interface GRPCRouteView {
         headers?: StringMatchView[];
       }>;
       backendRefs?: BackendRefView[];
+      filters?: FilterView[];
     }>;
   };
 }
@@ -281,6 +314,8 @@ function httpRouteBindings(r: HTTPRouteView): RouteBinding[] {
       }),
       backends: backends(rule.backendRefs, r.metadata.namespace),
     };
+    const filters = routeFilters(rule.filters, r.metadata.namespace);
+    if (filters) out.filters = filters;
     const timeout = rule.timeouts?.request ?? rule.timeouts?.backendRequest;
     if (timeout !== undefined && parseGatewayDuration(timeout) > 0)
       out.timeoutMs = parseGatewayDuration(timeout);
@@ -291,6 +326,60 @@ function httpRouteBindings(r: HTTPRouteView): RouteBinding[] {
     parent,
     rules,
   }));
+}
+
+function headerEdit(m: HeaderModifierView | undefined): HeaderEdit | undefined {
+  if (!m) return undefined;
+  return { set: m.set ?? [], add: m.add ?? [], remove: m.remove ?? [] };
+}
+
+function pathModifier(p: PathModifierView | undefined): PathModifier | undefined {
+  if (!p) return undefined;
+  return {
+    type: p.type,
+    value: (p.type === 'ReplaceFullPath' ? p.replaceFullPath : p.replacePrefixMatch) ?? '/',
+  };
+}
+
+/** Gateway API filters of one rule, by type; undefined when the rule has none. */
+function routeFilters(list: FilterView[] | undefined, ns: string): RouteFilters | undefined {
+  if (!list || list.length === 0) return undefined;
+  const out: RouteFilters = {};
+  for (const f of list) {
+    if (f.requestHeaderModifier) out.requestHeaders = headerEdit(f.requestHeaderModifier);
+    if (f.responseHeaderModifier) out.responseHeaders = headerEdit(f.responseHeaderModifier);
+    if (f.requestMirror) {
+      const m = f.requestMirror;
+      const percent = m.fraction
+        ? (100 * m.fraction.numerator) / (m.fraction.denominator ?? 100)
+        : (m.percent ?? 100);
+      const mirror: NonNullable<RouteFilters['mirrors']>[number] = {
+        namespace: m.backendRef.namespace ?? ns,
+        name: m.backendRef.name,
+        percent,
+      };
+      if (m.backendRef.port !== undefined) mirror.port = m.backendRef.port;
+      (out.mirrors ??= []).push(mirror);
+    }
+    if (f.requestRedirect) {
+      const r = f.requestRedirect;
+      const redirect: NonNullable<RouteFilters['redirect']> = { statusCode: r.statusCode ?? 302 };
+      if (r.scheme) redirect.scheme = r.scheme;
+      if (r.hostname) redirect.hostname = r.hostname;
+      if (r.port !== undefined) redirect.port = r.port;
+      const path = pathModifier(r.path);
+      if (path) redirect.path = path;
+      out.redirect = redirect;
+    }
+    if (f.urlRewrite) {
+      const rewrite: NonNullable<RouteFilters['rewrite']> = {};
+      if (f.urlRewrite.hostname) rewrite.hostname = f.urlRewrite.hostname;
+      const path = pathModifier(f.urlRewrite.path);
+      if (path) rewrite.path = path;
+      out.rewrite = rewrite;
+    }
+  }
+  return out;
 }
 
 function escapeRegex(s: string): string {
@@ -312,14 +401,19 @@ function grpcMethodPath(m: {
 }
 
 function grpcRouteBindings(r: GRPCRouteView): RouteBinding[] {
-  const rules: RouteRule[] = (r.spec.rules ?? []).map((rule) => ({
-    matches: (rule.matches ?? []).map((m) => {
-      const match: RouteMatch = { headers: stringMatches(m.headers), queryParams: [] };
-      if (m.method) match.path = grpcMethodPath(m.method);
-      return match;
-    }),
-    backends: backends(rule.backendRefs, r.metadata.namespace),
-  }));
+  const rules: RouteRule[] = (r.spec.rules ?? []).map((rule) => {
+    const out: RouteRule = {
+      matches: (rule.matches ?? []).map((m) => {
+        const match: RouteMatch = { headers: stringMatches(m.headers), queryParams: [] };
+        if (m.method) match.path = grpcMethodPath(m.method);
+        return match;
+      }),
+      backends: backends(rule.backendRefs, r.metadata.namespace),
+    };
+    const filters = routeFilters(rule.filters, r.metadata.namespace);
+    if (filters) out.filters = filters;
+    return out;
+  });
   return parents(r.spec.parentRefs, r.metadata.namespace).map((parent) => ({
     source: source('GRPCRoute', r.metadata),
     parent,

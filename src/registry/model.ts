@@ -48,11 +48,30 @@ export interface WeightedBackend {
   weight: number;
 }
 
+export interface HeaderEdit {
+  set: Array<{ name: string; value: string }>;
+  add: Array<{ name: string; value: string }>;
+  remove: string[];
+}
+
+export type PathModifier = { type: 'ReplaceFullPath' | 'ReplacePrefixMatch'; value: string };
+
+/** Gateway API rule filters, one field per filter type (each appears at most once per rule). */
+export interface RouteFilters {
+  requestHeaders?: HeaderEdit;
+  responseHeaders?: HeaderEdit;
+  /** Copies of requests to other services; `percent` of requests (0–100, fractional allowed). */
+  mirrors?: Array<{ namespace: string; name: string; port?: number; percent: number }>;
+  redirect?: { scheme?: string; hostname?: string; port?: number; path?: PathModifier; statusCode: number };
+  rewrite?: { hostname?: string; path?: PathModifier };
+}
+
 export interface RouteRule {
   matches: RouteMatch[];
   backends: WeightedBackend[];
   /** Request timeout in milliseconds, when the route sets one. */
   timeoutMs?: number;
+  filters?: RouteFilters;
 }
 
 /** One route resource's rules as they apply to one parent service (and optionally one port). */

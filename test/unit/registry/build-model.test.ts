@@ -144,3 +144,60 @@ test('Gateway API durations', () => {
   assert.equal(parseGatewayDuration('250ms'), 250);
   assert.equal(parseGatewayDuration('0s'), 0);
 });
+
+test('HTTPRoute filters map into the model: headers, mirror percent or fraction, redirect, rewrite', () => {
+  const model = buildModel({
+    ...empty,
+    httpRoutes: [
+      {
+        metadata: { name: 'f', namespace: 'default' },
+        spec: {
+          parentRefs: [{ name: 'web' }],
+          rules: [
+            {
+              backendRefs: [{ name: 'web' }],
+              filters: [
+                {
+                  type: 'RequestHeaderModifier',
+                  requestHeaderModifier: { set: [{ name: 'x-a', value: '1' }] },
+                },
+                {
+                  type: 'RequestMirror',
+                  requestMirror: {
+                    backendRef: { name: 'shadow' },
+                    fraction: { numerator: 1, denominator: 8 },
+                  },
+                },
+                {
+                  type: 'URLRewrite',
+                  urlRewrite: { path: { type: 'ReplaceFullPath', replaceFullPath: '/x' } },
+                },
+              ],
+            },
+            {
+              filters: [
+                {
+                  type: 'RequestRedirect',
+                  requestRedirect: {
+                    scheme: 'https',
+                    path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/n' },
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      },
+    ],
+  });
+  const [first, second] = model.routes[0]!.rules;
+  assert.deepEqual(first!.filters, {
+    requestHeaders: { set: [{ name: 'x-a', value: '1' }], add: [], remove: [] },
+    mirrors: [{ namespace: 'default', name: 'shadow', percent: 12.5 }],
+    rewrite: { path: { type: 'ReplaceFullPath', value: '/x' } },
+  });
+  assert.deepEqual(second!.filters, {
+    redirect: { statusCode: 302, scheme: 'https', path: { type: 'ReplacePrefixMatch', value: '/n' } },
+  });
+  assert.deepEqual(second!.backends, []);
+});
