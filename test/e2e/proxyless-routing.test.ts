@@ -182,3 +182,15 @@ test('a control plane restart keeps every resource; the client keeps working whi
   await apply('route.yaml', route(0, 100));
   await allCallsReach('echo-v2', 5000);
 });
+
+test('xds:///<service>:<port> and namespaced names reach the service on that port', async () => {
+  for (const target of ['xds:///echo-v1:7070', 'xds:///echo-v2.default:7070', 'xds:///echo-v1.default.svc']) {
+    const c = createEchoClient(target, { xdsAddress: cp.xdsAddress, nodeId: `e2e-${target}` });
+    try {
+      const res = await c.echo('hello');
+      assert.equal(res.server, target.includes('v1') ? 'echo-v1' : 'echo-v2', target);
+    } finally {
+      c.close();
+    }
+  }
+});
