@@ -18,6 +18,17 @@ function list(v: unknown): Array<Record<string, unknown>> {
   return Array.isArray(v) ? (v as Array<Record<string, unknown>>) : [];
 }
 
+const ROUTE_COLUMNS: Column[] = [
+  [
+    'PARENTS',
+    (o) =>
+      list(o.spec.parentRefs)
+        .map((p) => String(p.name))
+        .join(','),
+  ],
+  ['RULES', (o) => String(list(o.spec.rules).length)],
+];
+
 const KIND_COLUMNS: Record<string, Column[]> = {
   Workload: [
     ['ADDRESS', (o) => String(o.spec.address ?? '')],
@@ -47,26 +58,8 @@ const KIND_COLUMNS: Record<string, Column[]> = {
           .join(','),
     ],
   ],
-  HTTPRoute: [
-    [
-      'PARENTS',
-      (o) =>
-        list(o.spec.parentRefs)
-          .map((p) => String(p.name))
-          .join(','),
-    ],
-    ['RULES', (o) => String(list(o.spec.rules).length)],
-  ],
-  GRPCRoute: [
-    [
-      'PARENTS',
-      (o) =>
-        list(o.spec.parentRefs)
-          .map((p) => String(p.name))
-          .join(','),
-    ],
-    ['RULES', (o) => String(list(o.spec.rules).length)],
-  ],
+  HTTPRoute: ROUTE_COLUMNS,
+  GRPCRoute: ROUTE_COLUMNS,
   TrafficSplit: [
     ['SERVICE', (o) => String(o.spec.service ?? '')],
     [

@@ -7,6 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { WEFT_BIN } from './paths.js';
+import {
+  startControlPlane as startRunningControlPlane,
+  type RunningControlPlane,
+} from '../../src/control-plane/control-plane.js';
+import { silentLogger } from '../../src/log.js';
 
 const children = new Set<ChildProcess>();
 const dirs = new Set<string>();
@@ -161,4 +166,15 @@ export async function eventually<T>(
     }
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** An in-process control plane on ephemeral ports and a fresh data dir, for integration tests. */
+export async function startInProcessControlPlane(): Promise<RunningControlPlane> {
+  return startRunningControlPlane({
+    dataDir: tempDir(),
+    apiAddr: '127.0.0.1:0',
+    xdsAddr: '127.0.0.1:0',
+    trustDomain: 'weft.local',
+    logger: silentLogger(),
+  });
 }

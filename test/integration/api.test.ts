@@ -3,20 +3,13 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startControlPlane, type RunningControlPlane } from '../../src/control-plane/control-plane.js';
-import { silentLogger } from '../../src/log.js';
-import { tempDir } from '../helpers/weft-process.js';
+import type { RunningControlPlane } from '../../src/control-plane/control-plane.js';
+import { startInProcessControlPlane } from '../helpers/weft-process.js';
 
 let cp: RunningControlPlane;
 
 before(async () => {
-  cp = await startControlPlane({
-    dataDir: tempDir(),
-    apiAddr: '127.0.0.1:0',
-    xdsAddr: '127.0.0.1:0',
-    trustDomain: 'weft.local',
-    logger: silentLogger(),
-  });
+  cp = await startInProcessControlPlane();
 });
 after(() => cp.close());
 

@@ -6,11 +6,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { startControlPlane, type RunningControlPlane } from '../../src/control-plane/control-plane.js';
+import type { RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { AdsClient, type ResponseEvent } from '../../src/xds/ads-client.js';
 import { TypeUrl } from '../../src/xds/types.js';
-import { silentLogger } from '../../src/log.js';
-import { eventually, runWeft, tempDir } from '../helpers/weft-process.js';
+import { eventually, runWeft, startInProcessControlPlane } from '../helpers/weft-process.js';
 
 let cp: RunningControlPlane;
 const clients: AdsClient[] = [];
@@ -50,13 +49,7 @@ function client(
 }
 
 before(async () => {
-  cp = await startControlPlane({
-    dataDir: tempDir(),
-    apiAddr: '127.0.0.1:0',
-    xdsAddr: '127.0.0.1:0',
-    trustDomain: 'weft.local',
-    logger: silentLogger(),
-  });
+  cp = await startInProcessControlPlane();
   await apply([workload('a-1', 'a', 9001), workload('b-1', 'b', 9002), workload('c-1', 'c', 9003, 'team-c')]);
 });
 
