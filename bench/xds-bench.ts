@@ -6,7 +6,7 @@
 // client sent its ACK for the new version. Results go to bench/results/ and BENCHMARKS.md.
 //
 //   node dist/bench/xds-bench.js [--clients 100,1000,10000] [--repeats 5] [--services 1000]
-//                                [--connections per-client|N] [--no-doc]
+//                                [--connections per-client|N] [--no-doc] [--cpu-prof DIR]
 
 import { cpus, totalmem } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -38,6 +38,8 @@ interface Args {
   /** Connections per size: one per client, or at most this many (streams spread over them). */
   connections: 'per-client' | number;
   doc: boolean;
+  /** Directory for a CPU profile of the control plane (node --cpu-prof), one per size. */
+  cpuProf: string | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -47,6 +49,7 @@ function parseArgs(argv: string[]): Args {
     services: 1000,
     connections: 'per-client',
     doc: true,
+    cpuProf: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -67,6 +70,7 @@ function parseArgs(argv: string[]): Args {
       const v = value();
       args.connections = v === 'per-client' ? v : positive(v);
     } else if (flag === '--no-doc') args.doc = false;
+    else if (flag === '--cpu-prof') args.cpuProf = value();
     else throw new Error(`unknown flag ${flag}; see the usage at the top of bench/xds-bench.ts`);
   }
   return args;
@@ -151,7 +155,7 @@ interface Window {
 
 async function runSize(args: Args, n: number): Promise<SizeResult> {
   const conns = args.connections === 'per-client' ? n : Math.min(n, args.connections);
-  const cp = await startControlPlane();
+  const cp = await startControlPlane(args.cpuProf === undefined ? {} : { cpuProfDir: args.cpuProf });
   const clients: AdsClient[] = [];
   try {
     const tLoad = performance.now();

@@ -61,12 +61,17 @@ export interface ControlPlaneProcess {
   stop(): Promise<void>;
 }
 
-export async function startControlPlane(timeoutMs = 20_000): Promise<ControlPlaneProcess> {
+export async function startControlPlane(
+  opts: { cpuProfDir?: string; timeoutMs?: number } = {},
+): Promise<ControlPlaneProcess> {
+  const timeoutMs = opts.timeoutMs ?? 20_000;
+  const nodeFlags = opts.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir];
   const dataDir = mkdtempSync(join(tmpdir(), 'weft-bench-'));
   dirs.add(dataDir);
   const proc = spawn(
     process.execPath,
     [
+      ...nodeFlags,
       WEFT_BIN,
       'control-plane',
       '--data-dir',
@@ -87,7 +92,12 @@ export async function startControlPlane(timeoutMs = 20_000): Promise<ControlPlan
     // Keep only the tail: a warn per stream at 10,000 clients must not grow without bound.
     err = (err + d).slice(-20_000);
   });
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) =>
+    proc.once('exit', (code, signal) => {
+      if (process.env.WEFT_BENCH_DEBUG) console.error('control plane exit', code, signal);
+      resolve();
+    }),
+  );
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`control plane did not start:\n${out}\n${err}`)),
@@ -109,8 +119,11 @@ export async function startControlPlane(timeoutMs = 20_000): Promise<ControlPlan
     apiUrl: /^api: (\S+)$/m.exec(out)![1]!,
     xdsAddress: /^xds: (\S+)$/m.exec(out)![1]!,
     async stop() {
-      proc.kill('SIGKILL');
+      // SIGTERM first: a clean exit is what makes --cpu-prof write its profile.
+      proc.kill('SIGTERM');
+      const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
       await exited;
+      clearTimeout(timer);
       live.delete(proc);
       rmSync(dataDir, { recursive: true, force: true });
       dirs.delete(dataDir);

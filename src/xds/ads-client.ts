@@ -10,7 +10,9 @@ import { WEFT_VERSION } from '../version.js';
 import {
   decodeDiscoveryResponse,
   decodeResource,
+  discoveryRequestBytes,
   encodeDiscoveryRequest,
+  readDiscoveryResponseHeader,
   resourceName,
   structFromJson,
   type DiscoveryResponseMessage,
@@ -80,14 +82,26 @@ const FULL_STATE = new Set<string>([TypeUrl.Listener, TypeUrl.Cluster]);
 const METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 const INVALID_ARGUMENT = 3;
 
-/** A decoded response and the size it had on the wire, which benchmarks report. */
-type SizedResponse = DiscoveryResponseMessage & { bytes: number };
+/**
+ * A response as the stream delivers it: resources decoded to raw Any, or (decode: false) only
+ * counted; and the size it had on the wire, which benchmarks report.
+ */
+interface ReceivedResponse {
+  version_info: string;
+  type_url: string;
+  nonce: string;
+  resources: DiscoveryResponseMessage['resources'];
+  count: number;
+  bytes: number;
+}
 
 interface ClientTypeState {
   subscription: Subscription;
   resources: Map<string, Record<string, unknown>>;
   ackedVersion: string;
   lastNonce: string;
+  /** type_url and resource_names encoded, for ACKs; reset when the subscription changes. */
+  fixedBytes: Uint8Array | undefined;
 }
 
 export class AdsClient extends EventEmitter<AdsClientEvents> {
@@ -97,7 +111,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
   private readonly types = new Map<TypeUrl, ClientTypeState>();
   private readonly baseMs: number;
   private readonly maxMs: number;
-  private call: grpc.ClientDuplexStream<object, SizedResponse> | undefined;
+  private call: grpc.ClientDuplexStream<object | Buffer, ReceivedResponse> | undefined;
   private sentNode = false;
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -122,6 +136,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
         resources: new Map(),
         ackedVersion: '',
         lastNonce: '',
+        fixedBytes: undefined,
       });
     }
   }
@@ -137,10 +152,11 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
   subscribe(typeUrl: TypeUrl, subscription: Subscription): void {
     let st = this.types.get(typeUrl);
     if (st === undefined) {
-      st = { subscription, resources: new Map(), ackedVersion: '', lastNonce: '' };
+      st = { subscription, resources: new Map(), ackedVersion: '', lastNonce: '', fixedBytes: undefined };
       this.types.set(typeUrl, st);
     } else {
       st.subscription = subscription;
+      st.fixedBytes = undefined;
     }
     if (this.call !== undefined) this.sendRequest(typeUrl, st, st.ackedVersion);
   }
@@ -172,16 +188,16 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
   // -------------------------------------------------------------------------------------------
 
   private connect(): void {
-    const call = this.client.makeBidiStreamRequest<object, SizedResponse>(
+    const call = this.client.makeBidiStreamRequest<object | Buffer, ReceivedResponse>(
       METHOD,
-      (req) => Buffer.from(encodeDiscoveryRequest(req)),
-      (bytes) => Object.assign(decodeDiscoveryResponse(bytes), { bytes: bytes.length }),
+      (req) => (Buffer.isBuffer(req) ? req : Buffer.from(encodeDiscoveryRequest(req))),
+      (bytes) => this.readResponse(bytes),
       new grpc.Metadata(),
       {},
     );
     this.call = call;
     this.sentNode = false;
-    call.on('data', (res: SizedResponse) => {
+    call.on('data', (res: ReceivedResponse) => {
       if (!this.connectedNow) {
         this.connectedNow = true;
         this.emit('connected');
@@ -208,7 +224,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
   }
 
   private onStreamEnd(
-    call: grpc.ClientDuplexStream<object, SizedResponse>,
+    call: grpc.ClientDuplexStream<object | Buffer, ReceivedResponse>,
     code: number,
     details: string,
   ): void {
@@ -233,17 +249,31 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     return ceiling / 2 + Math.random() * (ceiling / 2);
   }
 
+  private readResponse(bytes: Buffer): ReceivedResponse {
+    if (this.opts.decode === false) {
+      const h = readDiscoveryResponseHeader(bytes);
+      return { ...h, resources: [], count: h.resourceCount, bytes: bytes.length };
+    }
+    const m = decodeDiscoveryResponse(bytes);
+    return { ...m, count: m.resources.length, bytes: bytes.length };
+  }
+
   private sendRequest(typeUrl: TypeUrl, st: ClientTypeState, version: string, errorMessage?: string): void {
     const call = this.call;
     if (call === undefined) return;
+    // An explicit '*' keeps the wildcard meaning even for types without the legacy rule.
+    const names = st.subscription === '*' ? (FULL_STATE.has(typeUrl) ? [] : ['*']) : [...st.subscription];
+    if (this.sentNode && errorMessage === undefined) {
+      st.fixedBytes ??= encodeDiscoveryRequest({ type_url: typeUrl, resource_names: names });
+      call.write(discoveryRequestBytes(st.fixedBytes, version, st.lastNonce));
+      return;
+    }
     const req: Record<string, unknown> = {
       type_url: typeUrl,
       version_info: version,
       response_nonce: st.lastNonce,
-      resource_names: st.subscription === '*' ? [] : [...st.subscription],
+      resource_names: names,
     };
-    // An explicit '*' keeps the wildcard meaning even for types without the legacy rule.
-    if (st.subscription === '*' && !FULL_STATE.has(typeUrl)) req.resource_names = ['*'];
     if (!this.sentNode) {
       const n = this.opts.node;
       req.node = {
@@ -260,7 +290,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     call.write(req);
   }
 
-  private handleResponse(res: SizedResponse): void {
+  private handleResponse(res: ReceivedResponse): void {
     const typeUrl = res.type_url as TypeUrl;
     const st = this.types.get(typeUrl);
     if (st === undefined) {
@@ -274,7 +304,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
         version: res.version_info,
         nonce: res.nonce,
         names: [],
-        count: res.resources.length,
+        count: res.count,
         bytes: res.bytes,
       });
       st.ackedVersion = res.version_info;
@@ -307,7 +337,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
       version: res.version_info,
       nonce: res.nonce,
       names: [...received.keys()],
-      count: res.resources.length,
+      count: res.count,
       bytes: res.bytes,
     });
     let candidate: Map<string, Record<string, unknown>> | undefined;

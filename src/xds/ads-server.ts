@@ -3,8 +3,12 @@
 // module tracks, per stream and per type, what was sent and what the proxy ACKed or NACKed,
 // and pushes only what changed. Protocol reference: "xDS REST and gRPC protocol" (Envoy docs).
 //
-// Scale: one pass per change walks every stream's subscriptions (O(streams × names)) comparing
-// hashes of cached encodings; bytes are built by splicing pre-encoded Any fields (codec.ts).
+// Scale: one pass per change visits every stream, but a stream is only compared in detail for
+// the types and names that differ between the resource set it was last reconciled against and
+// the current one (found by object identity, which the source preserves for unchanged
+// resources). The pass yields to the event loop every few hundred sends, so the first proxies
+// receive (and ACK) a change while later ones are still being written. Bytes are built by
+// splicing pre-encoded Any fields (codec.ts).
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log.js';
@@ -113,6 +117,8 @@ interface TypeState {
   ackedVersion: string;
   pending: boolean;
   lastNack: NackInfo | undefined;
+  /** The resource_names of the last request applied; an identical list changes nothing. */
+  lastRequested: string[] | undefined;
 }
 
 interface AdsStream {
@@ -123,7 +129,31 @@ interface AdsStream {
   node: NodeInfo | undefined;
   readonly types: Map<TypeUrl, TypeState>;
   closed: boolean;
+  /**
+   * The resource set every type of this stream is known to be reconciled against (what was
+   * sent equals what that set holds for the subscribed names), so the next pass need only look
+   * at what changed since. Undefined when unknown: the next pass then checks everything.
+   */
+  base: ResourceSet | undefined;
+  /** No type has been answered yet, so any set is a consistent base. */
+  fresh: boolean;
 }
+
+/** Per type, the names whose object differs between two resource sets (added, changed, gone). */
+type SetDiff = Map<TypeUrl, Set<string>>;
+
+/** A push pass in progress, resumable across event-loop turns. */
+interface PushPass {
+  readonly streams: Iterator<AdsStream>;
+  /** prev set → next set → diff; usually one entry, as most nodes share one compiled set. */
+  readonly diffs: Map<ResourceSet, Map<ResourceSet, SetDiff>>;
+}
+
+// Yield to the event loop after this many responses (or visited streams) so that writes are
+// flushed and ACKs read while the rest of the pass runs. Small enough to keep each turn a
+// millisecond or two; large enough that the per-turn overhead does not matter.
+const SENDS_PER_TURN = 256;
+const VISITS_PER_TURN = 4096;
 
 // Reused across the hot loop so an unchanged stream allocates nothing.
 const NO_RESOURCES: ReadonlyMap<string, object> = new Map();
@@ -140,6 +170,9 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
   private nextStreamId = 1;
   private nonceCounter = 0;
   private pushScheduled: NodeJS.Immediate | undefined;
+  private pass: PushPass | undefined;
+  /** A change arrived while a pass was running: run another once it ends. */
+  private rerun = false;
   private closed = false;
 
   constructor(source: XdsConfigSource, opts: AdsServerOptions) {
@@ -151,12 +184,8 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
     // Changes arrive in bursts (one store write can touch many resources); one push pass per
     // turn of the event loop sends the final state once.
     this.unsubscribe = source.onChange(() => {
-      if (this.pushScheduled === undefined && !this.closed) {
-        this.pushScheduled = setImmediate(() => {
-          this.pushScheduled = undefined;
-          this.pushAll();
-        });
-      }
+      if (this.pass !== undefined) this.rerun = true;
+      else this.schedulePass();
     });
   }
 
@@ -247,6 +276,7 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
     this.closed = true;
     this.unsubscribe();
     if (this.pushScheduled !== undefined) clearImmediate(this.pushScheduled);
+    this.pass = undefined;
     for (const s of this.streams) {
       s.closed = true;
       s.call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'xDS server shutting down' });
@@ -280,6 +310,8 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
       node: undefined,
       types: new Map(),
       closed: false,
+      base: undefined,
+      fresh: true,
     };
     this.streams.add(stream);
     const finish = (): void => {
@@ -356,6 +388,7 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
         ackedVersion: req.version_info,
         pending: false,
         lastNack: undefined,
+        lastRequested: undefined,
       };
       stream.types.set(typeUrl, st);
     } else if (req.response_nonce !== st.lastSentNonce) {
@@ -401,12 +434,23 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
     const added = this.updateSubscription(st, req.resource_names, first);
     if (added || first) {
       const desired = this.desiredFor(node);
-      if (desired !== undefined) this.pushType(stream, st, desired, true);
+      if (desired !== undefined) {
+        this.pushType(stream, st, desired, true);
+        // This type now matches `desired`; the others still match the old base. Only if both
+        // are the same set is the stream as a whole reconciled against one set.
+        stream.base = stream.fresh || stream.base === desired.resources ? desired.resources : undefined;
+        stream.fresh = false;
+      }
     }
   }
 
   /** Applies the request's names; true if something new is wanted (so an answer is due now). */
   private updateSubscription(st: TypeState, requested: string[], first: boolean): boolean {
+    // Most requests are ACKs repeating the previous list; applying it again would change
+    // nothing, so skip the allocation (this runs once per proxy per push).
+    const last = st.lastRequested;
+    st.lastRequested = requested;
+    if (!first && last !== undefined && sameList(last, requested)) return false;
     let wildcard: boolean;
     if (requested.length === 0) {
       if (first && FULL_STATE.has(st.typeUrl)) st.legacyWildcard = true;
@@ -431,17 +475,81 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
     return added;
   }
 
-  private pushAll(): void {
-    if (this.closed) return;
-    for (const stream of this.streams) {
-      if (stream.node === undefined || stream.closed) continue;
-      const desired = this.desiredFor(stream.node);
-      if (desired === undefined) continue;
-      for (const typeUrl of PUSH_ORDER) {
-        const st = stream.types.get(typeUrl);
-        if (st !== undefined) this.pushType(stream, st, desired, false);
+  private schedulePass(): void {
+    if (this.pushScheduled !== undefined || this.closed) return;
+    this.pushScheduled = setImmediate(() => {
+      this.pushScheduled = undefined;
+      this.pass = { streams: this.streams.values(), diffs: new Map() };
+      this.continuePass();
+    });
+  }
+
+  /**
+   * Runs the current pass for one slice, then yields. The stream set is iterated live: streams
+   * that open meanwhile were answered from the current state and are visited if reached;
+   * closed ones are skipped. `resourcesFor` is asked at each visit, so a change that lands
+   * mid-pass reaches the rest of this pass, and the rerun covers streams already visited.
+   */
+  private continuePass(): void {
+    const pass = this.pass;
+    if (pass === undefined || this.closed) return;
+    let sends = 0;
+    let visits = 0;
+    while (sends < SENDS_PER_TURN && visits < VISITS_PER_TURN) {
+      const next = pass.streams.next();
+      if (next.done === true) {
+        this.pass = undefined;
+        if (this.rerun) {
+          this.rerun = false;
+          this.schedulePass();
+        }
+        return;
       }
+      const stream = next.value;
+      visits++;
+      if (stream.node === undefined || stream.closed) continue;
+      sends += this.reconcile(stream, pass);
     }
+    this.pushScheduled = setImmediate(() => {
+      this.pushScheduled = undefined;
+      this.continuePass();
+    });
+  }
+
+  /** Brings one stream up to the current state; returns how many responses were sent. */
+  private reconcile(stream: AdsStream, pass: PushPass): number {
+    const desired = this.desiredFor(stream.node!);
+    if (desired === undefined) return 0;
+    const base = stream.base;
+    if (base === desired.resources) return 0;
+    const diff = base === undefined ? undefined : this.diffOf(pass, base, desired.resources);
+    let sends = 0;
+    for (const typeUrl of PUSH_ORDER) {
+      const st = stream.types.get(typeUrl);
+      if (st === undefined) continue;
+      if (diff !== undefined) {
+        const changed = diff.get(typeUrl);
+        if (changed === undefined || !(st.wildcard || intersects(st.names, changed))) continue;
+      }
+      if (this.pushType(stream, st, desired, false)) sends++;
+    }
+    if (!stream.closed) stream.base = desired.resources;
+    stream.fresh = false;
+    return sends;
+  }
+
+  private diffOf(pass: PushPass, prev: ResourceSet, next: ResourceSet): SetDiff {
+    let byNext = pass.diffs.get(prev);
+    if (byNext === undefined) {
+      byNext = new Map();
+      pass.diffs.set(prev, byNext);
+    }
+    let diff = byNext.get(next);
+    if (diff === undefined) {
+      diff = diffSets(prev, next);
+      byNext.set(next, diff);
+    }
+    return diff;
   }
 
   private desiredFor(node: NodeInfo): { version: string; resources: ResourceSet } | undefined {
@@ -456,14 +564,14 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
   /**
    * Sends what the proxy lacks for one type. `answer` is set when a request is being answered
    * (first request, new names): then a full-state type is sent even if unchanged, so the proxy
-   * learns which names do not exist.
+   * learns which names do not exist. Returns whether a response was sent.
    */
   private pushType(
     stream: AdsStream,
     st: TypeState,
     desired: { version: string; resources: ResourceSet },
     answer: boolean,
-  ): void {
+  ): boolean {
     const available = desired.resources.get(st.typeUrl) ?? NO_RESOURCES;
     const fullState = FULL_STATE.has(st.typeUrl);
     const sent = st.sent;
@@ -493,11 +601,11 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
       if (fullState) {
         if (count !== sent.size)
           changed = true; // something was deleted
-        else if (!answer) return;
+        else if (!answer) return false;
       } else {
         // RDS/EDS/SDS: SotW does not signal deletions; forget them so a return is re-sent.
         if (count !== sent.size) this.pruneSent(st, available);
-        return;
+        return false;
       }
     }
 
@@ -514,6 +622,7 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
     else this.pruneSent(st, available);
     for (const enc of out) sent.set(enc.name, enc.hash);
     this.send(stream, st, out, desired.version);
+    return true;
   }
 
   private pruneSent(st: TypeState, available: ReadonlyMap<string, object>): void {
@@ -553,4 +662,35 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
       });
     }
   }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function intersects(names: ReadonlySet<string>, changed: ReadonlySet<string>): boolean {
+  const [small, large] = names.size <= changed.size ? [names, changed] : [changed, names];
+  for (const n of small) if (large.has(n)) return true;
+  return false;
+}
+
+/**
+ * Names whose object differs between two sets, per type. Identity, not content: the source
+ * keeps unchanged resources' objects, and a source that does not merely makes the diff large
+ * (every name), which pushType's hash comparison then filters exactly as before.
+ */
+function diffSets(prev: ResourceSet, next: ResourceSet): SetDiff {
+  const diff: SetDiff = new Map();
+  for (const typeUrl of PUSH_ORDER) {
+    const a = prev.get(typeUrl) ?? NO_RESOURCES;
+    const b = next.get(typeUrl) ?? NO_RESOURCES;
+    if (a === b) continue;
+    const changed = new Set<string>();
+    for (const [name, obj] of b) if (a.get(name) !== obj) changed.add(name);
+    for (const name of a.keys()) if (!b.has(name)) changed.add(name);
+    if (changed.size > 0) diff.set(typeUrl, changed);
+  }
+  return diff;
 }
