@@ -4,6 +4,7 @@
 // The input types are narrow structural views of the resource kinds, so this module reads only
 // the fields it needs and the compiler never sees the user-facing kinds.
 
+import { isDns1035Label } from '../resources/formats.js';
 import type {
   Endpoint,
   HeaderEdit,
@@ -189,7 +190,9 @@ function implicitServices(workloads: WorkloadView[]): MeshService[] {
   const groups = new Map<string, WorkloadView[]>();
   for (const w of workloads) {
     const app = w.metadata.labels?.app;
-    if (!app) continue;
+    // The label becomes a service name and a DNS-style listener name (`app.ns`); a value that is
+    // no DNS label (`foo.bar`) could collide with another namespace's service, so it makes none.
+    if (!app || !isDns1035Label(app)) continue;
     const key = `${w.metadata.namespace}/${app}`;
     const list = groups.get(key);
     if (list) list.push(w);
@@ -200,22 +203,26 @@ function implicitServices(workloads: WorkloadView[]): MeshService[] {
     const [namespace, name] = key.split('/') as [string, string];
     // Instances of one app often listen on different port numbers (several on one host), so
     // ports are merged by name: every instance's `grpc` port is one service port, whose number
-    // is the lowest among them. Unnamed ports merge by number.
-    const ports = new Map<string, ServicePort>();
+    // is the lowest among them. A port whose number is already a service port joins that one
+    // whatever its name, so that one number never becomes two ports (and two clusters).
+    const byName = new Map<string, ServicePort>();
+    const byNumber = new Map<number, ServicePort>();
+    const ports: ServicePort[] = [];
     for (const w of members) {
       for (const p of w.spec.ports) {
-        const key = p.name ?? `#${p.port}`;
-        let sp = ports.get(key);
+        let sp = byNumber.get(p.port) ?? (p.name ? byName.get(p.name) : undefined);
         if (!sp) {
           sp = { port: p.port, protocol: p.protocol, endpoints: [] };
-          if (p.name) sp.name = p.name;
-          ports.set(key, sp);
+          ports.push(sp);
         }
+        if (p.name && !sp.name) sp.name = p.name;
+        if (p.name && !byName.has(p.name)) byName.set(p.name, sp);
+        byNumber.set(p.port, sp);
         sp.port = Math.min(sp.port, p.port);
         sp.endpoints.push(endpointOf(w, p.port));
       }
     }
-    const sorted = [...ports.values()].sort((a, b) => a.port - b.port);
+    const sorted = ports.sort((a, b) => a.port - b.port);
     for (const p of sorted) sortEndpoints(p.endpoints);
     out.push({ namespace, name, implicit: true, ports: sorted });
   }
@@ -393,7 +400,8 @@ function grpcMethodPath(m: {
   method?: string;
 }): PathMatch {
   if ((m.type ?? 'Exact') === 'RegularExpression') {
-    return { type: 'RegularExpression', value: `/${m.service ?? '[^/]+'}/${m.method ?? '[^/]+'}` };
+    // Grouped, so that alternatives (`Get|List`) stay inside their path segment.
+    return { type: 'RegularExpression', value: `/(?:${m.service ?? '[^/]+'})/(?:${m.method ?? '[^/]+'})` };
   }
   if (m.service && m.method) return { type: 'Exact', value: `/${m.service}/${m.method}` };
   if (m.service) return { type: 'PathPrefix', value: `/${m.service}` };
@@ -406,6 +414,7 @@ function grpcRouteBindings(r: GRPCRouteView): RouteBinding[] {
       matches: (rule.matches ?? []).map((m) => {
         const match: RouteMatch = { headers: stringMatches(m.headers), queryParams: [] };
         if (m.method) match.path = grpcMethodPath(m.method);
+        match.grpc = { service: m.method?.service ?? '', method: m.method?.method ?? '' };
         return match;
       }),
       backends: backends(rule.backendRefs, r.metadata.namespace),

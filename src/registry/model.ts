@@ -38,6 +38,11 @@ export interface RouteMatch {
   headers: StringMatch[];
   queryParams: StringMatch[];
   method?: string;
+  /**
+   * For GRPCRoute matches: the service and method as written, which GRPCRoute precedence ranks
+   * by (characters of service, then of method), independently of how `path` spells them.
+   */
+  grpc?: { service: string; method: string };
 }
 
 export interface WeightedBackend {

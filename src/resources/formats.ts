@@ -7,6 +7,11 @@ import type { Report, StringSchema } from '../schema/schema.js';
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+
+/** Whether `name` can be a Service name (and so a DNS label): what implicit services need. */
+export function isDns1035Label(name: string): boolean {
+  return name.length <= 63 && DNS1035_LABEL.test(name);
+}
 const QUALIFIED_NAME_PART = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 // IANA service names: what Kubernetes allows for a named container or target port.
 const IANA_SERVICE_NAME = /^(?=.*[a-z])[a-z0-9]([a-z0-9]|-(?!-))*$/;

@@ -3,7 +3,7 @@
 // workloads by metadata.labels.
 import { array, object, string } from '../../schema/schema.js';
 import type { Infer, Report } from '../../schema/schema.js';
-import { address, dns1123Label, dns1123Subdomain, portNumber } from '../formats.js';
+import { address, dns1123Label, dns1123Subdomain, isDns1035Label, portNumber } from '../formats.js';
 import { reportDuplicates } from '../gateway-api.js';
 import { defineKind, documentSchema } from '../kind.js';
 
@@ -63,10 +63,15 @@ export const workloadKind = defineKind({
   namespaced: true,
   description: 'One instance of an application: where it is reached, its ports and its identity.',
   schema: workloadSchema,
-  warnings: (w) =>
-    w.metadata.labels?.['app'] === undefined
-      ? [
-          `Workload ${w.metadata.namespace}/${w.metadata.name} has no "app" label, so it belongs to no implicit service`,
-        ]
-      : [],
+  warnings: (w) => {
+    const app = w.metadata.labels?.['app'];
+    const id = `Workload ${w.metadata.namespace}/${w.metadata.name}`;
+    if (app === undefined) return [`${id} has no "app" label, so it belongs to no implicit service`];
+    if (!isDns1035Label(app)) {
+      return [
+        `${id}: label app: "${app}" is not a valid service name (a DNS-1035 label: lowercase letters, digits and "-", starting with a letter), so it makes no implicit service; select it with an explicit Service`,
+      ];
+    }
+    return [];
+  },
 });

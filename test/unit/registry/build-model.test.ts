@@ -124,6 +124,15 @@ test('HTTPRoute, GRPCRoute and TrafficSplit become bindings ordered oldest first
       { type: 'RegularExpression', value: '/[^/]+/Say\\.x' },
     ],
   );
+  assert.deepEqual(
+    grpc.rules.map((r) => r.matches[0]!.grpc),
+    [
+      { service: 'weft.Echo', method: 'Say' },
+      { service: 'weft.Echo', method: '' },
+      { service: '', method: 'Say.x' },
+    ],
+    'service and method kept as written, for GRPCRoute precedence',
+  );
   const http = model.routes[1]!;
   assert.deepEqual(http.parent, { namespace: 'default', name: 'echo', port: 7070 });
   assert.deepEqual(http.rules[0]!.matches[0]!.path, { type: 'PathPrefix', value: '/' });
@@ -136,6 +145,33 @@ test('HTTPRoute, GRPCRoute and TrafficSplit become bindings ordered oldest first
       ['echo-v2', 1],
     ],
   );
+});
+
+test('GRPCRoute regular expressions keep alternatives inside their path segment', () => {
+  const model = buildModel({
+    ...empty,
+    grpcRoutes: [
+      {
+        metadata: { name: 'g', namespace: 'default' },
+        spec: {
+          parentRefs: [{ name: 'echo' }],
+          rules: [
+            {
+              matches: [
+                { method: { type: 'RegularExpression', service: 'a\\.A|a\\.B', method: 'Get|List' } },
+              ],
+              backendRefs: [{ name: 'a' }],
+            },
+          ],
+        },
+      },
+    ],
+  });
+  const path = model.routes[0]!.rules[0]!.matches[0]!.path!;
+  assert.equal(path.value, '/(?:a\\.A|a\\.B)/(?:Get|List)');
+  const full = new RegExp(`^${path.value}$`);
+  for (const p of ['/a.A/Get', '/a.B/List', '/a.A/List']) assert.ok(full.test(p), p);
+  for (const p of ['/a.C/Get', '/a.A/Put', '/a.A/Get/x']) assert.ok(!full.test(p), p);
 });
 
 test('Gateway API durations', () => {
@@ -200,4 +236,35 @@ test('HTTPRoute filters map into the model: headers, mirror percent or fraction,
     redirect: { statusCode: 302, scheme: 'https', path: { type: 'ReplacePrefixMatch', value: '/n' } },
   });
   assert.deepEqual(second!.backends, []);
+});
+
+test('one port number is one service port even when instances name it differently', () => {
+  const w1: WorkloadView = {
+    metadata: { name: 'a-1', namespace: 'default', labels: { app: 'a' } },
+    spec: { address: '10.0.0.1', ports: [{ name: 'http', port: 8080, protocol: 'HTTP' }] },
+  };
+  const w2: WorkloadView = {
+    metadata: { name: 'a-2', namespace: 'default', labels: { app: 'a' } },
+    spec: { address: '10.0.0.2', ports: [{ port: 8080, protocol: 'HTTP' }] },
+  };
+  const [svc] = buildModel({ ...empty, workloads: [w1, w2] }).services;
+  assert.deepEqual(
+    svc!.ports.map((p) => [p.port, p.name, p.endpoints.map((e) => e.address)]),
+    [[8080, 'http', ['10.0.0.1', '10.0.0.2']]],
+  );
+});
+
+test('an app label that is no DNS label makes no implicit service (it could shadow svc.ns names)', () => {
+  const model = buildModel({
+    ...empty,
+    workloads: [
+      workload('x-1', { app: 'foo.bar' }, 80),
+      workload('y-1', { app: 'Foo' }, 81),
+      workload('z-1', { app: 'ok' }, 82),
+    ],
+  });
+  assert.deepEqual(
+    model.services.map((s) => s.name),
+    ['ok'],
+  );
 });
