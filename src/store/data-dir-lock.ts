@@ -3,7 +3,7 @@
 // private temp name, then hard-linked into place, which fails if LOCK exists), so a crash can
 // never leave an empty LOCK that nobody could attribute.
 import { promises as fsp } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { WeftError } from '../errors.js';
 
 export const LOCK_FILE = 'LOCK';
@@ -11,6 +11,13 @@ export const LOCK_FILE = 'LOCK';
 export interface DirLock {
   release(): Promise<void>;
 }
+
+/**
+ * Data dirs this process holds. A LOCK naming our own pid that is not in here was left by an
+ * earlier process that had the same pid — the rule in containers, where the control plane is
+ * pid 1 after every restart — so it is stale, not ours.
+ */
+const heldHere = new Set<string>();
 
 function isAlive(pid: number): boolean {
   try {
@@ -34,14 +41,17 @@ async function readPid(file: string): Promise<number | undefined> {
 
 export async function acquireDirLock(dataDir: string): Promise<DirLock> {
   const lockPath = join(dataDir, LOCK_FILE);
+  const key = resolve(dataDir);
   const tmp = join(dataDir, `${LOCK_FILE}.${process.pid}.tmp`);
   await fsp.writeFile(tmp, `${process.pid}\n`, { mode: 0o600 });
   try {
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         await fsp.link(tmp, lockPath);
+        heldHere.add(key);
         return {
           release: async () => {
+            heldHere.delete(key);
             // Only remove the lock if it is still ours.
             if ((await readPid(lockPath)) === process.pid) await fsp.rm(lockPath, { force: true });
           },
@@ -50,7 +60,8 @@ export async function acquireDirLock(dataDir: string): Promise<DirLock> {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       const holder = await readPid(lockPath);
-      if (holder !== undefined && isAlive(holder)) {
+      const ownPidLeftOver = holder === process.pid && !heldHere.has(key);
+      if (holder !== undefined && isAlive(holder) && !ownPidLeftOver) {
         throw new WeftError(
           'WEFT_E_STORE_LOCKED',
           `data directory ${dataDir} is in use by process ${holder} (${lockPath}). Stop that process, or ` +
@@ -67,7 +78,12 @@ export async function acquireDirLock(dataDir: string): Promise<DirLock> {
         throw err;
       }
       const moved = await readPid(aside);
-      if (moved !== holder && moved !== undefined && isAlive(moved)) {
+      if (
+        moved !== holder &&
+        moved !== undefined &&
+        isAlive(moved) &&
+        !(moved === process.pid && heldHere.has(key))
+      ) {
         // We raced a process that had just taken the lock over; give it back.
         await fsp.link(aside, lockPath).catch(() => {});
         await fsp.rm(aside, { force: true });

@@ -253,9 +253,16 @@ async function recover(
     report.recordsReplayed++;
   }
   const fh = await fsp.open(file, 'r+');
+  let savedTail: string | undefined;
   if (scan.tornBytes > 0) {
     // A crash tore the final write; its transactions were never acknowledged, so cutting is safe.
+    // But a damaged length field looks the same as a torn write and would cut acknowledged
+    // records too, so the cut bytes are kept beside the log first: nothing is ever destroyed.
     try {
+      savedTail = `${file}.torn-${scan.validEnd}`;
+      const tail = Buffer.alloc(scan.tornBytes);
+      await fh.read(tail, 0, scan.tornBytes, scan.validEnd);
+      await fsp.writeFile(savedTail, tail, { mode: 0o600 });
       await fh.truncate(scan.validEnd);
       await fh.datasync();
     } catch (err) {
@@ -264,8 +271,10 @@ async function recover(
     }
     report.tornBytesDiscarded = scan.tornBytes;
     logger.warn(
-      { file, offset: scan.validEnd, bytes: scan.tornBytes },
-      'store log ended in a torn (unacknowledged) write; truncated it',
+      { file, offset: scan.validEnd, bytes: scan.tornBytes, savedTail },
+      'store log ended in a torn (unacknowledged) write; truncated it and kept the cut bytes in savedTail ' +
+        '(delete it once the store is known good; if records are missing, a damaged length field may have ' +
+        'cut them: keep it for recovery)',
     );
   }
   return { state, fh, size: scan.validEnd, report };

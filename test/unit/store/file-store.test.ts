@@ -268,6 +268,8 @@ test('FileStore: a torn final write is truncated, with everything acknowledged k
       assert.equal(b.recovery.tornBytesDiscarded, tail.length);
       assert.deepEqual(await dump(b), before);
       assert.equal((await fsp.stat(file)).size, good.length);
+      // The cut bytes are kept beside the log, in case they were not a torn write after all.
+      assert.deepEqual(await fsp.readFile(`${file}.torn-${good.length}`), tail);
     } finally {
       await b.close();
     }
@@ -376,4 +378,21 @@ test("FileStore: one process per data dir; a dead owner's lock is taken over", a
   assert.equal((await fsp.readFile(join(dir, 'LOCK'), 'utf8')).trim(), String(process.pid));
   await s.close();
   await assert.rejects(fsp.stat(join(dir, 'LOCK')), 'close() releases the lock');
+});
+
+test('FileStore: a LOCK naming our own pid, left by an earlier process (containers: pid 1), is stale', async () => {
+  const dir = await tempDir();
+  const first = await open(dir);
+  await first.txn([{ type: 'put', key: '/k', value: 'v' }]);
+  await first.close();
+  // What kill -9 of a previous incarnation with the same pid leaves behind.
+  await fsp.writeFile(join(dir, 'LOCK'), `${process.pid}\n`);
+  const s = await open(dir);
+  try {
+    assert.equal((await s.get('/k'))?.value, 'v');
+    // Still one opener per data dir within this process.
+    await rejectsWith(open(dir), 'WEFT_E_STORE_LOCKED', new RegExp(`process ${process.pid}`));
+  } finally {
+    await s.close();
+  }
 });
