@@ -71,7 +71,16 @@ export class ApiServer {
     const parts = url.pathname
       .split('/')
       .filter((p) => p !== '')
-      .map(decodeURIComponent);
+      .map((p) => {
+        try {
+          return decodeURIComponent(p);
+        } catch {
+          throw new WeftError(
+            'WEFT_E_BAD_REQUEST',
+            `malformed percent-encoding in the path: ${url.pathname}`,
+          );
+        }
+      });
     const method = req.method ?? 'GET';
     const { deps } = this;
 
@@ -144,27 +153,46 @@ export class ApiServer {
     const ns = url.searchParams.get('namespace');
     const from = url.searchParams.get('fromRevision');
     const prefix = kind === undefined ? RESOURCE_PREFIX : `${RESOURCE_PREFIX}${kind}/`;
-    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-    res.flushHeaders();
-    this.streams.add(res);
+    const held: string[] = [];
+    let live = false;
     const send = (events: WatchEvent[]): void => {
       for (const ev of events) {
         const line = watchLine(ev);
-        if (line && (ns === null || line.object.metadata.namespace === ns))
-          res.write(JSON.stringify(line) + '\n');
+        if (!line || (ns !== null && line.object.metadata.namespace !== ns)) continue;
+        if (!live) {
+          held.push(JSON.stringify(line));
+          continue;
+        }
+        res.write(JSON.stringify(line) + '\n');
+        // A reader that stops reading must not make us buffer every change for ever: past the
+        // limit the stream ends, and the client re-watches from its last revision.
+        if (res.writableLength > MAX_WATCH_BUFFER_BYTES) {
+          this.deps.log.warn({ prefix }, 'watch client is not reading; closing its stream');
+          res.destroy();
+        }
       }
     };
+    // Errors (bad or compacted revision, unknown kind) must become a 4xx, so the watch is set
+    // up before the 200 is sent; events replayed meanwhile are held and written right after.
     const watcher = this.deps.store.watch(
       prefix,
       send,
       from === null ? {} : { fromRevision: parseRevision(from) },
     );
+    res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
+    res.flushHeaders();
+    live = true;
+    for (const l of held) res.write(l + '\n');
+    this.streams.add(res);
     res.on('close', () => {
       watcher.cancel();
       this.streams.delete(res);
     });
   }
 }
+
+/** How much unread watch output one client may leave buffered before its stream is closed. */
+const MAX_WATCH_BUFFER_BYTES = 16 * 1024 * 1024;
 
 function watchLine(ev: WatchEvent): { type: string; revision: number; object: StoredObject } | undefined {
   if (ev.type === 'put') {

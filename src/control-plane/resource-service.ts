@@ -7,7 +7,7 @@
 // silently overwrite each other.
 
 import { randomUUID } from 'node:crypto';
-import { WeftError, type FieldError } from '../errors.js';
+import { WeftError, isWeftError, type FieldError } from '../errors.js';
 import type { Store, TxnCondition, TxnOp } from '../store/store.js';
 import { buildModel } from '../registry/build-model.js';
 import type { MeshState } from './mesh-state.js';
@@ -133,7 +133,11 @@ export class ResourceService {
     ];
     if (opts.dryRun || ops.length === 0) return { results, warnings };
 
-    const { revision } = await this.store.txn(ops, conditions);
+    const documentOfKey = new Map<string, number>();
+    validated.resources.forEach((r, i) =>
+      documentOfKey.set(resourceStoreKey(r.kind, r.metadata.namespace, r.metadata.name), i),
+    );
+    const { revision } = await this.guardedTxn(ops, conditions, documentOfKey);
     for (const r of results) if (r.action !== 'unchanged') r.resourceVersion = String(revision);
     return { results, warnings };
   }
@@ -144,8 +148,18 @@ export class ResourceService {
     const ops: TxnOp[] = [];
     const conditions: TxnCondition[] = [];
     const missing: FieldError[] = [];
+    const documentOfKey = new Map<string, number>();
     refs.forEach((ref, index) => {
       const key = resourceStoreKey(ref.kind, ref.namespace, ref.name);
+      const earlier = documentOfKey.get(key);
+      if (earlier !== undefined) {
+        throw new WeftError(
+          'WEFT_E_DUPLICATE',
+          `document ${index}: names the same resource as document ${earlier}`,
+          [{ document: index, path: 'metadata.name', message: `duplicate of document ${earlier}` }],
+        );
+      }
+      documentOfKey.set(key, index);
       const existing = this.state.get(key);
       if (!existing) {
         missing.push({
@@ -167,13 +181,35 @@ export class ResourceService {
     if (missing.length > 0) {
       throw new WeftError('WEFT_E_NOT_FOUND', summarize(missing), missing);
     }
-    await this.store.txn(ops, conditions);
+    await this.guardedTxn(ops, conditions, documentOfKey);
     return refs.map((r) => ({
       kind: r.kind,
       namespace: r.namespace,
       name: r.name,
       action: 'deleted' as const,
     }));
+  }
+
+  /**
+   * Commits, turning a store-level conflict (another apply changed one of these objects after we
+   * read it) into an answer about the user's document, without the store's internal key.
+   */
+  private async guardedTxn(ops: TxnOp[], conditions: TxnCondition[], documentOfKey: Map<string, number>) {
+    try {
+      return await this.store.txn(ops, conditions);
+    } catch (e) {
+      if (!isWeftError(e, 'WEFT_E_CONFLICT')) throw e;
+      const key = /"(\/weft\/resources\/[^"]+)"/.exec(e.message)?.[1];
+      const document = key === undefined ? undefined : documentOfKey.get(key);
+      const what =
+        key === undefined ? 'one of these objects' : key.slice(RESOURCE_PREFIX.length).replace(/\//, ' ');
+      const message = `${what} was changed by another request while this one was being checked; nothing was stored: read it again and retry`;
+      throw new WeftError(
+        'WEFT_E_CONFLICT',
+        message,
+        document === undefined ? [] : [{ document, path: 'metadata.resourceVersion', message }],
+      );
+    }
   }
 
   /** Resolves a user-typed kind (`httproutes`, `hr`, `HTTPRoute`) or throws a 400 listing kinds. */

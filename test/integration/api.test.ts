@@ -142,3 +142,56 @@ test('dry run validates and reports but stores nothing', async () => {
   assert.equal(((await res.json()) as { results: Array<{ action: string }> }).results[0]!.action, 'created');
   assert.equal(cp.store.revision(), before);
 });
+
+test('watch: a bad revision is a 400 before any stream starts; a malformed path is a 400', async () => {
+  const bad = await fetch(`${cp.apiUrl}/api/v1/watch?fromRevision=abc`);
+  assert.equal(bad.status, 400);
+  assert.equal(((await bad.json()) as ErrorBody).code, 'WEFT_E_BAD_REQUEST');
+  const uri = await fetch(`${cp.apiUrl}/api/v1/resources/%E0%A4%A/x/y`);
+  assert.equal(uri.status, 400);
+  assert.match(((await uri.json()) as ErrorBody).message, /percent-encoding/);
+});
+
+test('concurrent applies of one object: each answer is 200 or a 409 about the document', async () => {
+  const doc = (i: number): object => ({
+    apiVersion: 'weft.dev/v1alpha1',
+    kind: 'Workload',
+    metadata: { name: 'contended', labels: { app: 'contended' } },
+    spec: { address: `10.9.0.${i}`, ports: [{ name: 'http', port: 80 }] },
+  });
+  await post('/api/v1/apply', JSON.stringify({ documents: [doc(0)] }));
+  // All twenty read the same stored version before any of their writes is durable, so all but
+  // the first to commit conflict at the store.
+  const answers = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => post('/api/v1/apply', JSON.stringify({ documents: [doc(i + 1)] }))),
+  );
+  const conflicts = answers.filter((a) => a.status === 409);
+  assert.ok(
+    answers.every((a) => a.status === 200 || a.status === 409),
+    JSON.stringify(answers.map((a) => a.status)),
+  );
+  assert.ok(conflicts.length > 0, 'expected at least one conflict among 20 concurrent writes');
+  for (const c of conflicts) {
+    assert.equal(c.body.code, 'WEFT_E_CONFLICT');
+    assert.doesNotMatch(c.body.message, /\/weft\/resources/, 'no internal store key in the answer');
+    assert.deepEqual(
+      c.body.errors?.map((e) => [e.document, e.path]),
+      [[0, 'metadata.resourceVersion']],
+    );
+  }
+});
+
+test('delete: naming one object twice is a 400, and nothing is deleted', async () => {
+  const w = {
+    apiVersion: 'weft.dev/v1alpha1',
+    kind: 'Workload',
+    metadata: { name: 'twice', labels: { app: 'twice' } },
+    spec: { address: '10.9.1.1', ports: [{ name: 'http', port: 80 }] },
+  };
+  assert.equal((await post('/api/v1/apply', JSON.stringify({ documents: [w] }))).status, 200);
+  const res = await post('/api/v1/delete', JSON.stringify({ documents: [w, w] }));
+  assert.equal(res.status, 400);
+  assert.equal(res.body.code, 'WEFT_E_DUPLICATE');
+  assert.equal(res.body.errors?.[0]?.document, 1);
+  assert.equal((await fetch(`${cp.apiUrl}/api/v1/resources/workloads/default/twice`)).status, 200);
+});

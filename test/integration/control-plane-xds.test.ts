@@ -9,7 +9,10 @@ import { once } from 'node:events';
 import type { RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { AdsClient, type ResponseEvent } from '../../src/xds/ads-client.js';
 import { TypeUrl } from '../../src/xds/types.js';
-import { eventually, runWeft, startInProcessControlPlane } from '../helpers/weft-process.js';
+import { eventually, runWeft, startInProcessControlPlane, tempDir } from '../helpers/weft-process.js';
+import { startControlPlane as startRunningControlPlane } from '../../src/control-plane/control-plane.js';
+import { MemoryStore } from '../../src/store/memory-store.js';
+import { silentLogger } from '../../src/log.js';
 
 let cp: RunningControlPlane;
 const clients: AdsClient[] = [];
@@ -139,10 +142,12 @@ test("short names resolve in the proxy's own namespace", async () => {
   assert.deepEqual([...inC.resources(TypeUrl.Listener).keys()].sort(), ['a.default', 'c']);
 });
 
-test('the watch API streams changes as NDJSON, from a past revision too', async () => {
+test('the watch API replays from a past revision, then streams live changes, as NDJSON', async () => {
   const start = (await (await fetch(`${cp.apiUrl}/api/v1/resources/workloads`)).json()) as {
     revision: number;
   };
+  // A change made before the watch starts: only replay from history can deliver it.
+  await apply([workload('w-past', 'watch', 9101)]);
   const ac = new AbortController();
   const res = await fetch(`${cp.apiUrl}/api/v1/watch?kind=workloads&fromRevision=${start.revision + 1}`, {
     signal: ac.signal,
@@ -153,7 +158,7 @@ test('the watch API streams changes as NDJSON, from a past revision too', async 
   assert.equal(del.status, 200);
   const reader = res.body!.getReader();
   let text = '';
-  while ((text.match(/\n/g) ?? []).length < 2) {
+  while ((text.match(/\n/g) ?? []).length < 3) {
     const { value, done } = await reader.read();
     if (done) break;
     text += Buffer.from(value).toString('utf8');
@@ -166,8 +171,35 @@ test('the watch API streams changes as NDJSON, from a past revision too', async 
   assert.deepEqual(
     events.map((e) => [e.type, e.object.metadata.name]),
     [
+      ['ADDED', 'w-past'],
       ['ADDED', 'w-watch'],
       ['DELETED', 'w-watch'],
     ],
   );
+});
+
+test('watch from a revision no longer in history is a 410 before any stream starts', async () => {
+  const small = await startRunningControlPlane({
+    dataDir: tempDir(),
+    apiAddr: '127.0.0.1:0',
+    xdsAddr: '127.0.0.1:0',
+    trustDomain: 'weft.local',
+    logger: silentLogger(),
+    store: new MemoryStore({ limits: { eventLogRevisions: 3 } }),
+  });
+  try {
+    for (let i = 0; i < 6; i++) {
+      const r = await fetch(`${small.apiUrl}/api/v1/apply`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ documents: [workload(`h-${i}`, 'h', 9200 + i)] }),
+      });
+      assert.equal(r.status, 200);
+    }
+    const res = await fetch(`${small.apiUrl}/api/v1/watch?fromRevision=1`);
+    assert.equal(res.status, 410);
+    assert.equal(((await res.json()) as { code: string }).code, 'WEFT_E_COMPACTED');
+  } finally {
+    await small.close();
+  }
 });
