@@ -13,7 +13,9 @@ export const trafficSplitSpecSchema = object({
   backends: array(
     object({
       service: dns1035Label().describe('Backend Service.'),
-      weight: int({ min: 0 }).describe('Relative share; 0 sends none.'),
+      // Bounded like HTTPRoute's: 64 × 1,000,000 stays far below the uint32 sum Envoy and gRPC
+      // accept, so no valid split can compile to a route the proxies reject.
+      weight: int({ min: 0, max: 1_000_000 }).describe('Relative share; 0 sends none.'),
     }),
     { minItems: 1, maxItems: 64 },
   )

@@ -24,16 +24,19 @@ test('TrafficSplit older SMI versions convert to v1alpha4', () => {
   ]);
 });
 
-test('TrafficSplit backends: weights are non-negative integers, services unique', () => {
+test('TrafficSplit backends: weights are integers from 0 to 1,000,000, services unique', () => {
   const doc = withField(trafficSplitDoc(), 'spec.backends', [
     { service: 'echo-v1', weight: -1 },
     { service: 'echo-v2', weight: '50m' },
     { service: 'echo-v3', weight: 1 },
     { service: 'echo-v3', weight: 1 },
+    // Larger weights used to pass validation and then fail to encode (uint32) at the proxies.
+    { service: 'echo-v4', weight: 4294967296 },
   ]);
   assertErrors(doc, [
-    ['spec.backends[0].weight', 'must be an integer ≥ 0, got -1'],
-    ['spec.backends[1].weight', 'must be an integer ≥ 0, got "50m"'],
+    ['spec.backends[0].weight', 'must be an integer ≥ 0 and ≤ 1000000, got -1'],
+    ['spec.backends[1].weight', 'must be an integer ≥ 0 and ≤ 1000000, got "50m"'],
+    ['spec.backends[4].weight', 'must be an integer ≥ 0 and ≤ 1000000, got 4294967296'],
   ]);
   assertErrors(
     withField(trafficSplitDoc(), 'spec.backends', [
