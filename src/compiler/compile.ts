@@ -338,7 +338,7 @@ function envoyMatches(m: RouteMatch, rewritesPrefix: boolean): EnvoyMatch[] {
     case 'Exact':
       return [{ match: { path: path.value, ...extra }, kind: 'exact' }];
     case 'RegularExpression':
-      return [{ match: { safe_regex: { regex: path.value }, ...extra }, kind: 'regex' }];
+      return [{ match: { safe_regex: { regex: wholeValue(path.value) }, ...extra }, kind: 'regex' }];
     case 'PathPrefix': {
       // Gateway API prefixes match whole path segments: `/foo` matches `/foo` and `/foo/bar`,
       // never `/foobar`. Envoy's plain `prefix` is a string prefix, and proxyless gRPC does not
@@ -355,16 +355,25 @@ function envoyMatches(m: RouteMatch, rewritesPrefix: boolean): EnvoyMatch[] {
   }
 }
 
+/**
+ * Gateway API regexes match the whole value. Envoy anchors a safe_regex itself, but some xDS
+ * clients (grpc-js-xds) anchor by writing `^pattern$`, which lets a top-level alternation
+ * (`/a|/b`) escape the anchors; a non-capturing group keeps it whole for every reader.
+ */
+function wholeValue(regex: string): string {
+  return `(?:${regex})`;
+}
+
 function headerMatcher(h: StringMatch): object {
   return h.type === 'Exact'
     ? { name: h.name.toLowerCase(), string_match: { exact: h.value } }
-    : { name: h.name.toLowerCase(), string_match: { safe_regex: { regex: h.value } } };
+    : { name: h.name.toLowerCase(), string_match: { safe_regex: { regex: wholeValue(h.value) } } };
 }
 
 function queryMatcher(q: StringMatch): object {
   return q.type === 'Exact'
     ? { name: q.name, string_match: { exact: q.value } }
-    : { name: q.name, string_match: { safe_regex: { regex: q.value } } };
+    : { name: q.name, string_match: { safe_regex: { regex: wholeValue(q.value) } } };
 }
 
 function durationMs(ms: number): { seconds: number; nanos: number } {

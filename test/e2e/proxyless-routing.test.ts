@@ -194,3 +194,25 @@ test('xds:///<service>:<port> and namespaced names reach the service on that por
     }
   }
 });
+
+test('a regex path matches the whole path, also for grpc-js-xds (alternation cannot escape anchors)', async () => {
+  // Unanchored by the client, `/…/Ech|/nothing` would match the prefix of `/…/Echo` and send
+  // every call to v2. Matched whole, it matches nothing here and the catch-all rule wins.
+  await apply(
+    'route.yaml',
+    `
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: echo-split}
+spec:
+  parentRefs: [{kind: Service, name: echo}]
+  rules:
+  - matches: [{path: {type: RegularExpression, value: '/weft\\.demo\\.v1\\.Echo/Ech|/nothing'}}]
+    backendRefs: [{name: echo-v2}]
+  - matches: [{path: {type: RegularExpression, value: '/weft\\.demo\\.v1\\.Echo/(Nope|Echo)'}}]
+    backendRefs: [{name: echo-v1}]
+`,
+  );
+  await allCallsReach('echo-v1', 2000);
+  assert.deepEqual(await tally(20), { 'echo-v1': 20 });
+});
