@@ -10,8 +10,8 @@ import { CliError } from './client.js';
 
 export interface SourcedDocuments {
   documents: unknown[];
-  /** For each document: the file it came from and its index within that file. */
-  origins: Array<{ file: string; index: number }>;
+  /** For each document: its file, its YAML document's index there, its item in a List. */
+  origins: Array<{ file: string; index: number; item?: number }>;
 }
 
 function filesOf(target: string, recursive: boolean): string[] {
@@ -41,9 +41,9 @@ export function readDocuments(targets: string[], recursive = false): SourcedDocu
     for (const file of filesOf(target, recursive)) {
       const name = file === '-' ? '<stdin>' : file;
       const text = readFileSync(file === '-' ? 0 : file, 'utf8');
-      let docs: unknown[];
+      let parsed: ReturnType<typeof parseDocuments>;
       try {
-        docs = parseDocuments(text, name).documents;
+        parsed = parseDocuments(text, name);
       } catch (e) {
         if (isWeftError(e)) {
           const lines = e.errors.map((fe) => {
@@ -56,9 +56,14 @@ export function readDocuments(targets: string[], recursive = false): SourcedDocu
         }
         throw e;
       }
-      docs.forEach((d, index) => {
+      parsed.documents.forEach((d, i) => {
+        const origin = parsed.origins[i]!;
         result.documents.push(d);
-        result.origins.push({ file: name, index });
+        result.origins.push({
+          file: name,
+          index: origin.document,
+          ...(origin.item === undefined ? {} : { item: origin.item }),
+        });
       });
     }
   }
@@ -73,10 +78,15 @@ export function describeErrors(err: CliError, sourced: SourcedDocuments): string
     .map((fe) => {
       const origin = fe.document !== undefined ? sourced.origins[fe.document] : undefined;
       const doc = fe.document !== undefined ? sourced.documents[fe.document] : undefined;
-      const where = origin ? `${origin.file}: document ${origin.index}${label(doc)}: ` : '';
-      return `${where}${fe.path}: ${fe.message}`;
+      const at = origin ? `${where(origin)}${label(doc)}: ` : '';
+      return `${at}${fe.path}: ${fe.message}`;
     })
     .join('\n');
+}
+
+/** `file: document N` or, for an item of a `kind: List`, `file: document N, item M`. */
+export function where(origin: { file: string; index: number; item?: number }): string {
+  return `${origin.file}: document ${origin.index}${origin.item === undefined ? '' : `, item ${origin.item}`}`;
 }
 
 function label(doc: unknown): string {

@@ -8,7 +8,7 @@ import { stringify } from 'yaml';
 import { WEFT_VERSION } from '../version.js';
 import { isWeftError } from '../errors.js';
 import { CliError, request, serverUrl } from './client.js';
-import { describeErrors, readDocuments, type SourcedDocuments } from './files.js';
+import { describeErrors, readDocuments, where, type SourcedDocuments } from './files.js';
 import { formatTable, type ListedObject } from './table.js';
 
 const program = new Command('weft')
@@ -57,7 +57,7 @@ program
     }
     for (const w of res.warnings) {
       const o = sourced.origins[w.document];
-      console.error(`Warning: ${o ? `${o.file}: document ${o.index}: ` : ''}${w.message}`);
+      console.error(`Warning: ${o ? `${where(o)}: ` : ''}${w.message}`);
     }
   });
 

@@ -54,12 +54,22 @@ export function kindFor(apiVersion: string, kind: string): KindDefinition | unde
 // A few aliases are normal in hand-written YAML; thousands are a "billion laughs" attack.
 const MAX_ALIAS_COUNT = 100;
 
+/** Where a parsed document came from: its YAML document's index, and its index in a List. */
+export interface DocumentOrigin {
+  document: number;
+  item?: number;
+}
+
 /**
  * Splits multi-document YAML (JSON is YAML too) into plain values, skipping empty documents and
  * expanding `kind: List` (what `get -o yaml` prints for several resources) into its items.
- * Throws WEFT_E_PARSE with every syntax error's document index and line:column.
+ * `origins[i]` says where `documents[i]` stands in the text, in the same numbering as parse
+ * errors use. Throws WEFT_E_PARSE with every syntax error's document index and line:column.
  */
-export function parseDocuments(text: string, source?: string): { documents: unknown[] } {
+export function parseDocuments(
+  text: string,
+  source?: string,
+): { documents: unknown[]; origins: DocumentOrigin[] } {
   const where = (line?: number, column?: number): string =>
     [source, line, column].filter((part) => part !== undefined).join(':');
   let parsed;
@@ -81,6 +91,7 @@ export function parseDocuments(text: string, source?: string): { documents: unkn
   const yamlDocuments = Array.isArray(parsed) ? parsed : [parsed];
   const errors: FieldError[] = [];
   const documents: unknown[] = [];
+  const origins: DocumentOrigin[] = [];
   yamlDocuments.forEach((doc, index) => {
     if (doc.errors.length > 0) {
       for (const error of doc.errors) {
@@ -107,9 +118,13 @@ export function parseDocuments(text: string, source?: string): { documents: unkn
     }
     if (value === null || value === undefined) return;
     if (isPlainObject(value) && value['kind'] === 'List' && Array.isArray(value['items'])) {
-      documents.push(...(value['items'] as unknown[]));
+      (value['items'] as unknown[]).forEach((item, i) => {
+        documents.push(item);
+        origins.push({ document: index, item: i });
+      });
     } else {
       documents.push(value);
+      origins.push({ document: index });
     }
   });
   if (errors.length > 0) {
@@ -117,7 +132,7 @@ export function parseDocuments(text: string, source?: string): { documents: unkn
     const summary = errors.length === 1 && first ? first.message : `${errors.length} errors`;
     throw new WeftError('WEFT_E_PARSE', `invalid YAML in ${source ?? 'input'}: ${summary}`, errors);
   }
-  return { documents };
+  return { documents, origins };
 }
 
 function errorMessage(e: unknown): string {

@@ -168,6 +168,24 @@ test('bad input: unknown kind, wrong type, duplicates, YAML syntax', async () =>
   assert.match(r.stderr, /missing\.yaml: no such file/);
 });
 
+test('errors in a file holding a kind: List name the YAML document and the item', async () => {
+  const list = `apiVersion: v1
+kind: List
+items:
+- ${WORKLOAD.replace(/\n/g, '\n  ').replace('api-1', 'list-0')}
+- ${WORKLOAD.replace(/\n/g, '\n  ').replace('api-1', 'list-1').replace('port: 8080', 'port: -8')}
+`;
+  const f = file(
+    'list.yaml',
+    `${list}---
+${WORKLOAD.replace('api-1', 'after-list').replace('10.0.0.1', '')}`,
+  );
+  const r = await weft(['apply', '-f', f]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /list\.yaml: document 0, item 1 \(Workload list-1\): spec\.ports\[0\]\.port: /);
+  assert.match(r.stderr, /list\.yaml: document 1 \(Workload after-list\): spec\.address: /);
+});
+
 test('a route to a backend that does not exist is stored with a warning', async () => {
   const f = file(
     'route.yaml',
