@@ -318,16 +318,23 @@ function table(results: SizeResult[]): string {
 const BEGIN = '<!-- xds-bench:begin (written by bench/xds-bench.ts) -->';
 const END = '<!-- xds-bench:end -->';
 
-function updateDoc(section: string): void {
+async function updateDoc(section: string): Promise<void> {
   const file = fileURLToPath(new URL('BENCHMARKS.md', ROOT));
   const doc = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\n';
   const start = doc.indexOf(BEGIN);
   const stop = doc.indexOf(END);
   const block = `${BEGIN}\n${section}\n${END}`;
-  const next =
+  let next =
     start >= 0 && stop > start
       ? doc.slice(0, start) + block + doc.slice(stop + END.length)
       : `${doc.trimEnd()}\n\n${block}\n`;
+  // `npm run lint` checks formatting, so write the file as prettier would.
+  try {
+    const prettier = await import('prettier');
+    next = await prettier.format(next, { ...(await prettier.resolveConfig(file)), filepath: file });
+  } catch {
+    // prettier is a dev dependency; without it the table is still valid markdown.
+  }
   writeFileSync(file, next);
 }
 
@@ -360,7 +367,7 @@ async function main(): Promise<void> {
     results,
   };
   mkdirSync(new URL('bench/results/', ROOT), { recursive: true });
-  const stamp = started.toISOString().slice(0, 16).replace(':', '');
+  const stamp = started.toISOString().slice(0, 19).replaceAll(':', '');
   const out = new URL(`bench/results/xds-${stamp}.json`, ROOT);
   writeFileSync(out, JSON.stringify(summary, null, 2) + '\n');
   const m = machine();
@@ -373,7 +380,7 @@ async function main(): Promise<void> {
   ].join('\n');
   console.log('\n' + table(results));
   console.log(`\nwrote ${fileURLToPath(out)}`);
-  if (args.doc) updateDoc(section);
+  if (args.doc) await updateDoc(section);
 }
 
 // The load generator holds 10,000 clients' state (~500 MB of heap); with V8's default 16 MB
