@@ -11,25 +11,61 @@ import type { MeshState } from './mesh-state.js';
 interface CompiledClass {
   revision: number;
   resources: ResourceSet;
+  /** Asked for since the last change: classes nobody asks for any more are dropped then. */
+  used: boolean;
 }
 
-/** The namespace a proxy lives in: Istio's NAMESPACE node metadata key, else `default`. */
+/**
+ * Node classes come from what proxies say about themselves (their namespace), so their number is
+ * not ours to choose: past this many the least recently used are dropped (and recompiled if
+ * they come back).
+ */
+const MAX_CLASSES = 256;
+
+/**
+ * What the compiler needs to know of a node: its namespace (Istio's NAMESPACE metadata key,
+ * else `default`) and whether it is a proxyless gRPC client (our bootstrap's WEFT_PROXY_TYPE,
+ * else gRPC's own user agent name, "gRPC …"), which must not be sent redirect routes.
+ */
 export function nodeView(node: NodeInfo): NodeView {
   const ns = node.metadata.NAMESPACE;
-  return { namespace: typeof ns === 'string' && ns !== '' ? ns : 'default' };
+  const type = node.metadata.WEFT_PROXY_TYPE;
+  const proxyless =
+    typeof type === 'string' ? type === 'proxyless-grpc' : node.userAgentName.startsWith('gRPC');
+  return { namespace: typeof ns === 'string' && ns !== '' ? ns : 'default', proxyless };
+}
+
+function classKeyOf(view: NodeView): string {
+  return `${view.namespace}|${view.proxyless ? 'proxyless' : 'proxy'}`;
 }
 
 export class MeshXdsSource {
   private readonly classes = new Map<string, CompiledClass>();
 
-  constructor(private readonly state: MeshState) {}
+  constructor(private readonly state: MeshState) {
+    // Before each new revision's pass: forget classes no stream asked for since the last one.
+    state.prependListener('change', () => {
+      for (const [key, c] of this.classes) {
+        if (c.used) c.used = false;
+        else this.classes.delete(key);
+      }
+    });
+  }
+
+  /** How many node classes are compiled and kept (for tests and metrics). */
+  classCount(): number {
+    return this.classes.size;
+  }
 
   resourcesFor(node: NodeInfo): { version: string; resources: ResourceSet } {
     const view = nodeView(node);
-    const classKey = view.namespace;
+    const classKey = classKeyOf(view);
     const revision = this.state.revision();
     const prev = this.classes.get(classKey);
-    if (prev && prev.revision === revision) return { version: String(revision), resources: prev.resources };
+    if (prev && prev.revision === revision) {
+      prev.used = true;
+      return { version: String(revision), resources: prev.resources };
+    }
 
     const fresh = compile(this.state.model(), view);
     for (const [type, byName] of fresh) {
@@ -40,7 +76,13 @@ export class MeshXdsSource {
         if (before !== undefined && sameContent(before, obj)) byName.set(name, before);
       }
     }
-    this.classes.set(classKey, { revision, resources: fresh });
+    // Re-inserted last, so the map's order is least recently compiled first.
+    this.classes.delete(classKey);
+    this.classes.set(classKey, { revision, resources: fresh, used: true });
+    for (const key of this.classes.keys()) {
+      if (this.classes.size <= MAX_CLASSES) break;
+      this.classes.delete(key);
+    }
     return { version: String(revision), resources: fresh };
   }
 

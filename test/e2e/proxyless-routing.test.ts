@@ -216,3 +216,31 @@ spec:
   await allCallsReach('echo-v1', 2000);
   assert.deepEqual(await tally(20), { 'echo-v1': 20 });
 });
+
+test('a route holding a RequestRedirect still works for proxyless gRPC (which rejects redirects)', async () => {
+  await apply(
+    'route.yaml',
+    `
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: echo-split}
+spec:
+  parentRefs: [{kind: Service, name: echo}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /moved}}]
+    filters: [{type: RequestRedirect, requestRedirect: {hostname: elsewhere.example, statusCode: 301}}]
+  - backendRefs: [{name: echo-v2}]
+`,
+  );
+  await allCallsReach('echo-v2', 2000);
+  const proxies = (await (await fetch(`${cp.apiUrl}/api/v1/proxies`)).json()) as {
+    items: Array<{ node: { id: string }; types: Record<string, { lastNack?: { message: string } }> }>;
+  };
+  const me = proxies.items.find((p) => p.node.id === 'e2e-client');
+  assert.ok(me);
+  assert.deepEqual(
+    Object.values(me.types).flatMap((t) => (t.lastNack ? [t.lastNack.message] : [])),
+    [],
+    'grpc-js-xds NACKed something',
+  );
+});

@@ -1,0 +1,109 @@
+// The xDS config source: node classes (namespace × proxyless or proxy), per-class caching with
+// object identity kept for unchanged resources, and a bounded class cache.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MeshState } from '../../../src/control-plane/mesh-state.js';
+import { MeshXdsSource, nodeView } from '../../../src/control-plane/xds-source.js';
+import { MemoryStore } from '../../../src/store/memory-store.js';
+import { silentLogger } from '../../../src/log.js';
+import { TypeUrl, type NodeInfo } from '../../../src/xds/types.js';
+
+function node(metadata: Record<string, unknown>, userAgentName = 'envoy'): NodeInfo {
+  return { id: 'n', cluster: '', metadata, userAgentName, userAgentVersion: '' };
+}
+
+test('nodeView: namespace from NAMESPACE; proxyless from WEFT_PROXY_TYPE, else a gRPC user agent', () => {
+  assert.deepEqual(nodeView(node({})), { namespace: 'default', proxyless: false });
+  assert.deepEqual(nodeView(node({ NAMESPACE: 'shop' }, 'gRPC Node Pure JS')), {
+    namespace: 'shop',
+    proxyless: true,
+  });
+  assert.deepEqual(nodeView(node({ WEFT_PROXY_TYPE: 'proxyless-grpc' })), {
+    namespace: 'default',
+    proxyless: true,
+  });
+  assert.deepEqual(nodeView(node({ WEFT_PROXY_TYPE: 'sidecar' }, 'gRPC Go')), {
+    namespace: 'default',
+    proxyless: false,
+  });
+});
+
+async function stateWith(store: MemoryStore): Promise<MeshState> {
+  const w = {
+    apiVersion: 'weft.dev/v1alpha1',
+    kind: 'Workload',
+    metadata: { name: 'a-1', namespace: 'default', labels: { app: 'a' } },
+    spec: {
+      address: '10.0.0.1',
+      ports: [{ name: 'http', port: 80, protocol: 'HTTP' }],
+      serviceAccount: 'default',
+    },
+  };
+  await store.txn([{ type: 'put', key: '/weft/resources/Workload/default/a-1', value: JSON.stringify(w) }]);
+  return MeshState.load(store, silentLogger());
+}
+
+test('one compile per class and revision; unchanged resources keep their identity across revisions', async () => {
+  const store = new MemoryStore();
+  const state = await stateWith(store);
+  const source = new MeshXdsSource(state);
+  try {
+    const first = source.resourcesFor(node({}));
+    assert.equal(source.resourcesFor(node({})).resources, first.resources, 'same set for the same class');
+    assert.notEqual(
+      source.resourcesFor(node({}, 'gRPC Node')).resources,
+      first.resources,
+      'proxyless is its own class',
+    );
+
+    const changed = new Promise((r) => state.once('change', r));
+    await store.txn([
+      {
+        type: 'put',
+        key: '/weft/resources/Workload/default/b-1',
+        value: JSON.stringify({
+          apiVersion: 'weft.dev/v1alpha1',
+          kind: 'Workload',
+          metadata: { name: 'b-1', namespace: 'default', labels: { app: 'b' } },
+          spec: {
+            address: '10.0.0.2',
+            ports: [{ name: 'http', port: 81, protocol: 'HTTP' }],
+            serviceAccount: 'default',
+          },
+        }),
+      },
+    ]);
+    await changed;
+    const second = source.resourcesFor(node({}));
+    assert.notEqual(second.resources, first.resources);
+    const cla = (set: typeof first.resources) =>
+      set.get(TypeUrl.ClusterLoadAssignment)!.get('outbound|80||a.default');
+    assert.equal(cla(second.resources), cla(first.resources), 'unchanged resource, same object');
+    assert.ok(second.resources.get(TypeUrl.ClusterLoadAssignment)!.has('outbound|81||b.default'));
+  } finally {
+    state.close();
+    await store.close();
+  }
+});
+
+test('classes nobody asks for are dropped at the next change, and at most 256 are kept', async () => {
+  const store = new MemoryStore();
+  const state = await stateWith(store);
+  const source = new MeshXdsSource(state);
+  try {
+    for (let i = 0; i < 300; i++) source.resourcesFor(node({ NAMESPACE: `ns-${i}` }));
+    assert.equal(source.classCount(), 256);
+    const bump = async (): Promise<void> => {
+      const changed = new Promise((r) => state.once('change', r));
+      await store.txn([{ type: 'put', key: '/weft/resources/x', value: '{}' }]);
+      await changed;
+    };
+    await bump();
+    source.resourcesFor(node({ NAMESPACE: 'ns-299' }));
+    await bump();
+    assert.equal(source.classCount(), 1, 'only the class asked for since the previous change is kept');
+  } finally {
+    state.close();
+    await store.close();
+  }
+});
