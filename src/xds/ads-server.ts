@@ -137,6 +137,12 @@ interface AdsStream {
   base: ResourceSet | undefined;
   /** No type has been answered yet, so any set is a consistent base. */
   fresh: boolean;
+  /**
+   * The proxy is not reading (its gRPC write buffer is full). Passes skip it instead of queueing
+   * every change in memory; when it drains it is brought up to date once, with the latest state:
+   * SotW lets intermediate versions be skipped.
+   */
+  blocked: boolean;
 }
 
 /** Per type, the names whose object differs between two resource sets (added, changed, gone). */
@@ -310,6 +316,7 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
       node: undefined,
       types: new Map(),
       closed: false,
+      blocked: false,
       base: undefined,
       fresh: true,
     };
@@ -518,6 +525,7 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
 
   /** Brings one stream up to the current state; returns how many responses were sent. */
   private reconcile(stream: AdsStream, pass: PushPass): number {
+    if (stream.blocked) return 0;
     const desired = this.desiredFor(stream.node!);
     if (desired === undefined) return 0;
     const base = stream.base;
@@ -649,7 +657,17 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
     st.lastSentNonce = nonce;
     st.lastSentAt = Date.now();
     st.pending = true;
-    stream.call.write(bytes);
+    if (!stream.call.write(bytes) && !stream.blocked) {
+      stream.blocked = true;
+      this.log.debug({ nodeId: stream.node?.id }, 'proxy is not reading; holding pushes until it drains');
+      stream.call.once('drain', () => {
+        stream.blocked = false;
+        if (stream.closed || stream.node === undefined) return;
+        // What it missed is unknown per set: compare everything against what was sent.
+        stream.base = undefined;
+        this.reconcile(stream, { streams: [][Symbol.iterator](), diffs: new Map() });
+      });
+    }
     if (this.listenerCount('send') > 0) {
       this.emit('send', {
         streamId: stream.id,

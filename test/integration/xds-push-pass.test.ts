@@ -5,7 +5,14 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
 import { silentLogger } from '../../src/log.js';
+import {
+  decodeDiscoveryResponse,
+  decodeResource,
+  encodeDiscoveryRequest,
+  type DiscoveryResponseMessage,
+} from '../../src/xds/codec.js';
 import { AdsServer } from '../../src/xds/ads-server.js';
 import { AdsClient, type ResponseEvent } from '../../src/xds/ads-client.js';
 import { TypeUrl } from '../../src/xds/types.js';
@@ -118,4 +125,51 @@ test('a change to a resource a stream does not subscribe to sends it nothing, be
   await eventually('a changed', async () => ports(onlyA.resources(CLA).get('a'))[0] === 1100);
   source.set(CLA, 'b', loadAssignment('b', [{ host: '127.0.0.1', port: 2100 }]));
   await eventually('b changed', async () => ports(onlyA.resources(CLA).get('b'))[0] === 2100);
+});
+
+test('a proxy that stops reading is not sent every change: it gets the latest state when it reads again', async () => {
+  const METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+  const big = (port: number): object =>
+    loadAssignment(
+      'big',
+      Array.from({ length: 400 }, (_, i) => ({ host: `10.${Math.floor(i / 250)}.${i % 250}.1`, port })),
+    );
+  source.set(CLA, 'big', big(1));
+  const raw = new grpc.Client(address, grpc.credentials.createInsecure());
+  const call = raw.makeBidiStreamRequest(
+    METHOD,
+    (r: object) => Buffer.from(encodeDiscoveryRequest(r)),
+    decodeDiscoveryResponse,
+  );
+  call.on('error', () => {});
+  try {
+    const received: DiscoveryResponseMessage[] = [];
+    call.on('data', (r: DiscoveryResponseMessage) => received.push(r));
+    call.write({ node: { id: 'slow-reader' }, type_url: CLA, resource_names: ['big'] });
+    await eventually('first response', async () => received.length === 1);
+    call.pause();
+
+    let sends = 0;
+    const onSend = (e: { nodeId: string }): void => void (e.nodeId === 'slow-reader' && sends++);
+    server.on('send', onSend);
+    for (let i = 2; i <= 300; i++) {
+      source.set(CLA, 'big', big(i));
+      await new Promise((r) => setImmediate(r));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    server.off('send', onSend);
+    // ~25 KB each: the HTTP/2 window and gRPC's buffer hold only a few; the rest are skipped.
+    assert.ok(sends < 100, `the server queued ${sends} responses for a proxy that is not reading`);
+
+    call.resume();
+    const last = (): number => {
+      const r = received[received.length - 1]!;
+      return ports(decodeResource(CLA, r.resources[0]!.value))[0]!;
+    };
+    await eventually('the latest state after reading again', async () => last() === 300, 5000);
+    assert.ok(received.length < 100, `received ${received.length} responses`);
+  } finally {
+    call.cancel();
+    raw.close();
+  }
 });
