@@ -97,8 +97,11 @@ export abstract class Schema<T> {
 
 export type Infer<S extends Schema<unknown>> = S['_output'];
 
-export class OptionalSchema<T> extends Schema<T | undefined> {
-  declare readonly _optional: true;
+/**
+ * A field that may be absent (undefined or null): it describes itself as its inner schema does,
+ * and subclasses say what an absent value becomes.
+ */
+abstract class AbsentableSchema<T extends Out, Out> extends Schema<Out> {
   constructor(readonly inner: Schema<T>) {
     super();
     this.description = inner.description;
@@ -109,35 +112,31 @@ export class OptionalSchema<T> extends Schema<T | undefined> {
   matchesType(input: unknown): boolean {
     return input === undefined || input === null || this.inner.matchesType(input);
   }
-  protected parse(input: unknown, path: string, errors: FieldError[]): Parsed<T | undefined> {
-    return input === undefined || input === null ? undefined : this.inner.run(input, path, errors);
+  protected parse(input: unknown, path: string, errors: FieldError[]): Parsed<Out> {
+    return input === undefined || input === null ? this.absent() : this.inner.run(input, path, errors);
   }
+  protected abstract absent(): Out;
   override children(): [string, Schema<unknown>][] {
     return this.inner.children();
   }
 }
 
-export class DefaultSchema<T> extends Schema<T> {
+export class OptionalSchema<T> extends AbsentableSchema<T, T | undefined> {
+  declare readonly _optional: true;
+  protected absent(): undefined {
+    return undefined;
+  }
+}
+
+export class DefaultSchema<T> extends AbsentableSchema<T, T> {
   constructor(
-    readonly inner: Schema<T>,
+    inner: Schema<T>,
     readonly defaultValue: T,
   ) {
-    super();
-    this.description = inner.description;
+    super(inner);
   }
-  typeLabel(): string {
-    return this.inner.typeLabel();
-  }
-  matchesType(input: unknown): boolean {
-    return input === undefined || input === null || this.inner.matchesType(input);
-  }
-  protected parse(input: unknown, path: string, errors: FieldError[]): Parsed<T> {
-    return input === undefined || input === null
-      ? structuredClone(this.defaultValue)
-      : this.inner.run(input, path, errors);
-  }
-  override children(): [string, Schema<unknown>][] {
-    return this.inner.children();
+  protected absent(): T {
+    return structuredClone(this.defaultValue);
   }
 }
 

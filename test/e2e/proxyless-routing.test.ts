@@ -46,7 +46,8 @@ spec:
   return [w(v1, 'v1'), w(v2, 'v2'), svc('v1'), svc('v2')].join('---');
 }
 
-function route(w1: number, w2: number): string {
+/** The HTTPRoute `echo-split` on service echo, with the given `rules:` items (YAML). */
+function echoRoute(rules: string): string {
   return `
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -54,10 +55,15 @@ metadata: {name: echo-split}
 spec:
   parentRefs: [{kind: Service, name: echo}]
   rules:
+${rules}`;
+}
+
+function route(w1: number, w2: number): string {
+  return echoRoute(`
   - matches: [{headers: [{name: x-canary, value: "true"}]}]
     backendRefs: [{name: echo-v2}]
   - backendRefs: [{name: echo-v1, weight: ${w1}}, {name: echo-v2, weight: ${w2}}]
-`;
+`);
 }
 
 async function apply(name: string, yaml: string): Promise<string> {
@@ -200,18 +206,12 @@ test('a regex path matches the whole path, also for grpc-js-xds (alternation can
   // every call to v2. Matched whole, it matches nothing here and the catch-all rule wins.
   await apply(
     'route.yaml',
-    `
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: echo-split}
-spec:
-  parentRefs: [{kind: Service, name: echo}]
-  rules:
+    echoRoute(`
   - matches: [{path: {type: RegularExpression, value: '/weft\\.demo\\.v1\\.Echo/Ech|/nothing'}}]
     backendRefs: [{name: echo-v2}]
   - matches: [{path: {type: RegularExpression, value: '/weft\\.demo\\.v1\\.Echo/(Nope|Echo)'}}]
     backendRefs: [{name: echo-v1}]
-`,
+`),
   );
   await allCallsReach('echo-v1', 2000);
   assert.deepEqual(await tally(20), { 'echo-v1': 20 });
@@ -220,17 +220,11 @@ spec:
 test('a route holding a RequestRedirect still works for proxyless gRPC (which rejects redirects)', async () => {
   await apply(
     'route.yaml',
-    `
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: echo-split}
-spec:
-  parentRefs: [{kind: Service, name: echo}]
-  rules:
+    echoRoute(`
   - matches: [{path: {type: PathPrefix, value: /moved}}]
     filters: [{type: RequestRedirect, requestRedirect: {hostname: elsewhere.example, statusCode: 301}}]
   - backendRefs: [{name: echo-v2}]
-`,
+`),
   );
   await allCallsReach('echo-v2', 2000);
   const proxies = (await (await fetch(`${cp.apiUrl}/api/v1/proxies`)).json()) as {

@@ -28,6 +28,13 @@ test('nodeView: namespace from NAMESPACE; proxyless from WEFT_PROXY_TYPE, else a
   });
 });
 
+/** Commits one put and waits until the mesh state has seen it. */
+async function putAndWait(store: MemoryStore, state: MeshState, key: string, value: object): Promise<void> {
+  const changed = new Promise((r) => state.once('change', r));
+  await store.txn([{ type: 'put', key, value: JSON.stringify(value) }]);
+  await changed;
+}
+
 async function stateWith(store: MemoryStore): Promise<MeshState> {
   const w = {
     apiVersion: 'weft.dev/v1alpha1',
@@ -56,24 +63,16 @@ test('one compile per class and revision; unchanged resources keep their identit
       'proxyless is its own class',
     );
 
-    const changed = new Promise((r) => state.once('change', r));
-    await store.txn([
-      {
-        type: 'put',
-        key: '/weft/resources/Workload/default/b-1',
-        value: JSON.stringify({
-          apiVersion: 'weft.dev/v1alpha1',
-          kind: 'Workload',
-          metadata: { name: 'b-1', namespace: 'default', labels: { app: 'b' } },
-          spec: {
-            address: '10.0.0.2',
-            ports: [{ name: 'http', port: 81, protocol: 'HTTP' }],
-            serviceAccount: 'default',
-          },
-        }),
+    await putAndWait(store, state, '/weft/resources/Workload/default/b-1', {
+      apiVersion: 'weft.dev/v1alpha1',
+      kind: 'Workload',
+      metadata: { name: 'b-1', namespace: 'default', labels: { app: 'b' } },
+      spec: {
+        address: '10.0.0.2',
+        ports: [{ name: 'http', port: 81, protocol: 'HTTP' }],
+        serviceAccount: 'default',
       },
-    ]);
-    await changed;
+    });
     const second = source.resourcesFor(node({}));
     assert.notEqual(second.resources, first.resources);
     const cla = (set: typeof first.resources) =>
@@ -93,11 +92,7 @@ test('classes nobody asks for are dropped at the next change, and at most 256 ar
   try {
     for (let i = 0; i < 300; i++) source.resourcesFor(node({ NAMESPACE: `ns-${i}` }));
     assert.equal(source.classCount(), 256);
-    const bump = async (): Promise<void> => {
-      const changed = new Promise((r) => state.once('change', r));
-      await store.txn([{ type: 'put', key: '/weft/resources/x', value: '{}' }]);
-      await changed;
-    };
+    const bump = (): Promise<void> => putAndWait(store, state, '/weft/resources/x', {});
     await bump();
     source.resourcesFor(node({ NAMESPACE: 'ns-299' }));
     await bump();
