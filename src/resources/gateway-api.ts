@@ -196,16 +196,19 @@ export function headerMatch(valueMaxLength: number) {
   });
 }
 
+/** HTTP header names are case-insensitive: a list may name each header once, in any case. */
+function uniqueHeaderNames(headers: readonly { name: string }[], report: Report): void {
+  reportDuplicates(
+    headers.map((h) => h.name.toLowerCase()),
+    report,
+    'name',
+    'header',
+  );
+}
+
 export function headerMatches(valueMaxLength: number) {
   return array(headerMatch(valueMaxLength), { maxItems: 16 })
-    .refine((headers, report) =>
-      reportDuplicates(
-        headers.map((h) => h.name.toLowerCase()),
-        report,
-        'name',
-        'header',
-      ),
-    )
+    .refine(uniqueHeaderNames)
     .optional()
     .describe('All must match (at most 16, names unique ignoring case).');
 }
@@ -233,14 +236,7 @@ const headerValue = () => string({ minLength: 1, maxLength: 4096 });
 
 const headerList = () =>
   array(object({ name: headerName(), value: headerValue() }), { maxItems: 16 })
-    .refine((headers, report) =>
-      reportDuplicates(
-        headers.map((h) => h.name.toLowerCase()),
-        report,
-        'name',
-        'header',
-      ),
-    )
+    .refine(uniqueHeaderNames)
     .optional();
 
 export const headerModifier = () =>
