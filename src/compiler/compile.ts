@@ -8,7 +8,6 @@
 // service can be dialled by (see names.ts).
 
 import type {
-  Endpoint,
   MeshModel,
   MeshService,
   HeaderEdit,
@@ -23,6 +22,15 @@ import { serviceKey } from '../registry/model.js';
 import { TypeUrl, type ResourceSet } from '../xds/types.js';
 import { BLACKHOLE_CLUSTER, clusterName, listenerNames, routeConfigName } from './names.js';
 import { orderMatches } from './route-order.js';
+import { sidecarResources } from './sidecar-listeners.js';
+import {
+  ADS_SOURCE,
+  HCM_TYPE,
+  ROUTER_TYPE,
+  durationMs,
+  edsCluster,
+  loadAssignment,
+} from './envoy-fragments.js';
 
 /** What the compiler needs to know about the proxy asking. */
 export interface NodeView {
@@ -33,12 +41,19 @@ export interface NodeView {
    * a RouteConfiguration holding one, so redirect routes are left out of what it gets.
    */
   proxyless?: boolean;
+  /** Set for a Weft sidecar (or an Envoy in its place): it gets real socket listeners. */
+  sidecar?: SidecarView;
 }
 
-const HCM_TYPE =
-  'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
-const ROUTER_TYPE = 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router';
-const ADS_SOURCE = { ads: {}, resource_api_version: 'V3' };
+/** What a sidecar says about itself in its node metadata (see sidecar-listeners.ts). */
+export interface SidecarView {
+  /** Where the app sends its outbound requests (HTTP proxy semantics). */
+  outbound: { host: string; port: number };
+  /** Where mesh traffic for this workload arrives, and the app port it goes on to. */
+  inbound: { host: string; port: number; appPort: number; protocol: ServicePort['protocol'] };
+  /** Opaque TCP upstreams, each on a local port of its own: `service[.ns]:port` → localPort. */
+  tcpUpstreams: Array<{ service: string; port: number; localPort: number }>;
+}
 
 export function compile(model: MeshModel, node: NodeView): ResourceSet {
   const listeners = new Map<string, object>();
@@ -49,6 +64,8 @@ export function compile(model: MeshModel, node: NodeView): ResourceSet {
   const services = new Map(model.services.map((s) => [serviceKey(s.namespace, s.name), s]));
   const bindingsByParent = groupBindings(model.routes);
   let needsBlackhole = false;
+  /** Per service port, the routes and the names it is reached by (for sidecar virtual hosts). */
+  const hosts: Array<{ name: string; domains: string[]; routes: object[] }> = [];
 
   for (const svc of model.services) {
     for (const port of svc.ports) {
@@ -74,13 +91,37 @@ export function compile(model: MeshModel, node: NodeView): ResourceSet {
           assignments.set(missing.name, loadAssignment(missing.name, []));
         }
       }
-      routes.set(rcName, {
-        name: rcName,
-        virtual_hosts: [{ name: rcName, domains: ['*'], routes: built.routes }],
-      });
+      if (node.sidecar) {
+        // Opaque TCP ports are reached through their own local listeners, not by Host header.
+        if (port.protocol === 'TCP') continue;
+        const domains = listenerNames(svc, node.namespace)
+          .filter((n) => n.port === port.port)
+          .map((n) => n.name);
+        hosts.push({ name: rcName, domains, routes: built.routes });
+      } else {
+        routes.set(rcName, {
+          name: rcName,
+          virtual_hosts: [{ name: rcName, domains: ['*'], routes: built.routes }],
+        });
+      }
     }
-    for (const { name, port } of listenerNames(svc, node.namespace)) {
-      listeners.set(name, apiListener(name, routeConfigName(svc.namespace, svc.name, port)));
+    if (!node.sidecar) {
+      for (const { name, port } of listenerNames(svc, node.namespace)) {
+        listeners.set(name, apiListener(name, routeConfigName(svc.namespace, svc.name, port)));
+      }
+    }
+  }
+
+  if (node.sidecar) {
+    const own = sidecarResources(node.sidecar, node.namespace, hosts, services);
+    for (const [name, l] of own.listeners) listeners.set(name, l);
+    for (const [name, r] of own.routes) routes.set(name, r);
+    for (const [name, c] of own.clusters) clusters.set(name, c);
+    for (const [name, missing] of own.missingClusters) {
+      if (!clusters.has(name)) {
+        clusters.set(name, edsCluster(name, { protocol: missing }));
+        assignments.set(name, loadAssignment(name, []));
+      }
     }
   }
 
@@ -126,45 +167,6 @@ function apiListener(name: string, routeConfig: string): object {
   };
 }
 
-function edsCluster(name: string, port: Pick<ServicePort, 'protocol'>): object {
-  const cluster: Record<string, unknown> = {
-    name,
-    type: 'EDS',
-    eds_cluster_config: { eds_config: ADS_SOURCE, service_name: name },
-    connect_timeout: { seconds: 5, nanos: 0 },
-    lb_policy: 'ROUND_ROBIN',
-  };
-  if (port.protocol === 'HTTP2' || port.protocol === 'GRPC') {
-    // Envoy needs to be told to speak HTTP/2 upstream; proxyless gRPC ignores this.
-    cluster.typed_extension_protocol_options = {
-      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
-        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
-        explicit_http_config: { http2_protocol_options: {} },
-      },
-    };
-  }
-  return cluster;
-}
-
-function loadAssignment(name: string, endpoints: Endpoint[]): object {
-  if (endpoints.length === 0) return { cluster_name: name, endpoints: [] };
-  return {
-    cluster_name: name,
-    endpoints: [
-      {
-        // gRPC ignores localities without a weight, so every locality carries one.
-        locality: {},
-        load_balancing_weight: { value: 1 },
-        lb_endpoints: endpoints.map((e) => ({
-          endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
-          health_status: 'HEALTHY',
-          load_balancing_weight: { value: 1 },
-        })),
-      },
-    ],
-  };
-}
-
 interface BuiltRoutes {
   routes: object[];
   usesBlackhole: boolean;
@@ -184,7 +186,7 @@ function buildRoutes(
     out.routes.push({
       name: 'default',
       match: { prefix: '/' },
-      route: { cluster: clusterName(svc.namespace, svc.name, port.port) },
+      route: { cluster: clusterName(svc.namespace, svc.name, port.port), timeout: durationMs(0) },
     });
     return out;
   }
@@ -202,7 +204,9 @@ function buildRoutes(
         route.redirect = redirectAction(filters.redirect, em);
       } else {
         const action = routeAction(m.rule.backends, port, services, out);
-        if (m.rule.timeoutMs !== undefined) action.timeout = durationMs(m.rule.timeoutMs);
+        // Always explicit: Envoy's default route timeout is 15 s, which would cut streams and
+        // long requests; Gateway API's default is none (0).
+        action.timeout = durationMs(m.rule.timeoutMs ?? 0);
         if (filters.rewrite?.hostname) action.host_rewrite_literal = filters.rewrite.hostname;
         if (filters.rewrite?.path) Object.assign(action, pathRewrite(filters.rewrite.path, em));
         if (filters.mirrors) {
@@ -374,8 +378,4 @@ function queryMatcher(q: StringMatch): object {
   return q.type === 'Exact'
     ? { name: q.name, string_match: { exact: q.value } }
     : { name: q.name, string_match: { safe_regex: { regex: wholeValue(q.value) } } };
-}
-
-function durationMs(ms: number): { seconds: number; nanos: number } {
-  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
 }

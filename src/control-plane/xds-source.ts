@@ -4,7 +4,7 @@
 // hits, and its push pass (which diffs resource sets by identity) skips proxies that do not
 // subscribe to anything that changed.
 
-import { compile, type NodeView } from '../compiler/compile.js';
+import { compile, type NodeView, type SidecarView } from '../compiler/compile.js';
 import type { NodeInfo, ResourceSet } from '../xds/types.js';
 import type { MeshState } from './mesh-state.js';
 
@@ -32,11 +32,52 @@ export function nodeView(node: NodeInfo): NodeView {
   const type = node.metadata.WEFT_PROXY_TYPE;
   const proxyless =
     typeof type === 'string' ? type === 'proxyless-grpc' : node.userAgentName.startsWith('gRPC');
-  return { namespace: typeof ns === 'string' && ns !== '' ? ns : 'default', proxyless };
+  const view: NodeView = { namespace: typeof ns === 'string' && ns !== '' ? ns : 'default', proxyless };
+  if (type === 'sidecar') {
+    const sidecar = sidecarView(node.metadata);
+    if (sidecar) view.sidecar = sidecar;
+  }
+  return view;
+}
+
+function hostPort(v: unknown): { host: string; port: number } | undefined {
+  if (typeof v !== 'string') return undefined;
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(v);
+  const port = Number(m?.[3]);
+  return m && port > 0 && port < 65536 ? { host: (m[1] ?? m[2])!, port } : undefined;
+}
+
+const PROTOCOLS = new Set(['HTTP', 'HTTP2', 'GRPC', 'TCP']);
+
+/**
+ * The sidecar's own listeners, from its node metadata: OUTBOUND_ADDR and INBOUND_ADDR
+ * (`host:port`), APP_PORT, APP_PROTOCOL (HTTP|HTTP2|GRPC|TCP), and TCP_UPSTREAMS
+ * (`svc[.ns]:port=localPort,…`). Anything malformed: no sidecar listeners (the node still gets
+ * clusters and routes), rather than listeners on addresses it did not ask for.
+ */
+export function sidecarView(md: Record<string, unknown>): SidecarView | undefined {
+  const outbound = hostPort(md.OUTBOUND_ADDR);
+  const inbound = hostPort(md.INBOUND_ADDR);
+  const appPort = Number(md.APP_PORT);
+  const protocol = typeof md.APP_PROTOCOL === 'string' ? md.APP_PROTOCOL.toUpperCase() : 'HTTP';
+  if (!outbound || !inbound || !Number.isInteger(appPort) || appPort < 1 || appPort > 65535) return undefined;
+  if (!PROTOCOLS.has(protocol)) return undefined;
+  const tcpUpstreams: SidecarView['tcpUpstreams'] = [];
+  const raw = typeof md.TCP_UPSTREAMS === 'string' ? md.TCP_UPSTREAMS : '';
+  for (const item of raw.split(',').filter((x) => x !== '')) {
+    const m = /^([a-z0-9][-a-z0-9.]*):(\d{1,5})=(\d{1,5})$/.exec(item.trim());
+    if (!m) return undefined;
+    tcpUpstreams.push({ service: m[1]!, port: Number(m[2]), localPort: Number(m[3]) });
+  }
+  return {
+    outbound,
+    inbound: { ...inbound, appPort, protocol: protocol as SidecarView['inbound']['protocol'] },
+    tcpUpstreams,
+  };
 }
 
 function classKeyOf(view: NodeView): string {
-  return `${view.namespace}|${view.proxyless ? 'proxyless' : 'proxy'}`;
+  return `${view.namespace}|${view.proxyless ? 'proxyless' : 'proxy'}|${view.sidecar ? JSON.stringify(view.sidecar) : ''}`;
 }
 
 export class MeshXdsSource {

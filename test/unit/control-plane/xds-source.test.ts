@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MeshState } from '../../../src/control-plane/mesh-state.js';
-import { MeshXdsSource, nodeView } from '../../../src/control-plane/xds-source.js';
+import { MeshXdsSource, nodeView, sidecarView } from '../../../src/control-plane/xds-source.js';
 import { MemoryStore } from '../../../src/store/memory-store.js';
 import { silentLogger } from '../../../src/log.js';
 import { TypeUrl, type NodeInfo } from '../../../src/xds/types.js';
@@ -101,4 +101,29 @@ test('classes nobody asks for are dropped at the next change, and at most 256 ar
     state.close();
     await store.close();
   }
+});
+
+test('sidecar node metadata becomes the sidecar view; anything malformed gives none', () => {
+  const md = {
+    WEFT_PROXY_TYPE: 'sidecar',
+    NAMESPACE: 'shop',
+    OUTBOUND_ADDR: '127.0.0.1:15001',
+    INBOUND_ADDR: '[::]:15006',
+    APP_PORT: '8080',
+    APP_PROTOCOL: 'grpc',
+    TCP_UPSTREAMS: 'db:5432=15432,cache.infra:6379=16379',
+  };
+  assert.deepEqual(nodeView(node(md)).sidecar, {
+    outbound: { host: '127.0.0.1', port: 15001 },
+    inbound: { host: '::', port: 15006, appPort: 8080, protocol: 'GRPC' },
+    tcpUpstreams: [
+      { service: 'db', port: 5432, localPort: 15432 },
+      { service: 'cache.infra', port: 6379, localPort: 16379 },
+    ],
+  });
+  assert.equal(sidecarView({ ...md, APP_PORT: '0' }), undefined);
+  assert.equal(sidecarView({ ...md, OUTBOUND_ADDR: 'nowhere' }), undefined);
+  assert.equal(sidecarView({ ...md, APP_PROTOCOL: 'SMTP' }), undefined);
+  assert.equal(sidecarView({ ...md, TCP_UPSTREAMS: 'db=1' }), undefined);
+  assert.equal(nodeView(node({ ...md, WEFT_PROXY_TYPE: 'proxyless-grpc' })).sidecar, undefined);
 });
