@@ -9,6 +9,8 @@
 //   DELETE /api/v1/resources/{kind}/{ns}/{name}[?resourceVersion=N]
 //   GET    /api/v1/watch[?kind=K&namespace=ns&fromRevision=N]        NDJSON stream
 //   GET    /api/v1/proxies                            connected proxies, ACK/NACK state
+//   POST   /api/v1/leases {"ttlSeconds":N}            a lease for registrations (apply ?lease=ID)
+//   POST   /api/v1/leases/{id}/keepalive · DELETE /api/v1/leases/{id}
 // Errors are {code, message, errors?[{document, path, message}]} with a 4xx/5xx status.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -95,7 +97,29 @@ export class ApiServer {
     if (route[0] === 'apply' && route.length === 1 && method === 'POST') {
       const documents = await readDocuments(req);
       const dryRun = url.searchParams.get('dryRun') === 'true';
-      return sendJson(res, 200, await deps.resources.apply(documents, { dryRun }));
+      const lease = url.searchParams.get('lease');
+      const opts = lease === null ? { dryRun } : { dryRun, lease: parseRevision(lease, 'lease') };
+      return sendJson(res, 200, await deps.resources.apply(documents, opts));
+    }
+    if (route[0] === 'leases') {
+      if (route.length === 1 && method === 'POST') {
+        let body: { ttlSeconds?: unknown };
+        try {
+          body = JSON.parse((await readBody(req)) || '{}') as { ttlSeconds?: unknown };
+        } catch (e) {
+          throw new WeftError('WEFT_E_PARSE', `request body is not valid JSON: ${(e as Error).message}`);
+        }
+        return sendJson(res, 200, await deps.resources.grantLease(body.ttlSeconds));
+      }
+      const id = route[1] === undefined ? NaN : parseRevision(route[1], 'lease id');
+      if (route.length === 3 && route[2] === 'keepalive' && method === 'POST') {
+        await deps.resources.keepAlive(id);
+        return sendJson(res, 200, { id });
+      }
+      if (route.length === 2 && method === 'DELETE') {
+        await deps.resources.revokeLease(id);
+        return sendJson(res, 200, { id, action: 'revoked' });
+      }
     }
     if (route[0] === 'delete' && route.length === 1 && method === 'POST') {
       const documents = await readDocuments(req);
@@ -252,10 +276,10 @@ function refOf(
   return { kind: resources.kind(d.kind), namespace, name: d.metadata.name };
 }
 
-function parseRevision(text: string): number {
+function parseRevision(text: string, what = 'revision'): number {
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n < 1) {
-    throw new WeftError('WEFT_E_BAD_REQUEST', `revision must be a positive integer, got "${text}"`);
+    throw new WeftError('WEFT_E_BAD_REQUEST', `${what} must be a positive integer, got "${text}"`);
   }
   return n;
 }

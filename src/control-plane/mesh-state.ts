@@ -18,6 +18,8 @@ export interface StoredResource {
   kind: string;
   object: StoredObject;
   modRevision: number;
+  /** Store lease the object is bound to (a sidecar's registration), 0 for none. */
+  lease: number;
 }
 
 export interface StoredObject {
@@ -57,7 +59,7 @@ export class MeshState extends EventEmitter {
   static async load(store: Store, log: Logger): Promise<MeshState> {
     const state = new MeshState(store, log);
     const { items, revision } = await store.list(RESOURCE_PREFIX);
-    for (const kv of items) state.put(kv.key, kv.value, kv.modRevision);
+    for (const kv of items) state.put(kv.key, kv.value, kv.modRevision, kv.lease);
     state.rev = revision;
     state.watcher = store.watch(RESOURCE_PREFIX, (events) => state.onEvents(events), {
       fromRevision: revision + 1,
@@ -90,10 +92,10 @@ export class MeshState extends EventEmitter {
     this.watcher = undefined;
   }
 
-  private put(key: string, value: string, modRevision: number): void {
+  private put(key: string, value: string, modRevision: number, lease: number): void {
     try {
       const object = JSON.parse(value) as StoredObject;
-      this.items.set(key, { key, kind: kindOfKey(key), object, modRevision });
+      this.items.set(key, { key, kind: kindOfKey(key), object, modRevision, lease });
     } catch (e) {
       // Only the control plane writes here, after validation; an unreadable value is a bug or
       // a hand-edited store, and must not take the whole mesh down.
@@ -104,7 +106,7 @@ export class MeshState extends EventEmitter {
   private onEvents(events: WatchEvent[]): void {
     for (const ev of events) {
       if (ev.type === 'put') {
-        this.put(ev.kv.key, ev.kv.value, ev.kv.modRevision);
+        this.put(ev.kv.key, ev.kv.value, ev.kv.modRevision, ev.kv.lease);
         this.rev = Math.max(this.rev, ev.kv.modRevision);
       } else {
         this.items.delete(ev.key);

@@ -56,7 +56,7 @@ export class ResourceService {
 
   async apply(
     documents: unknown[],
-    opts: { dryRun?: boolean } = {},
+    opts: { dryRun?: boolean; lease?: number } = {},
   ): Promise<{ results: ApplyResult[]; warnings: Warning[] }> {
     if (documents.length === 0) {
       throw new WeftError('WEFT_E_BAD_REQUEST', 'no documents to apply: the input was empty');
@@ -102,7 +102,11 @@ export class ResourceService {
         },
         spec: r.spec,
       };
-      if (existing && sameContent(existing.object, stored)) {
+      // With a lease (a sidecar registering), objects are bound to it; without one, an update
+      // keeps whatever binding the object has, so editing a registered Workload by hand does not
+      // make it outlive its sidecar.
+      const lease = opts.lease ?? existing?.lease ?? 0;
+      if (existing && sameContent(existing.object, stored) && existing.lease === lease) {
         results.push({
           kind,
           namespace,
@@ -113,7 +117,7 @@ export class ResourceService {
         return;
       }
       next.set(key, stored);
-      ops.push({ type: 'put', key, value: JSON.stringify(stored) });
+      ops.push({ type: 'put', key, value: JSON.stringify(stored), lease });
       conditions.push({ key, modRevision: existing?.modRevision ?? 0 });
       results.push({
         kind,
@@ -140,6 +144,32 @@ export class ResourceService {
     const { revision } = await this.guardedTxn(ops, conditions, documentOfKey);
     for (const r of results) if (r.action !== 'unchanged') r.resourceVersion = String(revision);
     return { results, warnings };
+  }
+
+  /** A lease for registrations: objects applied with it go away when it is not kept alive. */
+  async grantLease(ttlSeconds: unknown): Promise<{ id: number; ttlSeconds: number }> {
+    if (
+      typeof ttlSeconds !== 'number' ||
+      !Number.isInteger(ttlSeconds) ||
+      ttlSeconds < 1 ||
+      ttlSeconds > 3600
+    ) {
+      throw new WeftError('WEFT_E_VALIDATION', 'ttlSeconds must be an integer from 1 to 3600', [
+        {
+          path: 'ttlSeconds',
+          message: `must be an integer from 1 to 3600, got ${JSON.stringify(ttlSeconds)}`,
+        },
+      ]);
+    }
+    return this.store.grantLease(ttlSeconds);
+  }
+
+  keepAlive(id: number): Promise<void> {
+    return this.store.keepAlive(id);
+  }
+
+  revokeLease(id: number): Promise<void> {
+    return this.store.revokeLease(id);
   }
 
   async delete(
