@@ -1,6 +1,7 @@
 // The control plane's REST API (JSON). Paths:
 //   GET    /healthz                                   200 once the store is open and xDS listens
 //   GET    /version
+//   GET    /api/v1/info                               {version, xdsAddress, trustDomain}
 //   POST   /api/v1/apply[?dryRun=true]                body: {"documents":[…]} or YAML text
 //   POST   /api/v1/delete                             body: {"documents":[…]} or YAML text
 //   GET    /api/v1/resources/{kind}[?namespace=ns]
@@ -30,6 +31,8 @@ export interface ApiDeps {
   state: MeshState;
   resources: ResourceService;
   proxies: () => unknown[];
+  /** What a sidecar needs to know to join: where xDS is served, the trust domain. */
+  info: () => { xdsAddress: string; trustDomain: string };
   healthy: () => boolean;
   log: Logger;
 }
@@ -125,6 +128,9 @@ export class ApiServer {
       const documents = await readDocuments(req);
       const refs = documents.map((d, i) => refOf(d, i, deps.resources));
       return sendJson(res, 200, { results: await deps.resources.delete(refs) });
+    }
+    if (route[0] === 'info' && route.length === 1 && method === 'GET') {
+      return sendJson(res, 200, { version: WEFT_VERSION, ...deps.info() });
     }
     if (route[0] === 'proxies' && route.length === 1 && method === 'GET') {
       return sendJson(res, 200, { items: deps.proxies() });

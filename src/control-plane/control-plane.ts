@@ -72,6 +72,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       state,
       resources: new ResourceService(store, state),
       proxies: () => ads.listProxies(),
+      info: () => ({ xdsAddress: `${formatHost(bound.host)}:${bound.port}`, trustDomain: opts.trustDomain }),
       healthy: () => listening,
       log,
     });

@@ -1,0 +1,126 @@
+// A sidecar's registration: its Workload, bound to a lease that it keeps alive. If the sidecar
+// dies, the lease expires and the control plane removes the endpoint from every proxy; on a
+// clean shutdown it revokes the lease at once. Control plane outages are ridden out: keepalives
+// are retried, and a lease found gone (expired while we could not reach it) is replaced by a
+// fresh registration.
+
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../log.js';
+
+export interface RegistrationOptions {
+  /** Control plane API URL, e.g. http://127.0.0.1:15080. */
+  controlPlane: string;
+  workload: object;
+  ttlSeconds: number;
+  logger: Logger;
+}
+
+interface ApiError {
+  code?: string;
+  message?: string;
+}
+
+async function post(
+  url: string,
+  body?: unknown,
+  method = 'POST',
+): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(url, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    signal: AbortSignal.timeout(5000),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text === '' ? {} : (JSON.parse(text) as unknown) };
+}
+
+export class Registration extends EventEmitter<{ registered: [number]; lost: [string] }> {
+  private lease = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly opts: RegistrationOptions) {
+    super();
+  }
+
+  get leaseId(): number {
+    return this.lease;
+  }
+
+  /** Registers (retrying until the control plane answers), then keeps the lease alive. */
+  async start(signal?: AbortSignal): Promise<void> {
+    let delay = 200;
+    for (;;) {
+      try {
+        await this.register();
+        break;
+      } catch (e) {
+        if (signal?.aborted || this.stopped) throw e;
+        this.opts.logger.warn(
+          { err: (e as Error).message },
+          'cannot register with the control plane yet; retrying',
+        );
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+    this.schedule();
+  }
+
+  private async register(): Promise<void> {
+    const { controlPlane, ttlSeconds, workload } = this.opts;
+    const lease = await post(`${controlPlane}/api/v1/leases`, { ttlSeconds });
+    if (lease.status !== 200)
+      throw new Error(`lease: ${lease.status} ${(lease.json as ApiError).message ?? ''}`);
+    const id = (lease.json as { id: number }).id;
+    const applied = await post(`${controlPlane}/api/v1/apply?lease=${id}`, { documents: [workload] });
+    if (applied.status !== 200) {
+      const err = applied.json as ApiError;
+      throw new Error(
+        `registering the workload failed: ${applied.status} ${err.code ?? ''} ${err.message ?? ''}`,
+      );
+    }
+    const previous = this.lease;
+    this.lease = id;
+    this.opts.logger.info({ lease: id }, 'workload registered');
+    this.emit('registered', id);
+    if (previous !== 0 && previous !== id) {
+      await post(`${controlPlane}/api/v1/leases/${previous}`, undefined, 'DELETE').catch(() => undefined);
+    }
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    // A third of the TTL: two keepalives may be lost before the lease expires.
+    this.timer = setTimeout(() => void this.keepAlive(), Math.max(200, (this.opts.ttlSeconds * 1000) / 3));
+    this.timer.unref();
+  }
+
+  private async keepAlive(): Promise<void> {
+    try {
+      const res = await post(`${this.opts.controlPlane}/api/v1/leases/${this.lease}/keepalive`);
+      if (res.status === 404) {
+        this.opts.logger.warn({ lease: this.lease }, 'registration lease expired; registering again');
+        this.emit('lost', 'lease expired');
+        await this.register();
+      }
+    } catch (e) {
+      this.opts.logger.warn({ err: (e as Error).message }, 'lease keepalive failed; will retry');
+    }
+    this.schedule();
+  }
+
+  /** Deregisters now (revokes the lease, which deletes the Workload) and stops keepalives. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.lease === 0) return;
+    try {
+      await post(`${this.opts.controlPlane}/api/v1/leases/${this.lease}`, undefined, 'DELETE');
+      this.opts.logger.info({ lease: this.lease }, 'workload deregistered');
+    } catch (e) {
+      this.opts.logger.warn({ err: (e as Error).message }, 'could not deregister; the lease will expire');
+    }
+  }
+}
