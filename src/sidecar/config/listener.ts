@@ -1,0 +1,90 @@
+// Listener → RuntimeListener: a socket address and one filter chain holding one network filter,
+// an HttpConnectionManager (HTTP) or a tcp_proxy (opaque TCP). No filter_chain_match: the
+// sidecar does not pick chains by SNI, ALPN or destination, so one chain is all it can honour.
+import type { ListenerDirection, RouteTable, RuntimeListener } from '../runtime-config.js';
+import { ADDRESS, socketAddress } from './common.js';
+import { HCM_TYPE, HTTP_CONNECTION_MANAGER, translateHcm } from './http-connection-manager.js';
+import type { ProblemSink } from './problems.js';
+import { TCP_PROXY, TCP_PROXY_TYPE, translateTcpProxy } from './tcp-proxy.js';
+import { anyOf, anyTypeName, enumOf, list, message, str, type MessageSpec } from './subset.js';
+
+const FILTER_CHAIN: MessageSpec = {
+  fields: {
+    name: str,
+    filters: list(
+      message({
+        fields: {
+          name: str,
+          typed_config: anyOf({ [HCM_TYPE]: HTTP_CONNECTION_MANAGER, [TCP_PROXY_TYPE]: TCP_PROXY }),
+        },
+        required: ['typed_config'],
+      }),
+    ),
+  },
+  required: ['filters'],
+};
+
+export const LISTENER: MessageSpec = {
+  fields: {
+    name: str,
+    address: message(ADDRESS),
+    filter_chains: list(message(FILTER_CHAIN)),
+    traffic_direction: enumOf('UNSPECIFIED', 'INBOUND', 'OUTBOUND'),
+  },
+  required: ['name', 'address', 'filter_chains'],
+};
+
+type Obj = Record<string, unknown>;
+
+export interface TranslatedListener {
+  listener: RuntimeListener;
+  /** The inline route table of an HTTP listener without RDS. */
+  inline?: RouteTable;
+}
+
+/**
+ * Without traffic_direction, the direction comes from the name, as the compiler spells it
+ * (`inbound|<port>` for mesh traffic to the app, anything else is the app's outbound traffic).
+ */
+function direction(l: Obj, name: string): ListenerDirection {
+  if (l.traffic_direction === 'INBOUND') return 'inbound';
+  if (l.traffic_direction === 'OUTBOUND') return 'outbound';
+  return name.startsWith('inbound') ? 'inbound' : 'outbound';
+}
+
+/** A listener already checked against LISTENER, or undefined when it has problems. */
+export function translateListener(l: Obj, sink: ProblemSink): TranslatedListener | undefined {
+  const before = sink.count;
+  const name = l.name as string;
+  const addr = socketAddress(l.address as Obj, 'address', sink, { portZeroOk: true });
+  const chains = l.filter_chains as Obj[];
+  if (chains.length !== 1) {
+    sink.add('filter_chains', `must hold exactly one filter chain (found ${chains.length})`);
+    return undefined;
+  }
+  const filters = chains[0]!.filters as Obj[];
+  if (filters.length !== 1) {
+    sink.add('filter_chains[0].filters', `must hold exactly one filter (found ${filters.length})`);
+    return undefined;
+  }
+  const path = 'filter_chains[0].filters[0].typed_config';
+  const config = filters[0]!.typed_config as Obj;
+  const base = { name, direction: direction(l, name), host: addr?.host ?? '', port: addr?.port ?? 0 };
+  let out: TranslatedListener;
+  if (anyTypeName(config) === TCP_PROXY_TYPE) {
+    out = { listener: { ...base, kind: 'tcp', ...translateTcpProxy(config, path, sink) } };
+  } else {
+    // An inline table is private to its listener; naming it after the listener keeps it apart
+    // from RDS tables unless it names itself.
+    const inlineName =
+      typeof (config.route_config as Obj | undefined)?.name === 'string'
+        ? ((config.route_config as Obj).name as string) || name
+        : name;
+    const hcm = translateHcm(config, path, inlineName, sink);
+    out = {
+      listener: { ...base, kind: 'http', ...hcm.settings, routeConfig: hcm.rdsName ?? inlineName },
+      ...(hcm.inline ? { inline: hcm.inline } : {}),
+    };
+  }
+  return sink.count === before ? out : undefined;
+}
