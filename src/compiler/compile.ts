@@ -49,8 +49,11 @@ export interface NodeView {
 export interface SidecarView {
   /** Where the app sends its outbound requests (HTTP proxy semantics). */
   outbound: { host: string; port: number };
-  /** Where mesh traffic for this workload arrives, and the app port it goes on to. */
-  inbound: { host: string; port: number; appPort: number; protocol: ServicePort['protocol'] };
+  /**
+   * Where mesh traffic for this workload arrives, and the app port it goes on to. Absent for a
+   * client-only workload (a batch job): it gets no inbound listener.
+   */
+  inbound?: { host: string; port: number; appPort: number; protocol: ServicePort['protocol'] };
   /** Opaque TCP upstreams, each on a local port of its own: `service[.ns]:port` → localPort. */
   tcpUpstreams: Array<{ service: string; port: number; localPort: number }>;
 }

@@ -108,39 +108,44 @@ export function sidecarResources(
   });
 
   const { inbound } = view;
-  const appCluster = inboundClusterName(inbound.appPort);
-  const inboundName = inboundListenerName(inbound.port);
-  const inboundFilter =
-    inbound.protocol === 'TCP'
-      ? tcpProxy(inboundName, appCluster)
-      : httpConnectionManager(inboundName, inbound.protocol === 'HTTP' ? 'AUTO' : 'HTTP2', {
-          route_config: {
-            name: inboundName,
-            virtual_hosts: [
-              {
-                name: 'inbound',
-                domains: ['*'],
-                routes: [
-                  {
-                    name: 'default',
-                    match: { prefix: '/' },
-                    // No timeout: the app decides how long its requests and streams last.
-                    route: { cluster: appCluster, timeout: { seconds: 0, nanos: 0 } },
-                  },
-                ],
-              },
-            ],
-          },
-        });
-  out.listeners.set(inboundName, listener(inboundName, inbound.host, inbound.port, 'INBOUND', inboundFilter));
-  out.clusters.set(appCluster, {
-    name: appCluster,
-    type: 'STATIC',
-    connect_timeout: { seconds: 5, nanos: 0 },
-    lb_policy: 'ROUND_ROBIN',
-    load_assignment: loadAssignment(appCluster, [{ address: '127.0.0.1', port: inbound.appPort }]),
-    ...http2Options(inbound.protocol),
-  });
+  if (inbound) {
+    const appCluster = inboundClusterName(inbound.appPort);
+    const inboundName = inboundListenerName(inbound.port);
+    const inboundFilter =
+      inbound.protocol === 'TCP'
+        ? tcpProxy(inboundName, appCluster)
+        : httpConnectionManager(inboundName, inbound.protocol === 'HTTP' ? 'AUTO' : 'HTTP2', {
+            route_config: {
+              name: inboundName,
+              virtual_hosts: [
+                {
+                  name: 'inbound',
+                  domains: ['*'],
+                  routes: [
+                    {
+                      name: 'default',
+                      match: { prefix: '/' },
+                      // No timeout: the app decides how long its requests and streams last.
+                      route: { cluster: appCluster, timeout: { seconds: 0, nanos: 0 } },
+                    },
+                  ],
+                },
+              ],
+            },
+          });
+    out.listeners.set(
+      inboundName,
+      listener(inboundName, inbound.host, inbound.port, 'INBOUND', inboundFilter),
+    );
+    out.clusters.set(appCluster, {
+      name: appCluster,
+      type: 'STATIC',
+      connect_timeout: { seconds: 5, nanos: 0 },
+      lb_policy: 'ROUND_ROBIN',
+      load_assignment: loadAssignment(appCluster, [{ address: '127.0.0.1', port: inbound.appPort }]),
+      ...http2Options(inbound.protocol),
+    });
+  }
 
   for (const up of view.tcpUpstreams) {
     const target = resolveService(up.service, nodeNamespace);

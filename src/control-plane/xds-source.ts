@@ -57,10 +57,13 @@ const PROTOCOLS = new Set(['HTTP', 'HTTP2', 'GRPC', 'TCP']);
  */
 export function sidecarView(md: Record<string, unknown>): SidecarView | undefined {
   const outbound = hostPort(md.OUTBOUND_ADDR);
+  if (!outbound) return undefined;
+  // No APP_PORT: a client-only workload, with no inbound side.
+  const hasApp = md.APP_PORT !== undefined && md.APP_PORT !== '';
   const inbound = hostPort(md.INBOUND_ADDR);
   const appPort = Number(md.APP_PORT);
   const protocol = typeof md.APP_PROTOCOL === 'string' ? md.APP_PROTOCOL.toUpperCase() : 'HTTP';
-  if (!outbound || !inbound || !Number.isInteger(appPort) || appPort < 1 || appPort > 65535) return undefined;
+  if (hasApp && (!inbound || !Number.isInteger(appPort) || appPort < 1 || appPort > 65535)) return undefined;
   if (!PROTOCOLS.has(protocol)) return undefined;
   const tcpUpstreams: SidecarView['tcpUpstreams'] = [];
   const raw = typeof md.TCP_UPSTREAMS === 'string' ? md.TCP_UPSTREAMS : '';
@@ -69,11 +72,15 @@ export function sidecarView(md: Record<string, unknown>): SidecarView | undefine
     if (!m) return undefined;
     tcpUpstreams.push({ service: m[1]!, port: Number(m[2]), localPort: Number(m[3]) });
   }
-  return {
-    outbound,
-    inbound: { ...inbound, appPort, protocol: protocol as SidecarView['inbound']['protocol'] },
-    tcpUpstreams,
-  };
+  const view: SidecarView = { outbound, tcpUpstreams };
+  if (hasApp && inbound) {
+    view.inbound = {
+      ...inbound,
+      appPort,
+      protocol: protocol as NonNullable<SidecarView['inbound']>['protocol'],
+    };
+  }
+  return view;
 }
 
 function classKeyOf(view: NodeView): string {

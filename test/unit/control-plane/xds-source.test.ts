@@ -126,4 +126,9 @@ test('sidecar node metadata becomes the sidecar view; anything malformed gives n
   assert.equal(sidecarView({ ...md, APP_PROTOCOL: 'SMTP' }), undefined);
   assert.equal(sidecarView({ ...md, TCP_UPSTREAMS: 'db=1' }), undefined);
   assert.equal(nodeView(node({ ...md, WEFT_PROXY_TYPE: 'proxyless-grpc' })).sidecar, undefined);
+  // No app port: a client-only workload (a batch job) has no inbound side.
+  assert.deepEqual(sidecarView({ ...md, APP_PORT: undefined, INBOUND_ADDR: undefined, TCP_UPSTREAMS: '' }), {
+    outbound: { host: '127.0.0.1', port: 15001 },
+    tcpUpstreams: [],
+  });
 });
