@@ -193,6 +193,26 @@ program
     await runDemo(opts);
   });
 
+program
+  .command('demo-app', { hidden: true })
+  .description('the demo mesh app: answers with the call tree of the services it calls')
+  .requiredOption('--service <name>', 'its service name')
+  .option('--instance <name>', 'its instance name (default: the service name)')
+  .requiredOption('--port <port>', 'where it listens (on 127.0.0.1)')
+  .option('--calls <services>', 'comma-separated services to call for each request', '')
+  .action(async (opts: { service: string; instance?: string; port: string; calls: string }) => {
+    const { startTreeApp } = await import('../demo/tree-app.js');
+    const server = await startTreeApp({
+      service: opts.service,
+      instance: opts.instance ?? opts.service,
+      port: Number(opts.port),
+      calls: opts.calls.split(',').filter((c) => c !== ''),
+    });
+    const stop = (): void => void server.close(() => process.exit(0));
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+
 async function withSource<T>(sourced: SourcedDocuments, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
