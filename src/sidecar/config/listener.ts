@@ -21,7 +21,6 @@ const FILTER_CHAIN: MessageSpec = {
       }),
     ),
   },
-  required: ['filters'],
 };
 
 export const LISTENER: MessageSpec = {
@@ -31,7 +30,7 @@ export const LISTENER: MessageSpec = {
     filter_chains: list(message(FILTER_CHAIN)),
     traffic_direction: enumOf('UNSPECIFIED', 'INBOUND', 'OUTBOUND'),
   },
-  required: ['name', 'address', 'filter_chains'],
+  required: ['name', 'address'],
 };
 
 type Obj = Record<string, unknown>;
@@ -57,12 +56,13 @@ export function translateListener(l: Obj, sink: ProblemSink): TranslatedListener
   const before = sink.count;
   const name = l.name as string;
   const addr = socketAddress(l.address as Obj, 'address', sink, { portZeroOk: true });
-  const chains = l.filter_chains as Obj[];
+  // An empty list arrives as an absent field; both read as zero chains or filters.
+  const chains = (l.filter_chains as Obj[] | undefined) ?? [];
   if (chains.length !== 1) {
     sink.add('filter_chains', `must hold exactly one filter chain (found ${chains.length})`);
     return undefined;
   }
-  const filters = chains[0]!.filters as Obj[];
+  const filters = (chains[0]!.filters as Obj[] | undefined) ?? [];
   if (filters.length !== 1) {
     sink.add('filter_chains[0].filters', `must hold exactly one filter (found ${filters.length})`);
     return undefined;

@@ -94,7 +94,6 @@ const ROUTE_ACTION: MessageSpec = {
       fields: {
         clusters: list(message({ fields: { name: str, weight: message(UINT32_VALUE) }, required: ['name'] })),
       },
-      required: ['clusters'],
     }),
     timeout: message(DURATION),
     prefix_rewrite: str,
@@ -170,7 +169,7 @@ const ROUTE: MessageSpec = {
 
 const VIRTUAL_HOST: MessageSpec = {
   fields: { name: str, domains: list(str), routes: list(message(ROUTE)) },
-  required: ['name', 'domains'],
+  required: ['name'],
 };
 
 export const ROUTE_CONFIGURATION: MessageSpec = {
