@@ -1,0 +1,197 @@
+// The client side of one request, in HTTP/1.1 or HTTP/2, behind one interface: the request head
+// (authority and origin-form path, also from an absolute-form HTTP/1.1 request line), its body
+// and trailers, and a way to answer — interim 100, headers, body, trailers, or a reset.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import http2 from 'node:http2';
+import type { Readable, Writable } from 'node:stream';
+import { fromDistinct, fromHttp2Headers, isEmpty, toOutgoing, type HeaderMap } from './header-map.js';
+
+const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = http2.constants;
+
+export interface RequestHead {
+  method: string;
+  authority: string;
+  /** Origin-form: `/path?query` (or `*`). */
+  path: string;
+  scheme: string;
+  /** Without `host` (carried as `authority`) and without pseudo-headers. */
+  headers: HeaderMap;
+}
+
+export interface Downstream {
+  readonly protocol: 'http1' | 'http2';
+  readonly remoteAddress: string;
+  readonly head: RequestHead;
+  readonly hasBody: boolean;
+  readonly body: Readable;
+  requestTrailers(): HeaderMap | undefined;
+  readonly headersSent: boolean;
+  sendContinue(): void;
+  respond(status: number, headers: HeaderMap, endStream: boolean): void;
+  readonly responseBody: Writable;
+  /** Ends the response, with trailers when the codec can carry them. */
+  end(trailers?: HeaderMap): void;
+  /** Aborts the exchange: RST_STREAM on HTTP/2 (with the given code), closes the connection on 1.1. */
+  reset(rstCode?: number): void;
+  /** `complete` is false when the exchange ended any other way than by our full response. */
+  onDone(cb: (complete: boolean) => void): void;
+}
+
+/** Splits an HTTP/1.1 request target: absolute-form (what HTTP_PROXY clients send) or origin-form. */
+export function parseRequestTarget(
+  url: string,
+  hostHeader: string | undefined,
+): { authority: string; path: string; scheme: string } {
+  if (/^https?:\/\//i.test(url)) {
+    try {
+      const u = new URL(url);
+      // The absolute-form authority wins over Host (RFC 9112 §3.2.2).
+      return { authority: u.host, path: `${u.pathname}${u.search}`, scheme: u.protocol.slice(0, -1) };
+    } catch {
+      // fall through: routed as origin-form, will most likely find no route
+    }
+  }
+  return { authority: hostHeader ?? '', path: url === '' ? '/' : url, scheme: 'http' };
+}
+
+export class Http1Downstream implements Downstream {
+  readonly protocol = 'http1' as const;
+  readonly remoteAddress: string;
+  readonly head: RequestHead;
+  readonly hasBody: boolean;
+  private hasLength = false;
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly closeAfterResponse: () => boolean,
+  ) {
+    this.remoteAddress = req.socket.remoteAddress ?? '';
+    const headers = fromDistinct(req.headersDistinct);
+    const target = parseRequestTarget(req.url ?? '/', headers['host']?.[0]);
+    delete headers['host'];
+    this.head = { method: req.method ?? 'GET', ...target, headers };
+    const len = req.headers['content-length'];
+    this.hasBody = req.headers['transfer-encoding'] !== undefined || (len !== undefined && len !== '0');
+  }
+
+  get body(): Readable {
+    return this.req;
+  }
+  get responseBody(): Writable {
+    return this.res;
+  }
+  get headersSent(): boolean {
+    return this.res.headersSent;
+  }
+
+  requestTrailers(): HeaderMap | undefined {
+    return isEmpty(this.req.trailersDistinct) ? undefined : fromDistinct(this.req.trailersDistinct);
+  }
+
+  sendContinue(): void {
+    this.res.writeContinue();
+  }
+
+  respond(status: number, headers: HeaderMap, endStream: boolean): void {
+    const out = toOutgoing(headers);
+    this.hasLength = out['content-length'] !== undefined;
+    // Draining: finish this response, then close, so the client re-dials elsewhere.
+    if (this.closeAfterResponse()) out['connection'] = 'close';
+    this.res.writeHead(status, out);
+    if (endStream) this.res.end();
+  }
+
+  end(trailers?: HeaderMap): void {
+    // Trailers only exist in chunked framing; with a Content-Length they are dropped.
+    if (trailers && !isEmpty(trailers) && !this.hasLength) this.res.addTrailers(toOutgoing(trailers));
+    this.res.end();
+  }
+
+  reset(): void {
+    this.res.destroy();
+  }
+
+  onDone(cb: (complete: boolean) => void): void {
+    this.res.once('close', () => cb(this.res.writableFinished));
+  }
+}
+
+export class Http2Downstream implements Downstream {
+  readonly protocol = 'http2' as const;
+  readonly remoteAddress: string;
+  readonly head: RequestHead;
+  readonly hasBody: boolean;
+  private trailersIn: HeaderMap | undefined;
+  private trailersOut: HeaderMap | undefined;
+  private ended = false;
+
+  constructor(
+    private readonly stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    flags: number,
+  ) {
+    this.remoteAddress = stream.session?.socket?.remoteAddress ?? '';
+    const map = fromHttp2Headers(headers);
+    const authority = headers[':authority'] ?? map['host']?.[0] ?? '';
+    delete map['host'];
+    this.head = {
+      method: headers[':method'] ?? 'GET',
+      authority,
+      path: headers[':path'] ?? '/',
+      scheme: headers[':scheme'] ?? 'http',
+      headers: map,
+    };
+    this.hasBody = (flags & NGHTTP2_FLAG_END_STREAM) === 0;
+    stream.on('trailers', (t: http2.IncomingHttpHeaders) => {
+      this.trailersIn = fromHttp2Headers(t);
+    });
+    stream.on('wantTrailers', () => {
+      stream.sendTrailers(toOutgoing(this.trailersOut ?? {}));
+    });
+  }
+
+  get body(): Readable {
+    return this.stream;
+  }
+  get responseBody(): Writable {
+    return this.stream;
+  }
+  get headersSent(): boolean {
+    return this.stream.headersSent;
+  }
+
+  requestTrailers(): HeaderMap | undefined {
+    return this.trailersIn;
+  }
+
+  sendContinue(): void {
+    if (!this.stream.headersSent && !this.stream.closed) this.stream.additionalHeaders({ ':status': 100 });
+  }
+
+  respond(status: number, headers: HeaderMap, endStream: boolean): void {
+    if (this.stream.closed) return;
+    // waitForTrailers lets upstream trailers (grpc-status) follow the body; without any, an
+    // empty trailer set is sent as an empty DATA frame with END_STREAM.
+    this.stream.respond(
+      { ...toOutgoing(headers), ':status': status },
+      { endStream, waitForTrailers: !endStream },
+    );
+    if (endStream) this.ended = true;
+  }
+
+  end(trailers?: HeaderMap): void {
+    this.trailersOut = trailers;
+    this.ended = true;
+    if (!this.stream.closed) this.stream.end();
+  }
+
+  reset(rstCode: number = NGHTTP2_CANCEL): void {
+    if (!this.stream.closed) this.stream.close(rstCode);
+  }
+
+  onDone(cb: (complete: boolean) => void): void {
+    this.stream.once('close', () => cb(this.ended && this.stream.rstCode === NGHTTP2_NO_ERROR));
+  }
+}

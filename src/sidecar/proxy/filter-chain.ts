@@ -1,0 +1,52 @@
+// The HTTP request pipeline, assembled here and only here. Every request — forwarded,
+// tunnelled (Upgrade) or answered locally — runs these filters in this order on its head; the
+// response head runs them in reverse. After the chain, the forwarder (or the Upgrade tunnel)
+// carries the bodies.
+//
+// Why this order:
+//  1. hop-by-hop   — first, so nothing later (route matching on headers included) sees fields
+//                    the client addressed to this connection only, and a `Connection: x-foo`
+//                    cannot smuggle `x-foo` past a route's header match into the upstream.
+//  2. request-id   — before any decision, so every outcome, local replies included, carries it.
+//  3. x-forwarded  — the proxy's own facts about the client, recorded before the route runs so
+//                    that a route's header mutations (step 5) can still override them.
+//  4. router       — virtual host and route; 404s, redirects and direct responses stop here,
+//                    before any cluster is looked at.
+//  5. route-mutations — the matched route's header edits and path/host rewrites; they need the
+//                    route and must precede forwarding.
+//  6. cluster      — weighted cluster and endpoint last: the load balancer counts a pick as load,
+//                    so it picks only for requests that will really be sent.
+
+import {
+  clusterFilter,
+  forwardedFilter,
+  hopByHopFilter,
+  requestIdFilter,
+  routeMutationFilter,
+  routerFilter,
+  type HttpFilter,
+} from './http-filters.js';
+import type { LocalReply } from './local-reply.js';
+import type { RequestContext, ResponseHead } from './request-context.js';
+
+export const HTTP_FILTER_CHAIN: readonly HttpFilter[] = Object.freeze([
+  hopByHopFilter,
+  requestIdFilter,
+  forwardedFilter,
+  routerFilter,
+  routeMutationFilter,
+  clusterFilter,
+]);
+
+/** Runs the request side; a LocalReply means the chain stopped and the client gets it. */
+export function runRequestFilters(ctx: RequestContext, chain = HTTP_FILTER_CHAIN): LocalReply | undefined {
+  for (const f of chain) {
+    const reply = f.onRequest(ctx);
+    if (reply) return reply;
+  }
+  return undefined;
+}
+
+export function runResponseFilters(ctx: RequestContext, res: ResponseHead, chain = HTTP_FILTER_CHAIN): void {
+  for (let i = chain.length - 1; i >= 0; i--) chain[i]!.onResponse?.(ctx, res);
+}

@@ -1,0 +1,201 @@
+// Carries one routed request to its upstream endpoint and the response back, streaming both
+// bodies with backpressure (pipe: a slow reader pauses the writer, so memory stays flat whatever
+// the body size), relaying 100-continue and trailers, propagating cancellation both ways, and
+// enforcing the route timeout and the stream idle timeout. Also answers local replies.
+
+import http2 from 'node:http2';
+import type { Logger } from '../../log.js';
+import type { Downstream } from './downstream.js';
+import { runResponseFilters } from './filter-chain.js';
+import { proxyError, renderLocalReply, type LocalReply } from './local-reply.js';
+import type { RequestContext } from './request-context.js';
+import { startUpstream, type UpstreamFailure, type UpstreamResponse } from './upstream-request.js';
+import type { UpstreamPool } from './upstream-pool.js';
+
+const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
+
+export interface ForwardDeps {
+  pool: UpstreamPool;
+  logger: Logger;
+  streamIdleTimeoutMs: number;
+}
+
+export function sendLocalReply(ds: Downstream, ctx: RequestContext | undefined, reply: LocalReply): void {
+  if (ds.headersSent) {
+    ds.reset(NGHTTP2_INTERNAL_ERROR);
+    return;
+  }
+  const rendered = renderLocalReply(reply, ctx?.grpc ?? false, ctx?.requestId);
+  if (ctx) runResponseFilters(ctx, rendered);
+  // The request body is not wanted any more; read and drop it so the client is not stalled.
+  ds.body.resume();
+  try {
+    ds.respond(rendered.status, rendered.headers, rendered.body.length === 0);
+    if (rendered.body.length > 0) {
+      ds.responseBody.write(rendered.body);
+      ds.end();
+    }
+  } catch {
+    ds.reset(NGHTTP2_INTERNAL_ERROR);
+  }
+}
+
+function failureReply(f: UpstreamFailure, ctx: RequestContext): LocalReply {
+  const cluster = ctx.target?.cluster.cluster.name ?? '';
+  const ep = ctx.target ? `${ctx.target.endpoint.endpoint.host}:${ctx.target.endpoint.endpoint.port}` : '';
+  if (f.kind === 'connect') {
+    return proxyError(
+      503,
+      'WEFT_E_PROXY_UPSTREAM_CONNECT',
+      `upstream connect error: cluster "${cluster}" endpoint ${ep}: ${f.message}`,
+    );
+  }
+  return proxyError(
+    502,
+    'WEFT_E_PROXY_UPSTREAM_RESET',
+    `upstream reset before response headers: cluster "${cluster}" endpoint ${ep}: ${f.message}`,
+  );
+}
+
+/** Forwards a request whose filters all continued (ctx.target is set). */
+export function forward(ds: Downstream, ctx: RequestContext, deps: ForwardDeps): void {
+  const target = ctx.target;
+  if (!target) throw new Error('forward() needs a routed request');
+  const { endpoint, cluster } = target;
+  const settle = endpoint.stats.begin();
+  const startedAt = performance.now();
+  let latencyMs: number | undefined;
+  let over = false;
+  let requestDone = !ds.hasBody;
+  let routeTimer: NodeJS.Timeout | undefined;
+  let idleTimer: NodeJS.Timeout | undefined;
+
+  const finish = (ok: boolean): void => {
+    if (over) return;
+    over = true;
+    clearTimeout(routeTimer);
+    clearTimeout(idleTimer);
+    settle({ ok, latencyMs });
+  };
+
+  const failLocally = (reply: LocalReply, upstreamRst?: number): void => {
+    if (over) return;
+    upstream.abort();
+    if (ds.headersSent) {
+      // Too late for a status: cut the client's stream, passing on the upstream's RST code.
+      ds.reset(
+        upstreamRst !== undefined && upstreamRst !== NGHTTP2_NO_ERROR ? upstreamRst : NGHTTP2_INTERNAL_ERROR,
+      );
+    } else sendLocalReply(ds, ctx, reply);
+    finish(false);
+  };
+
+  const idleMs = ctx.listener.streamIdleTimeoutMs ?? deps.streamIdleTimeoutMs;
+  const touch = (): void => {
+    if (idleMs <= 0 || over) return;
+    if (idleTimer) idleTimer.refresh();
+    else {
+      idleTimer = setTimeout(() => {
+        const status = requestDone ? 504 : 408;
+        failLocally(
+          proxyError(
+            status,
+            'WEFT_E_PROXY_STREAM_IDLE_TIMEOUT',
+            `stream idle timeout: no bytes in either direction for ${idleMs} ms (cluster "${cluster.cluster.name}")`,
+          ),
+        );
+      }, idleMs);
+    }
+  };
+
+  const onResponse = (res: UpstreamResponse): void => {
+    if (over) {
+      res.body.resume();
+      return;
+    }
+    latencyMs = performance.now() - startedAt;
+    touch();
+    const head = { status: res.status, headers: res.headers };
+    runResponseFilters(ctx, head);
+    try {
+      ds.respond(head.status, head.headers, res.endStream);
+    } catch (err) {
+      deps.logger.debug({ err: (err as Error).message }, 'response head rejected by the downstream codec');
+      failLocally(
+        proxyError(
+          502,
+          'WEFT_E_PROXY_UPSTREAM_RESET',
+          `invalid upstream response: ${(err as Error).message}`,
+        ),
+      );
+      return;
+    }
+    if (res.endStream) {
+      finish(true);
+      return;
+    }
+    res.body.on('data', touch);
+    res.body.pipe(ds.responseBody, { end: false });
+    res.body.once('end', () => {
+      if (over) return;
+      ds.end(res.trailers());
+      // Route timeout covers the whole response; it is done.
+      clearTimeout(routeTimer);
+    });
+  };
+
+  const upstream = startUpstream(
+    deps.pool,
+    {
+      host: endpoint.endpoint.host,
+      port: endpoint.endpoint.port,
+      protocol: cluster.cluster.protocol === 'http2' ? 'http2' : 'http1',
+      connectTimeoutMs: cluster.cluster.connectTimeoutMs,
+    },
+    {
+      method: ctx.method,
+      path: ctx.path,
+      authority: ctx.authority,
+      scheme: 'http',
+      headers: ctx.headers,
+      hasBody: ds.hasBody,
+      expectContinue: ctx.headers['expect']?.some((v) => v.toLowerCase() === '100-continue') ?? false,
+    },
+    {
+      onContinue: () => {
+        if (!over) ds.sendContinue();
+      },
+      onResponse,
+      onFailure: (f) => failLocally(failureReply(f, ctx), f.rstCode),
+    },
+  );
+
+  ds.onDone((complete) => {
+    if (!complete && !over) upstream.abort(); // the client went away: cancel upstream work too
+    finish(complete);
+  });
+
+  const timeoutMs = ctx.forward?.timeoutMs ?? 0;
+  if (timeoutMs > 0) {
+    routeTimer = setTimeout(() => {
+      failLocally(
+        proxyError(
+          504,
+          'WEFT_E_PROXY_UPSTREAM_TIMEOUT',
+          `upstream request timeout: no complete response from cluster "${cluster.cluster.name}" within the route's ${timeoutMs} ms`,
+        ),
+        NGHTTP2_CANCEL,
+      );
+    }, timeoutMs);
+  }
+  touch();
+
+  if (ds.hasBody) {
+    ds.body.on('data', touch);
+    ds.body.pipe(upstream.body, { end: false });
+    ds.body.once('end', () => {
+      requestDone = true;
+      if (!over) upstream.finish(ds.requestTrailers());
+    });
+  } else upstream.finish();
+}

@@ -1,0 +1,149 @@
+// Endpoint picking for one cluster. Per-endpoint load state (active requests, peak-EWMA
+// latency, totals) lives in EndpointStats, which outlives config swaps so that a new config
+// keeps the load picture of the endpoints it shares with the old one.
+//
+// ROUND_ROBIN is nginx's smooth weighted round robin: exact weight ratios, and a heavy endpoint's
+// turns are spread out rather than bunched. LEAST_REQUEST is Linkerd's power of two choices over
+// cost = peak-EWMA latency × (active + 1) when weights are equal; with unequal weights it becomes
+// Envoy's weighted least request — smooth weighted round robin over weight / cost — so that an
+// idle cluster gets the configured ratios and a loaded or slow endpoint gets proportionally less.
+
+import type { Endpoint, LbPolicy } from '../runtime-config.js';
+
+/** Linkerd's default decay: a latency sample's influence halves in about 7 s. */
+const EWMA_DECAY_MS = 10_000;
+/** Cost assumed for an endpoint with no sample yet, so new endpoints are tried but not flooded. */
+const DEFAULT_RTT_MS = 1;
+
+export class EndpointStats {
+  active = 0;
+  total = 0;
+  failures = 0;
+  /** Peak-EWMA of time to response headers, ms; undefined until the first sample. */
+  ewmaMs: number | undefined;
+  private lastSampleAt = 0;
+
+  constructor(
+    readonly host: string,
+    readonly port: number,
+  ) {}
+
+  /** Call when a request is sent; returns the completion callback (call it exactly once). */
+  begin(): (outcome: { ok: boolean; latencyMs?: number }) => void {
+    this.active++;
+    this.total++;
+    let done = false;
+    return ({ ok, latencyMs }) => {
+      if (done) return;
+      done = true;
+      this.active--;
+      if (!ok) this.failures++;
+      if (latencyMs !== undefined) this.observe(latencyMs);
+    };
+  }
+
+  /** Peak-EWMA: a slower sample is taken at once, faster ones decay in with time. */
+  observe(latencyMs: number, now = performance.now()): void {
+    if (this.ewmaMs === undefined || latencyMs > this.ewmaMs) this.ewmaMs = latencyMs;
+    else {
+      const w = Math.exp(-Math.max(0, now - this.lastSampleAt) / EWMA_DECAY_MS);
+      this.ewmaMs = this.ewmaMs * w + latencyMs * (1 - w);
+    }
+    this.lastSampleAt = now;
+  }
+
+  cost(): number {
+    return (this.ewmaMs ?? DEFAULT_RTT_MS) * (this.active + 1);
+  }
+}
+
+export interface LbEndpoint {
+  endpoint: Endpoint;
+  stats: EndpointStats;
+}
+
+export interface LoadBalancer {
+  /** Undefined when no endpoint is healthy. */
+  pick(): LbEndpoint | undefined;
+}
+
+/** nginx's smooth weighted round robin over weights computed at each pick. */
+class SmoothWeighted {
+  private readonly current: number[];
+
+  constructor(
+    private readonly endpoints: LbEndpoint[],
+    private readonly weightOf: (e: LbEndpoint) => number,
+  ) {
+    this.current = endpoints.map(() => 0);
+  }
+
+  pick(): LbEndpoint | undefined {
+    let total = 0;
+    let best = -1;
+    for (let i = 0; i < this.endpoints.length; i++) {
+      const w = this.weightOf(this.endpoints[i]!);
+      total += w;
+      this.current[i]! += w;
+      if (best < 0 || this.current[i]! > this.current[best]!) best = i;
+    }
+    if (best < 0) return undefined;
+    this.current[best]! -= total;
+    return this.endpoints[best];
+  }
+}
+
+export class RoundRobin implements LoadBalancer {
+  private readonly smooth: SmoothWeighted;
+
+  constructor(endpoints: LbEndpoint[]) {
+    // Start at a random phase so many proxies restarted together do not all hit endpoint 0 first.
+    this.smooth = new SmoothWeighted(endpoints, (e) => e.endpoint.weight);
+    const skip = Math.floor(Math.random() * endpoints.length);
+    for (let i = 0; i < skip; i++) this.smooth.pick();
+  }
+
+  pick(): LbEndpoint | undefined {
+    return this.smooth.pick();
+  }
+}
+
+export class LeastRequest implements LoadBalancer {
+  private readonly weighted: SmoothWeighted | undefined;
+
+  constructor(
+    private readonly endpoints: LbEndpoint[],
+    private readonly random: () => number = Math.random,
+  ) {
+    const w0 = endpoints[0]?.endpoint.weight;
+    const equal = endpoints.every((e) => e.endpoint.weight === w0);
+    this.weighted = equal
+      ? undefined
+      : new SmoothWeighted(endpoints, (e) => e.endpoint.weight / e.stats.cost());
+  }
+
+  pick(): LbEndpoint | undefined {
+    if (this.weighted) return this.weighted.pick();
+    const n = this.endpoints.length;
+    if (n <= 1) return this.endpoints[0];
+    const i = Math.floor(this.random() * n);
+    let j = Math.floor(this.random() * (n - 1));
+    if (j >= i) j++; // two distinct candidates
+    const a = this.endpoints[i]!;
+    const b = this.endpoints[j]!;
+    const ca = a.stats.cost();
+    const cb = b.stats.cost();
+    if (ca === cb) return this.random() < 0.5 ? a : b;
+    return ca < cb ? a : b;
+  }
+}
+
+/** Only healthy endpoints take part; an empty balancer picks nothing (→ 503). */
+export function createLoadBalancer(
+  policy: LbPolicy,
+  endpoints: LbEndpoint[],
+  random?: () => number,
+): LoadBalancer {
+  const healthy = endpoints.filter((e) => e.endpoint.healthy && e.endpoint.weight > 0);
+  return policy === 'LEAST_REQUEST' ? new LeastRequest(healthy, random) : new RoundRobin(healthy);
+}

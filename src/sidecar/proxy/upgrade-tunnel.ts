@@ -1,0 +1,137 @@
+// HTTP/1.1 Upgrade (WebSocket and friends): the request goes through the same filter chain as
+// any other, then to the endpoint on a dedicated connection; a 101 from the upstream is relayed
+// and from then on the two sockets are piped raw, both ways. Any other answer is relayed as a
+// plain response and the connection closed (it cannot go back into a keep-alive pool).
+
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../../log.js';
+import { runResponseFilters } from './filter-chain.js';
+import { fromDistinct, toOutgoing, type HeaderMap } from './header-map.js';
+import { proxyError, renderLocalReply, type LocalReply } from './local-reply.js';
+import type { RequestContext } from './request-context.js';
+
+function statusLine(status: number): string {
+  return `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+}
+
+function headerLines(headers: HeaderMap): string {
+  let s = '';
+  for (const [name, values] of Object.entries(headers)) {
+    for (const v of values) if (!/[\r\n]/.test(v)) s += `${name}: ${v}\r\n`;
+  }
+  return s;
+}
+
+/** A complete response written straight to a socket that no HTTP server owns any more. */
+export function writeRawReply(socket: Duplex, reply: LocalReply, ctx?: RequestContext): void {
+  const rendered = renderLocalReply(reply, false, ctx?.requestId);
+  if (ctx) runResponseFilters(ctx, rendered);
+  rendered.headers['connection'] = ['close'];
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(
+    Buffer.concat([
+      Buffer.from(statusLine(rendered.status) + headerLines(rendered.headers) + '\r\n'),
+      rendered.body,
+    ]),
+  );
+}
+
+export function tunnelUpgrade(ctx: RequestContext, socket: Duplex, head: Buffer, logger: Logger): void {
+  const target = ctx.target;
+  if (!target) throw new Error('tunnelUpgrade() needs a routed request');
+  const { endpoint, cluster } = target;
+  const settle = endpoint.stats.begin();
+  const startedAt = performance.now();
+  const headers = toOutgoing(ctx.headers);
+  headers['host'] = ctx.authority;
+  const req = http.request({
+    host: endpoint.endpoint.host,
+    port: endpoint.endpoint.port,
+    method: ctx.method,
+    path: ctx.path,
+    headers,
+    agent: false,
+    setHost: false,
+  });
+  let connected = false;
+  let upgraded = false;
+  let settled = false;
+  const done = (ok: boolean): void => {
+    if (settled) return;
+    settled = true;
+    settle({ ok, latencyMs: performance.now() - startedAt });
+  };
+  const timeoutMs = cluster.cluster.connectTimeoutMs;
+  const timer =
+    timeoutMs > 0
+      ? setTimeout(() => req.destroy(new Error(`connect timeout after ${timeoutMs} ms`)), timeoutMs)
+      : undefined;
+  req.on('socket', (s) => {
+    s.once('connect', () => {
+      connected = true;
+      clearTimeout(timer);
+    });
+  });
+  socket.on('error', () => req.destroy());
+  socket.on('close', () => {
+    req.destroy();
+    done(upgraded);
+  });
+
+  req.on('upgrade', (res, upstream, upstreamHead) => {
+    upgraded = true;
+    const resHead = { status: res.statusCode ?? 101, headers: fromDistinct(res.headersDistinct) };
+    // Upgrade/Connection are the point of a 101; everything else goes through the response filters.
+    const upgrade = resHead.headers['upgrade'];
+    runResponseFilters(ctx, resHead);
+    if (upgrade) resHead.headers['upgrade'] = upgrade;
+    resHead.headers['connection'] = ['upgrade'];
+    socket.write(statusLine(resHead.status) + headerLines(resHead.headers) + '\r\n');
+    if (upstreamHead.length > 0) socket.write(upstreamHead);
+    if (head.length > 0) upstream.write(head);
+    upstream.on('error', () => socket.destroy());
+    socket.on('error', () => upstream.destroy());
+    upstream.on('close', () => socket.destroy());
+    socket.on('close', () => upstream.destroy());
+    upstream.pipe(socket);
+    socket.pipe(upstream);
+  });
+
+  req.on('response', (res) => {
+    // Refused upgrade: relay the answer, close-delimited, and end the connection.
+    const resHead = { status: res.statusCode ?? 502, headers: fromDistinct(res.headersDistinct) };
+    runResponseFilters(ctx, resHead);
+    delete resHead.headers['content-length'];
+    resHead.headers['connection'] = ['close'];
+    socket.write(statusLine(resHead.status) + headerLines(resHead.headers) + '\r\n');
+    res.pipe(socket);
+    res.on('end', () => done(true));
+  });
+
+  req.on('error', (err) => {
+    clearTimeout(timer);
+    logger.debug({ err: err.message }, 'upgrade: upstream failed');
+    const ep = `${endpoint.endpoint.host}:${endpoint.endpoint.port}`;
+    writeRawReply(
+      socket,
+      connected
+        ? proxyError(
+            502,
+            'WEFT_E_PROXY_UPSTREAM_RESET',
+            `upstream reset before the upgrade: cluster "${cluster.cluster.name}" endpoint ${ep}: ${err.message}`,
+          )
+        : proxyError(
+            503,
+            'WEFT_E_PROXY_UPSTREAM_CONNECT',
+            `upstream connect error: cluster "${cluster.cluster.name}" endpoint ${ep}: ${err.message}`,
+          ),
+      ctx,
+    );
+    done(false);
+  });
+  req.end();
+}

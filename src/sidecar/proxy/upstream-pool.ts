@@ -1,0 +1,121 @@
+// Connections to upstream endpoints, reused across requests: an http.Agent per endpoint for
+// HTTP/1.1 keep-alive, one multiplexed ClientHttp2Session per endpoint for h2c. A session that
+// is going away (GOAWAY, error, close) leaves the pool at once so the next request dials anew,
+// while its open streams finish. Endpoints no cluster uses any more are retired gracefully.
+
+import http from 'node:http';
+import http2 from 'node:http2';
+import type { Logger } from '../../log.js';
+import { endpointKey } from './cluster-manager.js';
+import type { ProxyLimits } from './limits.js';
+
+export interface H2Connection {
+  readonly session: http2.ClientHttp2Session;
+  /** False until the TCP connection is up: errors before that are connect failures (503). */
+  connected: boolean;
+  /** Why the connection failed, when it did; read by streams that error because of it. */
+  failure?: Error;
+}
+
+export class UpstreamPool {
+  private readonly agents = new Map<string, http.Agent>();
+  private readonly sessions = new Map<string, H2Connection>();
+  private closed = false;
+
+  constructor(
+    private readonly limits: ProxyLimits,
+    private readonly logger: Logger,
+  ) {}
+
+  agent(host: string, port: number): http.Agent {
+    const key = endpointKey(host, port);
+    let agent = this.agents.get(key);
+    if (!agent) {
+      agent = new http.Agent({
+        keepAlive: true,
+        maxSockets: this.limits.upstreamMaxSocketsPerEndpoint,
+        maxFreeSockets: this.limits.upstreamMaxIdleSocketsPerEndpoint,
+        // Node's agent also honours a shorter `Keep-Alive: timeout=` hint from the server.
+        timeout: this.limits.upstreamIdleTimeoutMs,
+        scheduling: 'lifo', // reuse the warmest socket; let the others idle out
+      });
+      this.agents.set(key, agent);
+    }
+    return agent;
+  }
+
+  session(host: string, port: number, connectTimeoutMs: number): H2Connection {
+    const key = endpointKey(host, port);
+    const existing = this.sessions.get(key);
+    if (existing && !existing.session.closed && !existing.session.destroyed) return existing;
+    const session = http2.connect(`http://${key}`, {
+      settings: { enablePush: false },
+      peerMaxConcurrentStreams: 1_000,
+    });
+    const conn: H2Connection = { session, connected: false };
+    const forget = (): void => {
+      if (this.sessions.get(key) === conn) this.sessions.delete(key);
+    };
+    const timer =
+      connectTimeoutMs > 0
+        ? setTimeout(() => {
+            const err = Object.assign(new Error(`connect timeout after ${connectTimeoutMs} ms to ${key}`), {
+              code: 'ETIMEDOUT',
+            });
+            conn.failure = err;
+            session.destroy(err);
+          }, connectTimeoutMs)
+        : undefined;
+    session.once('connect', () => {
+      conn.connected = true;
+      clearTimeout(timer);
+    });
+    session.on('error', (err: Error) => {
+      conn.failure ??= err;
+      forget();
+      this.logger.debug({ endpoint: key, err: err.message }, 'upstream h2 session error');
+    });
+    session.on('goaway', forget);
+    session.once('close', () => {
+      clearTimeout(timer);
+      forget();
+    });
+    // An idle session holds a socket and a slot at the peer; close it like an idle h1 socket.
+    session.setTimeout(this.limits.upstreamIdleTimeoutMs, () => {
+      forget();
+      session.close();
+    });
+    this.sessions.set(key, conn);
+    return conn;
+  }
+
+  /** Retires pools of endpoints not in `live` (endpoint keys); open requests on them finish. */
+  retain(live: Set<string>): void {
+    for (const [key, agent] of this.agents) {
+      if (live.has(key)) continue;
+      this.agents.delete(key);
+      retireAgent(agent);
+    }
+    for (const [key, conn] of this.sessions) {
+      if (live.has(key)) continue;
+      this.sessions.delete(key);
+      conn.session.close();
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const agent of this.agents.values()) agent.destroy();
+    for (const conn of this.sessions.values()) conn.session.destroy();
+    this.agents.clear();
+    this.sessions.clear();
+  }
+}
+
+// http.Agent has no graceful close: stop keeping sockets and drop the idle ones now; busy
+// sockets are destroyed when their request ends instead of returning to the pool.
+function retireAgent(agent: http.Agent): void {
+  agent.keepSocketAlive = () => false;
+  for (const sockets of Object.values(agent.freeSockets)) for (const s of sockets ?? []) s.destroy();
+}
