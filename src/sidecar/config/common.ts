@@ -85,12 +85,12 @@ export function compileRe2(
   sink: ProblemSink,
   anchored = true,
 ): RegExp | undefined {
-  const problem = re2Problem(pattern);
+  const { source, flags } = re2ToJs(pattern);
+  const problem = re2Problem(source);
   if (problem !== undefined) {
     sink.add(path, `${JSON.stringify(pattern)} ${problem}`);
     return undefined;
   }
-  const { source, flags } = re2ToJs(pattern);
   try {
     return anchored ? new RegExp(`^(?:${source})$`, flags) : new RegExp(source, `${flags}g`);
   } catch (e) {
