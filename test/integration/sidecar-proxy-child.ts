@@ -1,0 +1,13 @@
+// A child process hosting an outbound and an inbound proxy in front of an app port (argv[2]),
+// so a test can watch the proxies' own memory while it streams through them. Sends its outbound
+// port on start; answers 'rss' with its resident set size; exits on 'stop'.
+
+import { startMesh } from './sidecar-proxy-helpers.js';
+
+const appPort = Number(process.argv[2]);
+const mesh = await startMesh(appPort, 'http1');
+process.on('message', (msg) => {
+  if (msg === 'rss') process.send?.({ rss: process.memoryUsage().rss });
+  if (msg === 'stop') void mesh.close().then(() => process.exit(0));
+});
+process.send?.({ port: mesh.port });
