@@ -1,0 +1,231 @@
+// Integration: the proxy's own answers — unknown service, no route, no healthy endpoint,
+// upstream connect failure, route timeout, oversized headers, the connection cap — each with
+// its status, stable code and a body that says what happened; plus redirects and direct
+// responses from the route table.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
+import { once } from 'node:events';
+import {
+  closeServer,
+  cluster,
+  endpoint,
+  forwardRoute,
+  get,
+  httpListener,
+  listen,
+  newProxy,
+  portOf,
+  prefixMatch,
+  runtimeConfig,
+} from './sidecar-proxy-helpers.js';
+import type { Proxy } from '../../src/sidecar/proxy/proxy.js';
+import type { Route } from '../../src/sidecar/runtime-config.js';
+
+let app: http.Server;
+let proxy: Proxy;
+let port: number;
+let closedPort: number;
+
+function route(name: string, action: Route['action'], path = '/'): Route {
+  return {
+    name,
+    match: { path: { exact: path }, caseSensitive: true, headers: [], query: [] },
+    action,
+    headers: { requestAdd: [], requestRemove: [], responseAdd: [], responseRemove: [] },
+  };
+}
+
+before(async () => {
+  app = http.createServer((req, res) => {
+    if (req.url === '/hang') return; // never answers
+    res.end('ok');
+  });
+  const appPort = await listen(app);
+  const probe = net.createServer();
+  closedPort = await listen(probe);
+  await closeServer(probe);
+
+  const listener = { ...httpListener('outbound', 'outbound', 'outbound'), maxRequestHeadersBytes: 2048 };
+  proxy = newProxy();
+  await proxy.apply(
+    runtimeConfig(
+      [listener],
+      [
+        {
+          name: 'outbound',
+          virtualHosts: [
+            { name: 'ok', domains: ['ok'], routes: [forwardRoute('ok', 'ok')] },
+            { name: 'empty', domains: ['empty'], routes: [forwardRoute('empty', 'empty')] },
+            { name: 'down', domains: ['down'], routes: [forwardRoute('down', 'down')] },
+            { name: 'slow', domains: ['slow'], routes: [forwardRoute('slow', 'ok', { timeoutMs: 150 })] },
+            {
+              name: 'paths',
+              domains: ['paths'],
+              routes: [
+                forwardRoute('only', 'ok', {}, { ...prefixMatch(), path: { exact: '/only' } }),
+                route('moved', { kind: 'redirect', status: 301, host: 'new', path: '/there' }, '/moved'),
+                route('teapot', { kind: 'direct', status: 418, body: 'short and stout' }, '/teapot'),
+              ],
+            },
+          ],
+        },
+      ],
+      [
+        cluster('ok', 'http1', [endpoint(appPort)]),
+        cluster('empty', 'http2', [endpoint(appPort, { healthy: false })]),
+        cluster('down', 'http1', [endpoint(closedPort)]),
+      ],
+    ),
+  );
+  port = portOf(proxy, 'outbound');
+});
+
+after(async () => {
+  await proxy.close();
+  await closeServer(app);
+});
+
+test('unknown service → 404 naming the service', async () => {
+  const res = await get(port, '/', { headers: { host: 'nosuch:8080' } });
+  assert.equal(res.status, 404);
+  assert.equal(res.headers['x-weft-error'], 'WEFT_E_PROXY_UNKNOWN_SERVICE');
+  assert.match(
+    res.body,
+    /^no service "nosuch" in the mesh \(no virtual host of route table "outbound" matches "nosuch:8080"\)/,
+  );
+});
+
+test('no matching route → 404 saying so', async () => {
+  const res = await get(port, '/elsewhere', { headers: { host: 'paths' } });
+  assert.equal(res.status, 404);
+  assert.equal(res.headers['x-weft-error'], 'WEFT_E_PROXY_NO_ROUTE');
+  assert.match(res.body, /no route for GET \/elsewhere in virtual host "paths"/);
+});
+
+test('no healthy endpoint → 503 saying so', async () => {
+  const res = await get(port, '/', { headers: { host: 'empty' } });
+  assert.equal(res.status, 503);
+  assert.equal(res.headers['x-weft-error'], 'WEFT_E_PROXY_NO_HEALTHY_ENDPOINT');
+  assert.match(
+    res.body,
+    /cluster "empty" of service "empty" has no healthy endpoint \(1 endpoint, 0 healthy\)/,
+  );
+});
+
+test('no healthy endpoint, asked over gRPC → trailers-only UNAVAILABLE', async () => {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': '/pkg.Svc/Call',
+      ':authority': 'empty',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    stream.end();
+    const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+    assert.equal(headers[':status'], 200);
+    assert.equal(headers['grpc-status'], '14');
+    assert.match(decodeURIComponent(String(headers['grpc-message'])), /no healthy endpoint/);
+    stream.resume();
+    await once(stream, 'close');
+  } finally {
+    session.close();
+  }
+});
+
+test('upstream connect failure → 503 with the reason', async () => {
+  const res = await get(port, '/', { headers: { host: 'down' } });
+  assert.equal(res.status, 503);
+  assert.equal(res.headers['x-weft-error'], 'WEFT_E_PROXY_UPSTREAM_CONNECT');
+  assert.match(
+    res.body,
+    new RegExp(`upstream connect error: cluster "down" endpoint 127.0.0.1:${closedPort}: .*ECONNREFUSED`),
+  );
+  const down = proxy.stats().clusters.find((c) => c.name === 'down')!;
+  assert.equal(down.failedRequests, 1);
+});
+
+test('route timeout → 504', async () => {
+  const t0 = Date.now();
+  const res = await get(port, '/hang', { headers: { host: 'slow' } });
+  assert.equal(res.status, 504);
+  assert.equal(res.headers['x-weft-error'], 'WEFT_E_PROXY_UPSTREAM_TIMEOUT');
+  assert.match(
+    res.body,
+    /upstream request timeout: no complete response from cluster "ok" within the route's 150 ms/,
+  );
+  assert.ok(Date.now() - t0 < 2_000);
+});
+
+test('request headers over the listener limit → 431, on HTTP/1.1 and HTTP/2', async () => {
+  const big = 'x'.repeat(4096);
+  const res = await get(port, '/', { headers: { host: 'ok', 'x-big': big } });
+  assert.equal(res.status, 431);
+  assert.match(res.body, /request headers too large: the listener accepts at most 2048 bytes/);
+
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    const stream = session.request({ ':path': '/', ':authority': 'ok', 'x-big': big });
+    stream.end();
+    const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+    assert.equal(headers[':status'], 431);
+    stream.resume();
+    await once(stream, 'close');
+  } finally {
+    session.close();
+  }
+  assert.equal((await get(port, '/', { headers: { host: 'ok' } })).status, 200, 'normal requests still pass');
+});
+
+test('redirects and direct responses come from the route table', async () => {
+  const moved = await get(port, '/moved?a=1', { headers: { host: 'paths:8080' } });
+  assert.equal(moved.status, 301);
+  assert.equal(moved.headers.location, 'http://new:8080/there?a=1');
+  const teapot = await get(port, '/teapot', { headers: { host: 'paths' } });
+  assert.equal(teapot.status, 418);
+  assert.equal(teapot.body, 'short and stout');
+});
+
+test('connections beyond the listener cap are refused; the others keep working', async () => {
+  const small = newProxy({ maxConnectionsPerListener: 2 });
+  const sockets: net.Socket[] = [];
+  try {
+    await small.apply(
+      runtimeConfig(
+        [httpListener('outbound', 'outbound', 'outbound')],
+        [
+          {
+            name: 'outbound',
+            virtualHosts: [{ name: 'ok', domains: ['*'], routes: [forwardRoute('ok', 'ok')] }],
+          },
+        ],
+        [cluster('ok', 'http1', [endpoint((app.address() as net.AddressInfo).port)])],
+      ),
+    );
+    const p = portOf(small, 'outbound');
+    for (let i = 0; i < 2; i++) {
+      const s = net.connect(p, '127.0.0.1');
+      await once(s, 'connect');
+      sockets.push(s);
+    }
+    // Accepted sockets are counted once the server has seen them.
+    while (small.stats().listeners[0]!.connections < 2) await new Promise((r) => setImmediate(r));
+    const third = net.connect(p, '127.0.0.1');
+    third.on('error', () => {});
+    third.resume();
+    await once(third, 'close');
+    sockets[0]!.write('GET / HTTP/1.1\r\nHost: ok\r\nConnection: close\r\n\r\n');
+    const chunks: Buffer[] = [];
+    sockets[0]!.on('data', (c: Buffer) => chunks.push(c));
+    await once(sockets[0]!, 'end');
+    assert.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 200/);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await small.close();
+  }
+});
