@@ -116,9 +116,11 @@ function walkField(field: FieldSpec, v: unknown, path: string, sink: ProblemSink
         sink.add(path, 'expected a list');
         return;
       }
-      v.forEach((item, i) => {
+      // An index loop, not forEach: a sparse list's holes must be checked (and refused) too.
+      for (let i = 0; i < v.length; i++) {
+        const item: unknown = v[i];
         if (field.skip?.(item) !== true) walkField(field.of, item, at(path, i), sink);
-      });
+      }
       return;
     case 'map':
       if (!isObject(v)) {
