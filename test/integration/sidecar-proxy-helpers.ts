@@ -4,6 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 import { once } from 'node:events';
+import { createHash, randomBytes } from 'node:crypto';
 import { silentLogger } from '../../src/log.js';
 import { Proxy } from '../../src/sidecar/proxy/proxy.js';
 import type { ProxyLimits } from '../../src/sidecar/proxy/limits.js';
@@ -217,4 +218,66 @@ export function closeServer(server: Server): Promise<void> {
     (server as http.Server).closeAllConnections?.();
     server.close(() => resolve());
   });
+}
+
+// A minimal RFC 6455 framing, enough to echo text frames: the proxy must not care what flows
+// after the 101, and pulling in a WebSocket library for that would be a dependency for nothing.
+export const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+export function wsAccept(key: string): string {
+  return createHash('sha1')
+    .update(key + WS_GUID)
+    .digest('base64');
+}
+
+export function encodeWsFrame(opcode: number, payload: Buffer, masked: boolean): Buffer {
+  const len = payload.length;
+  const header: number[] = [0x80 | opcode];
+  const maskBit = masked ? 0x80 : 0;
+  if (len < 126) header.push(maskBit | len);
+  else if (len < 65536) header.push(maskBit | 126, len >> 8, len & 0xff);
+  else {
+    header.push(maskBit | 127, 0, 0, 0, 0);
+    header.push((len >>> 24) & 0xff, (len >>> 16) & 0xff, (len >>> 8) & 0xff, len & 0xff);
+  }
+  if (!masked) return Buffer.concat([Buffer.from(header), payload]);
+  const mask = randomBytes(4);
+  const body = Buffer.from(payload);
+  for (let i = 0; i < body.length; i++) body[i]! ^= mask[i % 4]!;
+  return Buffer.concat([Buffer.from(header), mask, body]);
+}
+
+/** Accumulates bytes and yields whole frames (unmasked payloads). */
+export class WsFrameReader {
+  private buf = Buffer.alloc(0);
+
+  push(chunk: Buffer): Array<{ opcode: number; payload: Buffer }> {
+    this.buf = Buffer.concat([this.buf, chunk]);
+    const frames: Array<{ opcode: number; payload: Buffer }> = [];
+    for (;;) {
+      if (this.buf.length < 2) return frames;
+      const opcode = this.buf[0]! & 0x0f;
+      const masked = (this.buf[1]! & 0x80) !== 0;
+      let len = this.buf[1]! & 0x7f;
+      let off = 2;
+      if (len === 126) {
+        if (this.buf.length < 4) return frames;
+        len = this.buf.readUInt16BE(2);
+        off = 4;
+      } else if (len === 127) {
+        if (this.buf.length < 10) return frames;
+        len = Number(this.buf.readBigUInt64BE(2));
+        off = 10;
+      }
+      const maskLen = masked ? 4 : 0;
+      if (this.buf.length < off + maskLen + len) return frames;
+      const payload = Buffer.from(this.buf.subarray(off + maskLen, off + maskLen + len));
+      if (masked) {
+        const mask = this.buf.subarray(off, off + 4);
+        for (let i = 0; i < payload.length; i++) payload[i]! ^= mask[i % 4]!;
+      }
+      frames.push({ opcode, payload });
+      this.buf = this.buf.subarray(off + maskLen + len);
+    }
+  }
 }
