@@ -1,0 +1,93 @@
+// Unit: load balancer distributions and preferences.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  createLoadBalancer,
+  EndpointStats,
+  type LbEndpoint,
+} from '../../../../src/sidecar/proxy/load-balancer.js';
+
+function eps(...weights: number[]): LbEndpoint[] {
+  return weights.map((weight, i) => ({
+    endpoint: { host: '10.0.0.1', port: 1000 + i, weight, healthy: true },
+    stats: new EndpointStats('10.0.0.1', 1000 + i),
+  }));
+}
+
+function distribution(pick: () => LbEndpoint | undefined, n: number): Map<number, number> {
+  const counts = new Map<number, number>();
+  for (let i = 0; i < n; i++) {
+    const p = pick()!.endpoint.port;
+    counts.set(p, (counts.get(p) ?? 0) + 1);
+  }
+  return counts;
+}
+
+test('ROUND_ROBIN honours weights 3:1 over 4,000 picks (±5 %), interleaved', () => {
+  const lb = createLoadBalancer('ROUND_ROBIN', eps(3, 1));
+  const seq = Array.from({ length: 8 }, () => lb.pick()!.endpoint.port);
+  const counts = distribution(() => lb.pick(), 4_000);
+  assert.ok(Math.abs(counts.get(1000)! / 4_000 - 0.75) <= 0.05, JSON.stringify([...counts]));
+  // Smooth: the light endpoint's turns are spread out, never two heavy bursts of 6 in a row.
+  assert.equal(seq.filter((p) => p === 1001).length, 2);
+});
+
+test('ROUND_ROBIN with equal weights is an exact rotation; unhealthy endpoints are skipped', () => {
+  const list = eps(1, 1, 1);
+  list[1]!.endpoint = { ...list[1]!.endpoint, healthy: false };
+  const counts = distribution(() => createLoadBalancer('ROUND_ROBIN', list).pick(), 300);
+  assert.equal(counts.get(1001), undefined);
+  const lb = createLoadBalancer('ROUND_ROBIN', eps(1, 1, 1));
+  assert.deepEqual([...distribution(() => lb.pick(), 300).values()], [100, 100, 100]);
+});
+
+test('no healthy endpoint: pick() gives undefined', () => {
+  const list = eps(1);
+  list[0]!.endpoint = { ...list[0]!.endpoint, healthy: false };
+  assert.equal(createLoadBalancer('LEAST_REQUEST', list).pick(), undefined);
+  assert.equal(createLoadBalancer('ROUND_ROBIN', []).pick(), undefined);
+});
+
+test('LEAST_REQUEST (P2C) prefers the faster of two endpoints by EWMA latency', () => {
+  const list = eps(1, 1);
+  list[0]!.stats.observe(50);
+  list[1]!.stats.observe(5);
+  const counts = distribution(() => createLoadBalancer('LEAST_REQUEST', list).pick(), 1_000);
+  assert.equal(counts.get(1001), 1_000);
+});
+
+test('LEAST_REQUEST (P2C) prefers the endpoint with fewer active requests', () => {
+  const list = eps(1, 1, 1, 1);
+  const lb = createLoadBalancer('LEAST_REQUEST', list);
+  // Hold every request open: P2C keeps active counts within a small spread.
+  for (let i = 0; i < 400; i++) lb.pick()!.stats.begin();
+  const active = list.map((e) => e.stats.active);
+  assert.ok(Math.max(...active) - Math.min(...active) <= 3, JSON.stringify(active));
+});
+
+test('LEAST_REQUEST with weights 3:1 gives 3:1 when idle (±5 %) and shifts away from load', () => {
+  const list = eps(3, 1);
+  const lb = createLoadBalancer('LEAST_REQUEST', list);
+  const counts = distribution(() => lb.pick(), 4_000);
+  assert.ok(Math.abs(counts.get(1000)! / 4_000 - 0.75) <= 0.05, JSON.stringify([...counts]));
+  // The heavy endpoint is loaded with 9 open requests: its effective weight 3/10 < 1/1.
+  for (let i = 0; i < 9; i++) list[0]!.stats.begin();
+  const loaded = distribution(() => lb.pick(), 1_000);
+  assert.ok(loaded.get(1001)! > loaded.get(1000)!, JSON.stringify([...loaded]));
+});
+
+test('peak EWMA: a slow sample counts at once, fast samples decay it', () => {
+  const s = new EndpointStats('h', 1);
+  s.observe(10, 0);
+  s.observe(100, 1);
+  assert.equal(s.ewmaMs, 100);
+  s.observe(10, 10_001);
+  assert.ok(s.ewmaMs! < 50 && s.ewmaMs! > 10, String(s.ewmaMs));
+  const done = s.begin();
+  assert.equal(s.active, 1);
+  done({ ok: false });
+  done({ ok: false });
+  assert.equal(s.active, 0, 'the completion callback counts once');
+  assert.equal(s.failures, 1);
+});
