@@ -50,10 +50,11 @@ before(async () => {
   await closeServer(probe);
 
   const listener = { ...httpListener('outbound', 'outbound', 'outbound'), maxRequestHeadersBytes: 2048 };
+  const idle = { ...httpListener('idle', 'outbound', 'outbound'), streamIdleTimeoutMs: 150 };
   proxy = newProxy();
   await proxy.apply(
     runtimeConfig(
-      [listener],
+      [listener, idle],
       [
         {
           name: 'outbound',
@@ -160,6 +161,13 @@ test('route timeout → 504', async () => {
     /upstream request timeout: no complete response from cluster "ok" within the route's 150 ms/,
   );
   assert.ok(Date.now() - t0 < 2_000);
+});
+
+test('stream idle timeout of the listener → 504 when the upstream goes quiet', async () => {
+  const res = await get(portOf(proxy, 'idle'), '/hang', { headers: { host: 'ok' } });
+  assert.equal(res.status, 504);
+  assert.equal(res.headers['x-weft-error'], 'WEFT_E_PROXY_STREAM_IDLE_TIMEOUT');
+  assert.match(res.body, /stream idle timeout: no bytes in either direction for 150 ms/);
 });
 
 test('request headers over the listener limit → 431, on HTTP/1.1 and HTTP/2', async () => {
