@@ -46,6 +46,7 @@ export class HttpListenerServer {
   private readonly h1: http.Server;
   private readonly h2: http2.Http2Server;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly openStreams = new WeakMap<http2.Http2Session, number>();
   private draining = false;
 
   constructor(
@@ -92,9 +93,21 @@ export class HttpListenerServer {
         this.logger.debug({ listener: this.listener.name, err: err.message }, 'h2 session error'),
       );
       session.once('close', () => this.sessions.delete(session));
+      // Idle client connections are closed like idle HTTP/1.1 keep-alive ones; a connection
+      // with a quiet but open stream (a long-lived gRPC stream) is not idle.
+      session.setTimeout(this.limits.downstreamKeepAliveTimeoutMs, () => {
+        if ((this.openStreams.get(session) ?? 0) === 0) session.close();
+      });
       if (this.draining) session.close();
     });
-    this.h2.on('stream', (stream, headers, flags) => this.onH2Stream(stream, headers, flags));
+    this.h2.on('stream', (stream, headers, flags) => {
+      const session = stream.session;
+      if (session) {
+        this.openStreams.set(session, (this.openStreams.get(session) ?? 0) + 1);
+        stream.once('close', () => this.openStreams.set(session, (this.openStreams.get(session) ?? 1) - 1));
+      }
+      this.onH2Stream(stream, headers, flags);
+    });
 
     this.acceptor = new Acceptor(
       listener.name,
