@@ -10,6 +10,7 @@ import { isWeftError } from '../errors.js';
 import { CliError, request, serverUrl } from './client.js';
 import { describeErrors, readDocuments, where, type SourcedDocuments } from './files.js';
 import { formatTable, type ListedObject } from './table.js';
+import { runRunCommand, runSidecarCommand, sidecarFlags } from './sidecar-command.js';
 
 const program = new Command('weft')
   .description('Weft: a service mesh speaking Envoy xDS v3')
@@ -192,6 +193,21 @@ program
     const { runDemo } = await import('../demo/demo.js');
     await runDemo(opts);
   });
+
+sidecarFlags(program.command('sidecar').description('run the sidecar proxy next to an app')).action(
+  async (flags: Parameters<typeof runSidecarCommand>[0]) => {
+    await runSidecarCommand(flags);
+  },
+);
+
+sidecarFlags(
+  program
+    .command('run')
+    .description('run an app with its sidecar: ordering, HTTP_PROXY, draining and exit status handled')
+    .argument('<command...>', 'the app command, after --'),
+).action(async (command: string[], flags: Parameters<typeof runRunCommand>[0]) => {
+  await runRunCommand(flags, command);
+});
 
 program
   .command('demo-app', { hidden: true })

@@ -44,7 +44,8 @@ function hostPort(v: unknown): { host: string; port: number } | undefined {
   if (typeof v !== 'string') return undefined;
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(v);
   const port = Number(m?.[3]);
-  return m && port > 0 && port < 65536 ? { host: (m[1] ?? m[2])!, port } : undefined;
+  // Port 0 is allowed: the sidecar binds a free port (tests, several sidecars on one host).
+  return m && port >= 0 && port < 65536 ? { host: (m[1] ?? m[2])!, port } : undefined;
 }
 
 const PROTOCOLS = new Set(['HTTP', 'HTTP2', 'GRPC', 'TCP']);

@@ -1,0 +1,195 @@
+// `weft sidecar` and `weft run`: the sidecar on its own, or the sidecar and the app together.
+// Both print one `key: value` line per listener (outbound, inbound, admin) and `ready` once the
+// workload is registered, for people and scripts; logs go to standard error.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Option, type Command } from 'commander';
+import { createLogger } from '../log.js';
+// The sidecar stack loads only when these commands run, not for every `weft` invocation.
+import type { AppProtocol, Sidecar, SidecarOptions } from '../sidecar/sidecar.js';
+import { CliError, serverUrl } from './client.js';
+
+interface SidecarFlags {
+  service: string;
+  version?: string;
+  label: string[];
+  namespace: string;
+  name?: string;
+  serviceAccount: string;
+  appPort?: string;
+  protocol: string;
+  controlPlane?: string;
+  xdsAddr?: string;
+  outboundAddr: string;
+  inboundAddr: string;
+  adminAddr: string;
+  advertiseAddr?: string;
+  upstream: string[];
+  drainTimeout: string;
+  leaseTtl: string;
+}
+
+const collect = (v: string, all: string[]): string[] => [...all, v];
+
+/** The flags `weft sidecar` and `weft run` share. */
+export function sidecarFlags(cmd: Command): Command {
+  return cmd
+    .requiredOption('--service <name>', 'service this workload belongs to (label app)')
+    .option('--version <v>', 'label version (e.g. v2)')
+    .option('--label <k=v>', 'another label (repeatable)', collect, [])
+    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .option('--name <name>', 'workload name (default: service-host-port-pid)')
+    .option('--service-account <sa>', 'identity of the workload', 'default')
+    .option('--app-port <port>', 'where the app listens on 127.0.0.1 (absent: a client-only job)')
+    .addOption(
+      new Option('--protocol <p>', 'the app port protocol')
+        .choices(['HTTP', 'HTTP2', 'GRPC', 'TCP'])
+        .default('HTTP'),
+    )
+    .option('--control-plane <url>', 'control plane API URL (env WEFT_SERVER)')
+    .option('--xds-addr <host:port>', 'xDS address (default: asked from the control plane)')
+    .option('--outbound-addr <host:port>', 'HTTP proxy for the app', '127.0.0.1:15001')
+    .option('--inbound-addr <host:port>', 'where mesh traffic arrives', '0.0.0.0:15006')
+    .option('--admin-addr <host:port>', 'admin endpoint (/ready, /config_dump, /clusters)', '127.0.0.1:15020')
+    .option('--advertise-addr <ip>', 'address other proxies reach the inbound listener at')
+    .option('--upstream <svc:port=local>', 'an opaque TCP upstream on a local port (repeatable)', collect, [])
+    .option('--drain-timeout <seconds>', 'longest graceful shutdown', '10')
+    .option('--lease-ttl <seconds>', 'registration lease; the endpoint goes this long after a crash', '10');
+}
+
+function toOptions(f: SidecarFlags): SidecarOptions {
+  const labels: Record<string, string> = {};
+  for (const l of f.label) {
+    const i = l.indexOf('=');
+    if (i <= 0) throw new CliError(`--label must be KEY=VALUE, got "${l}"`);
+    labels[l.slice(0, i)] = l.slice(i + 1);
+  }
+  if (f.version) labels.version = f.version;
+  const appPort = f.appPort === undefined ? undefined : Number(f.appPort);
+  if (appPort !== undefined && (!Number.isInteger(appPort) || appPort < 1 || appPort > 65535)) {
+    throw new CliError(`--app-port must be a port number from 1 to 65535, got "${f.appPort}"`);
+  }
+  const seconds = (v: string, flag: string): number => {
+    const n = Number(v);
+    if (!(n > 0)) throw new CliError(`${flag} must be a positive number of seconds, got "${v}"`);
+    return n;
+  };
+  return {
+    service: f.service,
+    namespace: f.namespace,
+    ...(f.name ? { name: f.name } : {}),
+    labels,
+    serviceAccount: f.serviceAccount,
+    ...(appPort !== undefined ? { appPort } : {}),
+    protocol: f.protocol as AppProtocol,
+    controlPlane: serverUrl(f.controlPlane),
+    ...(f.xdsAddr ? { xdsAddr: f.xdsAddr } : {}),
+    outboundAddr: f.outboundAddr,
+    inboundAddr: f.inboundAddr,
+    adminAddr: f.adminAddr,
+    ...(f.advertiseAddr ? { advertiseAddr: f.advertiseAddr } : {}),
+    upstreams: f.upstream,
+    drainTimeoutMs: seconds(f.drainTimeout, '--drain-timeout') * 1000,
+    leaseTtlSeconds: Math.ceil(seconds(f.leaseTtl, '--lease-ttl')),
+    logger: createLogger('sidecar'),
+  };
+}
+
+function printAddresses(sidecar: Sidecar): void {
+  const a = sidecar.addresses();
+  const fmt = (h: { host: string; port: number }): string =>
+    h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`;
+  console.log(`workload: ${sidecar.name}`);
+  console.log(`outbound: ${fmt(a.outbound)}`);
+  if (a.inbound) console.log(`inbound: ${fmt(a.inbound)}`);
+  console.log(`admin: ${fmt(a.admin)}`);
+}
+
+async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
+  const { Sidecar } = await import('../sidecar/sidecar.js');
+  return Sidecar.start(opts);
+}
+
+export async function runSidecarCommand(flags: SidecarFlags): Promise<void> {
+  const sidecar = await startSidecar(toOptions(flags));
+  printAddresses(sidecar);
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    void sidecar
+      .shutdown()
+      .then(() => sidecar.close())
+      .then(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  await sidecar.waitForApp();
+  await sidecar.register();
+  console.log('ready');
+}
+
+/**
+ * `weft run`: sidecar first (config in force, listeners open), then the app with HTTP_PROXY
+ * pointing at the outbound listener, registration once the app answers. SIGTERM: the sidecar
+ * stops taking inbound requests and lets in-flight ones finish, then the app is stopped; when
+ * the app exits by itself, the sidecar drains and exits with the app's status.
+ */
+export async function runRunCommand(flags: SidecarFlags, command: string[]): Promise<void> {
+  if (command.length === 0) throw new CliError('usage: weft run --service NAME [flags] -- COMMAND [ARGS…]');
+  const opts = toOptions(flags);
+  const sidecar = await startSidecar(opts);
+  printAddresses(sidecar);
+  const { outbound } = sidecar.addresses();
+  const proxy = `http://${outbound.host.includes(':') ? `[${outbound.host}]` : outbound.host}:${outbound.port}`;
+  const noProxy = 'localhost,127.0.0.1,::1';
+  const app: ChildProcess = spawn(command[0]!, command.slice(1), {
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      HTTP_PROXY: proxy,
+      http_proxy: proxy,
+      WEFT_OUTBOUND: proxy,
+      NO_PROXY: noProxy,
+      no_proxy: noProxy,
+    },
+  });
+  const appExit = new Promise<number>((resolve) => {
+    app.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + signalNumber(signal) : 1)));
+    app.once('error', (e) => {
+      opts.logger.error({ err: e.message, command: command[0] }, 'could not start the app');
+      resolve(127);
+    });
+  });
+
+  let finishing: Promise<never> | undefined;
+  const finish = (stopApp: boolean): Promise<never> =>
+    (finishing ??= (async () => {
+      await sidecar.shutdown();
+      if (stopApp && app.exitCode === null && app.signalCode === null) {
+        app.kill('SIGTERM');
+        const killer = setTimeout(() => app.kill('SIGKILL'), opts.drainTimeoutMs);
+        await appExit;
+        clearTimeout(killer);
+      }
+      const code = await appExit;
+      await sidecar.close();
+      process.exit(code);
+    })());
+  process.on('SIGTERM', () => void finish(true));
+  process.on('SIGINT', () => void finish(true));
+  void appExit.then(() => finish(false));
+
+  try {
+    await sidecar.waitForApp();
+    await sidecar.register();
+    console.log('ready');
+  } catch (e) {
+    if (!finishing) throw e;
+  }
+}
+
+function signalNumber(signal: NodeJS.Signals): number {
+  const table: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+  return table[signal] ?? 0;
+}

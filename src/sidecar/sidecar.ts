@@ -1,0 +1,321 @@
+// The Weft sidecar, assembled: xDS agent → proxy, an admin server, and the workload's
+// registration. The order of its life is what other meshes get wrong most often:
+//   start     ask the control plane where xDS is; take config; open the listeners
+//             (the proxy serves the app's outbound calls from here on);
+//   register  only once the app answers on its port, so no mesh traffic arrives before it can
+//             be served — the Workload is bound to a lease that dies with the sidecar;
+//   shutdown  deregister first (every proxy drops this endpoint), keep serving inbound for a
+//             short grace while that propagates, then drain: stop accepting, finish in-flight
+//             requests, close. The outbound side stays up until the very end, so the app's own
+//             in-flight calls finish too.
+
+import { connect } from 'node:net';
+import { hostname } from 'node:os';
+import type { Logger } from '../log.js';
+import { WeftError } from '../errors.js';
+import { AdminServer } from './admin-server.js';
+import { Proxy } from './proxy/proxy.js';
+import { Registration } from './registration.js';
+import { XdsAgent } from './xds-agent.js';
+
+export type AppProtocol = 'HTTP' | 'HTTP2' | 'GRPC' | 'TCP';
+
+export interface SidecarOptions {
+  service: string;
+  namespace: string;
+  /** Workload name; default `<service>-<host>-<inbound port>`. */
+  name?: string;
+  labels: Record<string, string>;
+  serviceAccount: string;
+  /** The app's port on 127.0.0.1; absent for a client-only workload (a batch job). */
+  appPort?: number;
+  protocol: AppProtocol;
+  /** Control plane REST API URL. */
+  controlPlane: string;
+  /** xDS address; default: what the control plane's /api/v1/info says. */
+  xdsAddr?: string;
+  outboundAddr: string;
+  inboundAddr: string;
+  adminAddr: string;
+  /** Address other proxies reach the inbound listener at; default its host, or 127.0.0.1. */
+  advertiseAddr?: string;
+  /** Opaque TCP upstreams: `svc[.ns]:port=localPort`. */
+  upstreams: string[];
+  drainTimeoutMs: number;
+  leaseTtlSeconds: number;
+  logger: Logger;
+}
+
+interface HostPort {
+  host: string;
+  port: number;
+}
+
+function parseAddr(text: string, flag: string): HostPort {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) {
+    throw new WeftError(
+      'WEFT_E_BAD_REQUEST',
+      `${flag} must be HOST:PORT (port 0 picks a free one), got "${text}"`,
+    );
+  }
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+function formatAddr(a: HostPort): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/** A DNS-1123 name from anything: lowercase, `-` for the rest, trimmed to 63. */
+function dnsName(text: string): string {
+  return (
+    text
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 63)
+      .replace(/-+$/, '') || 'workload'
+  );
+}
+
+async function fetchInfo(
+  controlPlane: string,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<{ xdsAddress: string }> {
+  let delay = 200;
+  for (;;) {
+    try {
+      const res = await fetch(`${controlPlane}/api/v1/info`, { signal: AbortSignal.timeout(3000) });
+      if (res.ok) return (await res.json()) as { xdsAddress: string };
+      throw new Error(`HTTP ${res.status}`);
+    } catch (e) {
+      if (signal.aborted)
+        throw new WeftError('WEFT_E_UNAVAILABLE', 'stopped before the control plane answered');
+      log.warn({ controlPlane, err: (e as Error).message }, 'control plane not reachable yet; retrying');
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
+}
+
+/** True if something accepts TCP connections on 127.0.0.1:port within the timeout. */
+export function portAnswers(port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+export class Sidecar {
+  private registration: Registration | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly abort = new AbortController();
+
+  private constructor(
+    private readonly opts: SidecarOptions,
+    private readonly agent: XdsAgent,
+    private readonly proxy: Proxy,
+    private readonly admin: AdminServer,
+    readonly adminAddress: HostPort,
+  ) {}
+
+  /** Starts and resolves once the first config is in force and every listener is bound. */
+  static async start(opts: SidecarOptions): Promise<Sidecar> {
+    const log = opts.logger;
+    const outbound = parseAddr(opts.outboundAddr, '--outbound-addr');
+    const inbound = parseAddr(opts.inboundAddr, '--inbound-addr');
+    const adminAddr = parseAddr(opts.adminAddr, '--admin-addr');
+    for (const u of opts.upstreams) {
+      if (!/^[a-z0-9][-a-z0-9.]*:\d{1,5}=\d{1,5}$/.test(u)) {
+        throw new WeftError(
+          'WEFT_E_BAD_REQUEST',
+          `--upstream must be SERVICE[.NAMESPACE]:PORT=LOCAL_PORT, got "${u}"`,
+        );
+      }
+    }
+    const name =
+      opts.name ?? dnsName(`${opts.service}-${hostname()}-${opts.appPort ?? 'client'}-${process.pid}`);
+    const abort = new AbortController();
+    const xdsAddress = opts.xdsAddr ?? (await fetchInfo(opts.controlPlane, log, abort.signal)).xdsAddress;
+
+    const metadata: Record<string, string> = {
+      WEFT_PROXY_TYPE: 'sidecar',
+      NAMESPACE: opts.namespace,
+      WORKLOAD_NAME: name,
+      SERVICE: opts.service,
+      OUTBOUND_ADDR: formatAddr(outbound),
+      TCP_UPSTREAMS: opts.upstreams.join(','),
+    };
+    if (opts.appPort !== undefined) {
+      metadata.INBOUND_ADDR = formatAddr(inbound);
+      metadata.APP_PORT = String(opts.appPort);
+      metadata.APP_PROTOCOL = opts.protocol;
+    }
+    const agent = new XdsAgent({
+      address: xdsAddress,
+      node: { id: name, cluster: opts.service, metadata },
+      logger: log,
+    });
+    const proxy = new Proxy({ logger: log });
+
+    // The first config must bind every listener, or start-up fails with the reason (a port in
+    // use, say); later configs that fail to bind are logged and the proxy keeps what it has.
+    let first: ((e?: Error) => void) | undefined;
+    const firstApplied = new Promise<void>((resolve, reject) => {
+      first = (e) => (e ? reject(e) : resolve());
+    });
+    agent.on('config', (rc) => {
+      proxy.apply(rc).then(
+        () => {
+          // Early configs can be partial (listeners wait for their routes): start-up is done
+          // when the agent has a complete config and it is in force.
+          if (!agent.ready) return;
+          first?.();
+          first = undefined;
+        },
+        (e: Error) => {
+          log.error({ err: e.message }, 'could not apply config');
+          first?.(e);
+          first = undefined;
+        },
+      );
+    });
+    agent.start();
+
+    let sidecar: Sidecar | undefined;
+    const admin = new AdminServer({
+      agent,
+      appHealthy: () => (opts.appPort === undefined ? true : portAnswers(opts.appPort)),
+      clusterStats: () => proxy.stats(),
+      drain: () => sidecar?.shutdown(),
+      logger: log,
+    });
+    try {
+      const bound = await admin.listen(adminAddr.host, adminAddr.port);
+      await firstApplied;
+      sidecar = new Sidecar({ ...opts, name }, agent, proxy, admin, bound);
+      return sidecar;
+    } catch (e) {
+      agent.close();
+      await proxy.close();
+      await admin.close();
+      throw e;
+    }
+  }
+
+  get name(): string {
+    return this.opts.name!;
+  }
+
+  /** Where the listeners actually are (ports chosen when 0 was asked for). */
+  addresses(): { outbound: HostPort; inbound?: HostPort; admin: HostPort } {
+    const listening = this.proxy.listening();
+    const outbound = listening.find((l) => l.name === 'outbound');
+    const inbound = listening.find((l) => l.name.startsWith('inbound|'));
+    if (!outbound) throw new WeftError('WEFT_E_INTERNAL', 'the outbound listener is not open');
+    return {
+      outbound: { host: outbound.host, port: outbound.port },
+      ...(inbound ? { inbound: { host: inbound.host, port: inbound.port } } : {}),
+      admin: this.adminAddress,
+    };
+  }
+
+  /** Waits until the app answers on its port (polling: there is no event to wait on). */
+  async waitForApp(timeoutMs = 60_000): Promise<void> {
+    if (this.opts.appPort === undefined) return;
+    const deadline = Date.now() + timeoutMs;
+    while (!(await portAnswers(this.opts.appPort))) {
+      if (this.abort.signal.aborted)
+        throw new WeftError('WEFT_E_UNAVAILABLE', 'stopped while waiting for the app');
+      if (Date.now() > deadline) {
+        throw new WeftError(
+          'WEFT_E_UNAVAILABLE',
+          `the app is not listening on 127.0.0.1:${this.opts.appPort} after ${timeoutMs} ms; check --app-port`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Registers the Workload (inbound address, bound to a lease). No-op without an app port. */
+  async register(): Promise<void> {
+    const { inbound } = this.addresses();
+    if (!inbound || this.opts.appPort === undefined) return;
+    const advertise =
+      this.opts.advertiseAddr ??
+      (inbound.host === '0.0.0.0' || inbound.host === '::' ? '127.0.0.1' : inbound.host);
+    const workload = {
+      apiVersion: 'weft.dev/v1alpha1',
+      kind: 'Workload',
+      metadata: {
+        name: this.name,
+        namespace: this.opts.namespace,
+        labels: { ...this.opts.labels, app: this.opts.service },
+        annotations: { 'weft.dev/sidecar': 'true' },
+      },
+      spec: {
+        address: advertise,
+        ports: [{ name: this.opts.protocol.toLowerCase(), port: inbound.port, protocol: this.opts.protocol }],
+        serviceAccount: this.opts.serviceAccount,
+      },
+    };
+    this.registration = new Registration({
+      controlPlane: this.opts.controlPlane,
+      workload,
+      ttlSeconds: this.opts.leaseTtlSeconds,
+      logger: this.opts.logger,
+    });
+    await this.registration.start(this.abort.signal);
+  }
+
+  /**
+   * Graceful stop, bounded by the drain timeout: deregister, keep serving while other proxies
+   * learn of it, drain inbound, close everything. Idempotent.
+   */
+  shutdown(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.abort.abort();
+      const deadline = Date.now() + this.opts.drainTimeoutMs;
+      const left = (): number => Math.max(0, deadline - Date.now());
+      await withTimeout(this.registration?.stop() ?? Promise.resolve(), left());
+      // Other proxies drop this endpoint within milliseconds of the EDS push; a request they
+      // had already picked us for must still be served, so inbound stays open for a moment.
+      await new Promise((r) => setTimeout(r, Math.min(1000, left() / 2)));
+      await withTimeout(this.proxy.drain(), left());
+    })();
+    return this.stopping;
+  }
+
+  /** Closes everything now (after shutdown() for a graceful stop). */
+  async close(): Promise<void> {
+    this.abort.abort();
+    await this.registration?.stop();
+    this.agent.close();
+    await this.proxy.close();
+    await this.admin.close();
+  }
+}
+
+function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    p.then(
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+    );
+  });
+}
