@@ -159,9 +159,12 @@ export class Sidecar {
       metadata.APP_PORT = String(opts.appPort);
       metadata.APP_PROTOCOL = opts.protocol;
     }
+    // Reconnect within seconds of a control plane restart: the data plane keeps serving
+    // meanwhile, but changes made after the restart should reach it promptly.
     const agent = new XdsAgent({
       address: xdsAddress,
       node: { id: name, cluster: opts.service, metadata },
+      backoff: { baseMs: 250, maxMs: 4000 },
       logger: log,
     });
     const proxy = new Proxy({ logger: log });

@@ -14,9 +14,18 @@ import {
 import { silentLogger } from '../../src/log.js';
 
 const children = new Set<ChildProcess>();
+/** Children started in a process group of their own (weft run and its app): killed as a group. */
+const groups = new Set<number>();
 const dirs = new Set<string>();
 
 after(() => {
+  for (const pid of groups) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
   for (const c of children) c.kill('SIGKILL');
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
@@ -176,5 +185,145 @@ export async function startInProcessControlPlane(): Promise<RunningControlPlane>
     xdsAddr: '127.0.0.1:0',
     trustDomain: 'weft.local',
     logger: silentLogger(),
+  });
+}
+
+/** A port that was free a moment ago (bind 0, read, close): for apps that need one up front. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface MeshProcess {
+  proc: ChildProcess;
+  pid: number;
+  outbound: string;
+  inbound?: string;
+  admin: string;
+  stdout: () => string;
+  stderr: () => string;
+  /** Signal it and wait for exit; resolves with the exit code (null if killed by a signal). */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * `weft run` (or, with no `command`, `weft sidecar`) for a service, all listeners on free
+ * ports; resolves once it printed `ready` (registered, app answering).
+ */
+export async function startMeshProcess(opts: {
+  service: string;
+  controlPlane: string;
+  appPort?: number;
+  command?: string[];
+  extra?: string[];
+  timeoutMs?: number;
+}): Promise<MeshProcess> {
+  const args = [
+    WEFT_BIN,
+    opts.command ? 'run' : 'sidecar',
+    '--service',
+    opts.service,
+    '--control-plane',
+    opts.controlPlane,
+    '--outbound-addr',
+    '127.0.0.1:0',
+    '--inbound-addr',
+    '127.0.0.1:0',
+    '--admin-addr',
+    '127.0.0.1:0',
+    ...(opts.appPort !== undefined ? ['--app-port', String(opts.appPort)] : []),
+    ...(opts.extra ?? []),
+    ...(opts.command ? ['--', ...opts.command] : []),
+  ];
+  // A process group of its own: SIGKILLing `weft run` leaves its app running (nothing can catch
+  // SIGKILL), so cleanup kills the whole group.
+  const proc = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+    env: { ...process.env, WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? 'warn' },
+  });
+  children.add(proc);
+  groups.add(proc.pid!);
+  proc.once('exit', () => children.delete(proc));
+  let out = '';
+  let err = '';
+  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`${opts.service} not ready in ${opts.timeoutMs ?? 20000} ms\n${out}\n${err}`)),
+      opts.timeoutMs ?? 20000,
+    );
+    const check = (): void => {
+      if (/^ready$/m.test(out)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    proc.stdout!.on('data', check);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${opts.service} exited with ${code} before ready\n${out}\n${err}`));
+    });
+  });
+  const field = (k: string): string | undefined => new RegExp(`^${k}: (\\S+)$`, 'm').exec(out)?.[1];
+  const inbound = field('inbound');
+  return {
+    proc,
+    pid: proc.pid!,
+    outbound: field('outbound')!,
+    ...(inbound ? { inbound } : {}),
+    admin: field('admin')!,
+    stdout: () => out,
+    stderr: () => err,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      // SIGKILL takes the app down with it (the group); SIGTERM lets weft run stop it itself.
+      if (signal === 'SIGKILL') {
+        try {
+          process.kill(-proc.pid!, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      } else {
+        proc.kill(signal);
+      }
+      return waitExit(proc);
+    },
+  };
+}
+
+/** GET http://<service><path> through an HTTP proxy (absolute form), as HTTP_PROXY clients do. */
+export async function getViaProxy(
+  proxy: string,
+  service: string,
+  path = '/',
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
+  const { request } = await import('node:http');
+  const [host, port] = [
+    proxy.slice(0, proxy.lastIndexOf(':')),
+    Number(proxy.slice(proxy.lastIndexOf(':') + 1)),
+  ];
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host, port, path: `http://${service}${path}`, headers: { host: service, ...headers } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(10_000, () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
   });
 }
