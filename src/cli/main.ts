@@ -186,13 +186,30 @@ program
 
 program
   .command('demo')
-  .description('run a control plane and a small proxyless gRPC demo that prints where calls go')
-  .option('--data-dir <dir>', 'store directory for the demo control plane (default: a fresh temporary one)')
-  .option('--calls <n>', 'stop after this many calls (default: run until Ctrl-C)')
-  .action(async (opts: { dataDir?: string; calls?: string }) => {
-    const { runDemo } = await import('../demo/demo.js');
-    await runDemo(opts);
-  });
+  .description('run the demo mesh (what npm start runs); --proxyless for the proxyless gRPC demo')
+  .option('--proxyless', 'the proxyless gRPC demo instead: a grpc-js-xds client routed by a GRPCRoute')
+  .option('--duration <seconds>', 'mesh demo: stop after this long (default: run until Ctrl-C)')
+  .option('--interval <seconds>', 'mesh demo: time between requests', '1')
+  .option('--data-dir <dir>', 'proxyless demo: store directory (default: a fresh temporary one)')
+  .option('--calls <n>', 'proxyless demo: stop after this many calls (default: run until Ctrl-C)')
+  .action(
+    async (opts: {
+      proxyless?: boolean;
+      duration?: string;
+      interval?: string;
+      dataDir?: string;
+      calls?: string;
+    }) => {
+      if (opts.proxyless) {
+        const { runDemo } = await import('../demo/demo.js');
+        await runDemo(opts);
+      } else {
+        const { runMeshDemo } = await import('../demo/mesh-demo.js');
+        await runMeshDemo(opts);
+      }
+      process.exit(0);
+    },
+  );
 
 sidecarFlags(program.command('sidecar').description('run the sidecar proxy next to an app')).action(
   async (flags: Parameters<typeof runSidecarCommand>[0]) => {

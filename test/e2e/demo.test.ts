@@ -4,10 +4,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { runWeft } from '../helpers/weft-process.js';
 
-test('weft demo routes calls by weight and header, shifts weights live, and exits cleanly', async () => {
-  const r = await runWeft(['demo', '--calls', '200']);
+test('weft demo --proxyless routes calls by weight and header, shifts weights live, and exits cleanly', async () => {
+  const r = await runWeft(['demo', '--proxyless', '--calls', '200']);
   assert.equal(r.code, 0, `demo failed:\n${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /api: http:\/\/127\.0\.0\.1:\d+/);
   assert.match(r.stdout, /proxyless gRPC client calling xds:\/\/\/echo/);
@@ -22,4 +23,26 @@ test('weft demo routes calls by weight and header, shifts weights live, and exit
   const v1 = [...after.matchAll(/echo-v1: (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
   const v2 = [...after.matchAll(/echo-v2: (\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
   assert.ok(v1 >= 20 && v2 >= 20, `after the change: v1=${v1} v2=${v2}\n${r.stdout}`);
+});
+
+test('weft demo (npm start): the reference topology answers through the mesh, then stops leaving nothing', async () => {
+  const r = await runWeft(['demo', '--duration', '4', '--interval', '0.5']);
+  assert.equal(r.code, 0, `demo failed:\n${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /curl -x http:\/\/127\.0\.0\.1:\d+ http:\/\/fe\//);
+  const trees = [...r.stdout.matchAll(/^ {2}200 +\d+ ms {2}(\S+)$/gm)].map((m) => m[1]!);
+  assert.ok(trees.length >= 4, `expected several answers:\n${r.stdout}`);
+  for (const t of trees)
+    assert.match(t, /^fe\[fe-0\]\(be1\[be1-[01]\]\(be2\[be2-0\],be3\[be3-0\]\),be4\[be4-0\]\)$/);
+  assert.match(r.stdout, /stopped; nothing left running\./);
+  // Every process the demo started is gone: its sidecars (by the demo's control plane URL) and
+  // its apps (by the ports it printed).
+  const api = /control plane api (\S+),/.exec(r.stdout)![1]!;
+  const ports = [...r.stdout.matchAll(/app on 127\.0\.0\.1:(\d+),/g)].map((m) => m[1]!);
+  assert.equal(ports.length, 6);
+  const left = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })
+    .split('\n')
+    .filter(
+      (l) => l.includes(api) || ports.some((p) => l.includes('demo-app') && l.includes(`--port ${p} `)),
+    );
+  assert.deepEqual(left, [], 'a demo process outlived the demo');
 });
