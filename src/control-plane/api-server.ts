@@ -21,7 +21,7 @@ import type { Logger } from '../log.js';
 import type { Store, WatchEvent } from '../store/store.js';
 import { WEFT_VERSION } from '../version.js';
 import { parseDocuments } from '../resources/index.js';
-import { readBody, sendError, sendJson } from './http-util.js';
+import { readBody, sendError, sendJson } from '../http-util.js';
 import { RESOURCE_PREFIX, type MeshState, type StoredObject } from './mesh-state.js';
 import type { ResourceService } from './resource-service.js';
 import { resourceStoreKey, withVersion } from './resource-service.js';

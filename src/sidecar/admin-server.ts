@@ -2,6 +2,7 @@
 // to this workload, the accepted xDS config for people debugging it, per-cluster state from
 // the proxy, and a drain trigger for graceful shutdown. Everything it reports comes through
 // injected functions, so it can be tested without a proxy and the proxy without it.
+import { sendJson, sendText } from '../http-util.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { silentLogger, type Logger } from '../log.js';
@@ -134,23 +135,4 @@ export class AdminServer {
       .catch((err: unknown) => this.log.error({ err }, 'drain failed'));
     sendText(res, 202, 'draining\n');
   }
-}
-
-function sendText(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, {
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-  });
-  res.end(text);
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body, null, 2) + '\n';
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-  });
-  res.end(text);
 }

@@ -1,8 +1,8 @@
-// Small helpers for the REST API: bounded body reading, JSON answers, and turning any error into
-// a stable JSON error body (`{code, message, errors}`) with the status its code implies.
+// Small helpers for Weft's HTTP endpoints (the control plane's REST API, the sidecar's admin
+// server): bounded body reading, JSON and text answers, and any error as a stable JSON body.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { WeftError, isWeftError } from '../errors.js';
+import { WeftError, isWeftError } from './errors.js';
 
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -26,6 +26,15 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   const text = JSON.stringify(body, null, 2) + '\n';
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
+  res.end(text);
+}
+
+export function sendText(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, {
+    'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
   });
