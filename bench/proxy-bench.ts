@@ -1,0 +1,471 @@
+// `npm run bench:proxy`: what two Weft sidecars on the path of a request cost, against no proxy,
+// two nginx hops and two HAProxy hops. A script, not a test. Topology per variant: load
+// generator → outbound hop → inbound hop → upstream (nginx serving a 1 kB file), all on
+// loopback. hey at 200 and 1,000 requests/s gives latency percentiles (added latency = variant
+// minus direct, in the same round); wrk flat out gives the most requests/s; /proc gives each
+// proxy's CPU seconds and RSS. Rounds interleave the variants so that drift of this shared
+// machine spreads over all of them. Results go to bench/results/ and BENCHMARKS.md.
+//
+//   node dist/bench/proxy-bench.js [--quick] [--rounds 3] [--seconds 15] [--sat-seconds 15]
+//                                  [--variants direct,weft,nginx,haproxy] [--no-doc]
+//                                  [--cpu-prof DIR]
+
+import { cpus, loadavg, totalmem } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { heyAtRate, killLoad, wrkSaturate, type RateResult, type SaturationResult } from './proxy/load.js';
+import { groupStats, killAll, type Child } from './proxy/processes.js';
+import { ensureTools, toolVersions } from './proxy/tools.js';
+import {
+  direct,
+  startHaproxyChain,
+  startNginxChain,
+  startUpstream,
+  startWeft,
+  type Topology,
+  type VariantName,
+} from './proxy/topologies.js';
+import { median } from './xds/stats.js';
+
+const ROOT = new URL('../../', import.meta.url);
+const MiB = 1024 * 1024;
+const ALL: VariantName[] = ['direct', 'weft', 'nginx', 'haproxy'];
+/** Total rate → hey workers; hey's -q is per worker, 20/s each here. */
+const RATES = [
+  { rate: 200, workers: 10 },
+  { rate: 1000, workers: 50 },
+];
+const WRK = { threads: 2, connections: 64 };
+const TARGETS = { throughputVsNginx: 0.5, addedP99Ms: 1, rssBytes: 80e6 };
+
+interface Args {
+  quick: boolean;
+  rounds: number;
+  seconds: number;
+  satSeconds: number;
+  warmupSeconds: number;
+  variants: VariantName[];
+  doc: boolean;
+  cpuProf: string | undefined;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = {
+    quick: false,
+    rounds: 3,
+    seconds: 15,
+    satSeconds: 15,
+    warmupSeconds: 5,
+    variants: ALL,
+    doc: true,
+    cpuProf: undefined,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    const positive = (v: string): number => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${flag}: expected a positive integer, got "${v}"`);
+      return n;
+    };
+    if (flag === '--quick')
+      Object.assign(args, { quick: true, rounds: 1, seconds: 3, satSeconds: 3, warmupSeconds: 2 });
+    else if (flag === '--rounds') args.rounds = positive(value());
+    else if (flag === '--seconds') args.seconds = positive(value());
+    else if (flag === '--sat-seconds') args.satSeconds = positive(value());
+    else if (flag === '--variants') {
+      const names = value().split(',');
+      for (const n of names) if (!ALL.includes(n as VariantName)) throw new Error(`unknown variant ${n}`);
+      // Added latency is measured against direct, so it always runs.
+      args.variants = ALL.filter((v) => v === 'direct' || names.includes(v));
+    } else if (flag === '--no-doc') args.doc = false;
+    else if (flag === '--cpu-prof') args.cpuProf = value();
+    else throw new Error(`unknown flag ${flag}; see the usage at the top of bench/proxy-bench.ts`);
+  }
+  return args;
+}
+
+interface HopUsage {
+  /** CPU seconds the hop used during the run. */
+  cpuS: number;
+  /** Largest VmRSS sampled during the run, MiB. */
+  rssMaxMiB: number;
+  /** VmHWM at the end of the run (peak over the process's life), MiB. */
+  hwmMiB: number;
+}
+
+interface Measured<T> {
+  load: T;
+  hops: HopUsage[];
+  /** CPU seconds per 1,000 responses, both hops together. */
+  cpuPer1k: number;
+}
+
+const round = (x: number, digits = 2): number => Number(x.toFixed(digits));
+
+/** Runs one load and reads the hops' CPU and memory around it (RSS sampled every 250 ms). */
+async function measured<T extends { requests: number }>(
+  hops: Child[],
+  load: () => Promise<T>,
+): Promise<Measured<T>> {
+  const before = hops.map(groupStats);
+  const rssMax = hops.map(() => 0);
+  const sample = (): void =>
+    hops.forEach((h, i) => {
+      rssMax[i] = Math.max(rssMax[i]!, groupStats(h).rss);
+    });
+  const timer = setInterval(sample, 250);
+  let result: T;
+  try {
+    result = await load();
+  } finally {
+    clearInterval(timer);
+  }
+  sample();
+  const after = hops.map(groupStats);
+  const usage = hops.map((_, i) => ({
+    cpuS: round(after[i]!.cpu - before[i]!.cpu),
+    rssMaxMiB: round(rssMax[i]! / MiB, 1),
+    hwmMiB: round(after[i]!.hwm / MiB, 1),
+  }));
+  const cpu = usage.reduce((a, u) => a + u.cpuS, 0);
+  return { load: result, hops: usage, cpuPer1k: round((cpu / Math.max(1, result.requests)) * 1000, 4) };
+}
+
+interface RoundResult {
+  round: number;
+  rates: Array<Measured<RateResult>>;
+  saturation: Measured<SaturationResult>;
+}
+
+interface VariantSummary {
+  name: VariantName;
+  rounds: RoundResult[];
+  rates: Array<{
+    rate: number;
+    p50Ms: number;
+    p90Ms: number;
+    p99Ms: number;
+    /** Median over rounds of (this variant − direct in the same round). */
+    addedP50Ms: number;
+    addedP90Ms: number;
+    addedP99Ms: number;
+    achievedRps: number;
+    cpuPer1k: number;
+  }>;
+  maxRps: number;
+  satCpuPer1k: number;
+  /** Per hop [outbound, inbound]: median over rounds of the largest RSS during saturation. */
+  rssUnderLoadMiB: number[];
+  /** Per hop: VmHWM at the end of the bench. */
+  peakMiB: number[];
+}
+
+function checkClean(name: string, r: RateResult | SaturationResult): void {
+  const bad = 'non200' in r ? r.non200 : r.non2xx + r.socketErrors;
+  if (bad > 0) throw new Error(`${name}: ${bad} failed responses in ${r.command}; the set-up is broken`);
+}
+
+async function runRound(t: Topology, args: Args, roundNo: number): Promise<RoundResult> {
+  const rates: Array<Measured<RateResult>> = [];
+  for (const { rate, workers } of RATES) {
+    const m = await measured(t.hops, () => heyAtRate(t.url, t.host, rate, workers, args.seconds));
+    checkClean(t.name, m.load);
+    rates.push(m);
+    console.log(
+      `  ${t.name.padEnd(8)} ${String(rate).padStart(5)} rps: p50 ${m.load.p50Ms} ms, p90 ${m.load.p90Ms} ms, ` +
+        `p99 ${m.load.p99Ms} ms (${m.load.achievedRps} rps achieved); CPU ${m.cpuPer1k} s/1k req`,
+    );
+  }
+  const saturation = await measured(t.hops, () =>
+    wrkSaturate(t.url, t.host, WRK.threads, WRK.connections, args.satSeconds),
+  );
+  checkClean(t.name, saturation.load);
+  console.log(
+    `  ${t.name.padEnd(8)}   max: ${saturation.load.rps} rps; CPU ${saturation.cpuPer1k} s/1k req; ` +
+      `RSS ${saturation.hops.map((h) => `${h.rssMaxMiB} MiB`).join(' / ') || '-'}`,
+  );
+  return { round: roundNo, rates, saturation };
+}
+
+function summarise(
+  name: VariantName,
+  rounds: RoundResult[],
+  directRounds: RoundResult[],
+  t: Topology,
+): VariantSummary {
+  const med = (xs: number[]): number => round(median(xs));
+  return {
+    name,
+    rounds,
+    rates: RATES.map(({ rate }, i) => {
+      const mine = rounds.map((r) => r.rates[i]!.load);
+      const base = directRounds.map((r) => r.rates[i]!.load);
+      const added = (k: 'p50Ms' | 'p90Ms' | 'p99Ms'): number => med(mine.map((m, j) => m[k] - base[j]![k]));
+      return {
+        rate,
+        p50Ms: med(mine.map((m) => m.p50Ms)),
+        p90Ms: med(mine.map((m) => m.p90Ms)),
+        p99Ms: med(mine.map((m) => m.p99Ms)),
+        addedP50Ms: added('p50Ms'),
+        addedP90Ms: added('p90Ms'),
+        addedP99Ms: added('p99Ms'),
+        achievedRps: med(mine.map((m) => m.achievedRps)),
+        cpuPer1k: round(median(rounds.map((r) => r.rates[i]!.cpuPer1k)), 4),
+      };
+    }),
+    maxRps: Math.round(median(rounds.map((r) => r.saturation.load.rps))),
+    satCpuPer1k: round(median(rounds.map((r) => r.saturation.cpuPer1k)), 4),
+    rssUnderLoadMiB: t.hops.map((_, h) =>
+      round(median(rounds.map((r) => r.saturation.hops[h]!.rssMaxMiB)), 1),
+    ),
+    peakMiB: t.hops.map((h) => round(groupStats(h).hwm / MiB, 1)),
+  };
+}
+
+function machine(): Record<string, string | number> {
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: round(totalmem() / 1024 ** 3, 1),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+  };
+}
+
+const LABEL: Record<VariantName, string> = {
+  direct: 'direct (no proxy)',
+  weft: 'Weft sidecars',
+  nginx: 'nginx × 2',
+  haproxy: 'HAProxy × 2',
+};
+
+const ratio = (x: number, nginx: number | undefined): string =>
+  nginx === undefined || nginx === 0 || !Number.isFinite(x / nginx) ? '–' : `${(x / nginx).toFixed(2)}×`;
+
+function latencyTable(s: VariantSummary[]): string {
+  const nginx = s.find((v) => v.name === 'nginx');
+  const rows = [
+    '| variant | rate | p50 | p90 | p99 | added p50 | added p90 | added p99 | added p99 vs nginx |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const [i, { rate }] of RATES.entries()) {
+    for (const v of s) {
+      const r = v.rates[i]!;
+      const added = v.name === 'direct';
+      rows.push(
+        `| ${LABEL[v.name]} | ${rate.toLocaleString('en')}/s | ${r.p50Ms} ms | ${r.p90Ms} ms | ${r.p99Ms} ms | ` +
+          (added
+            ? '– | – | – | – |'
+            : `${r.addedP50Ms} ms | ${r.addedP90Ms} ms | ${r.addedP99Ms} ms | ${ratio(r.addedP99Ms, nginx?.rates[i]!.addedP99Ms)} |`),
+      );
+    }
+  }
+  return rows.join('\n');
+}
+
+function costTable(s: VariantSummary[]): string {
+  const nginx = s.find((v) => v.name === 'nginx');
+  const at1000 = RATES.findIndex((r) => r.rate === 1000);
+  const rows = [
+    '| variant | max rps (wrk) | vs nginx | CPU s / 1k req at 1,000/s | vs nginx | CPU s / 1k req flat out | vs nginx | RSS under load, outbound / inbound | vs nginx | peak RSS (VmHWM) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+  for (const v of s) {
+    const hops = v.name !== 'direct';
+    const cpu = v.rates[at1000]!.cpuPer1k;
+    rows.push(
+      `| ${LABEL[v.name]} | ${v.maxRps.toLocaleString('en')} | ${ratio(v.maxRps, nginx?.maxRps)} | ` +
+        (hops
+          ? `${cpu.toFixed(3)} | ${ratio(cpu, nginx?.rates[at1000]!.cpuPer1k)} | ${v.satCpuPer1k.toFixed(3)} | ` +
+            `${ratio(v.satCpuPer1k, nginx?.satCpuPer1k)} | ${v.rssUnderLoadMiB.join(' / ')} MiB | ` +
+            `${ratio(sum(v.rssUnderLoadMiB), nginx && sum(nginx.rssUnderLoadMiB))} | ${v.peakMiB.join(' / ')} MiB |`
+          : '– | – | – | – | – | – | – |'),
+    );
+  }
+  return rows.join('\n');
+}
+
+function targets(s: VariantSummary[]): string[] {
+  const weft = s.find((v) => v.name === 'weft');
+  const nginx = s.find((v) => v.name === 'nginx');
+  if (!weft) return ['- Weft was not run; no target checked.'];
+  const verdict = (ok: boolean): string => (ok ? '**met**' : '**missed**');
+  const lines: string[] = [];
+  if (nginx) {
+    const x = weft.maxRps / nginx.maxRps;
+    lines.push(
+      `- Throughput ≥ ${TARGETS.throughputVsNginx}× nginx: ${verdict(x >= TARGETS.throughputVsNginx)} — ` +
+        `${weft.maxRps.toLocaleString('en')} rps against nginx's ${nginx.maxRps.toLocaleString('en')} (${x.toFixed(2)}×).`,
+    );
+  }
+  const r1000 = weft.rates[RATES.findIndex((r) => r.rate === 1000)]!;
+  lines.push(
+    `- Added p99 ≤ ${TARGETS.addedP99Ms} ms at 1,000 rps: ${verdict(r1000.addedP99Ms <= TARGETS.addedP99Ms)} — ` +
+      `${r1000.addedP99Ms} ms (p50 ${r1000.addedP50Ms} ms, p90 ${r1000.addedP90Ms} ms).`,
+  );
+  const worst = Math.max(...weft.rssUnderLoadMiB);
+  lines.push(
+    `- RSS ≤ 80 MB (76.3 MiB) per sidecar under load: ${verdict(worst * MiB <= TARGETS.rssBytes)} — ` +
+      `${weft.rssUnderLoadMiB.join(' MiB outbound, ')} MiB inbound at saturation; peak over the run ` +
+      `${Math.max(...weft.peakMiB)} MiB.`,
+  );
+  return lines;
+}
+
+const BEGIN = '<!-- proxy-bench:begin (written by bench/proxy-bench.ts) -->';
+const END = '<!-- proxy-bench:end -->';
+
+async function updateDoc(section: string): Promise<void> {
+  const file = fileURLToPath(new URL('BENCHMARKS.md', ROOT));
+  const doc = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\n';
+  const start = doc.indexOf(BEGIN);
+  const stop = doc.indexOf(END);
+  const block = `${BEGIN}\n${section}\n${END}`;
+  let next =
+    start >= 0 && stop > start
+      ? doc.slice(0, start) + block + doc.slice(stop + END.length)
+      : `${doc.trimEnd()}\n\n## Sidecar proxy: added latency, throughput and cost against nginx and HAProxy\n\n${block}\n`;
+  // `npm run lint` checks formatting, so write the file as prettier would.
+  try {
+    const prettier = await import('prettier');
+    next = await prettier.format(next, { ...(await prettier.resolveConfig(file)), filepath: file });
+  } catch {
+    // prettier is a dev dependency; without it the tables are still valid markdown.
+  }
+  writeFileSync(file, next);
+}
+
+async function startVariant(name: VariantName, upstreamPort: number, args: Args): Promise<Topology> {
+  switch (name) {
+    case 'direct':
+      return direct(upstreamPort);
+    case 'weft':
+      return startWeft(upstreamPort, args.cpuProf);
+    case 'nginx':
+      return startNginxChain(upstreamPort);
+    case 'haproxy':
+      return startHaproxyChain(upstreamPort);
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  ensureTools();
+  const started = new Date();
+  const versions = toolVersions();
+  const m = machine();
+  console.log(
+    `proxy bench: ${args.variants.join(', ')}; ${args.rounds} round(s) of ${RATES.map((r) => `${r.rate}/s`).join(' and ')} ` +
+      `for ${args.seconds} s, wrk for ${args.satSeconds} s; load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+  );
+  const upstream = await startUpstream();
+  const topologies: Topology[] = [];
+  try {
+    for (const v of args.variants) {
+      topologies.push(await startVariant(v, upstream.port, args));
+      console.log(`  ${v} ready at ${topologies.at(-1)!.url}`);
+    }
+    // Node's JIT, nginx's and HAProxy's pools and the kernel's socket caches all start cold.
+    for (const t of topologies) {
+      await heyAtRate(t.url, t.host, 1000, 50, args.warmupSeconds);
+      await wrkSaturate(
+        t.url,
+        t.host,
+        WRK.threads,
+        WRK.connections,
+        Math.max(1, Math.round(args.warmupSeconds / 2)),
+      );
+    }
+    const rounds = new Map<VariantName, RoundResult[]>(topologies.map((t) => [t.name, []]));
+    const loadAverages: number[][] = [];
+    for (let r = 0; r < args.rounds; r++) {
+      loadAverages.push(loadavg().map((l) => round(l)));
+      console.log(`round ${r + 1}/${args.rounds} (load average ${loadAverages.at(-1)!.join(' ')})`);
+      // A different order each round, so no variant always runs right after the heaviest one.
+      const order = topologies.map((_, i) => topologies[(i + r) % topologies.length]!);
+      for (const t of order) rounds.get(t.name)!.push(await runRound(t, args, r + 1));
+    }
+    const summaries = topologies.map((t) => summarise(t.name, rounds.get(t.name)!, rounds.get('direct')!, t));
+
+    const command = `node dist/bench/proxy-bench.js ${process.argv.slice(2).join(' ')}`.trim();
+    const commands = {
+      rates: RATES.map(
+        (r) =>
+          `hey -c ${r.workers} -q ${r.rate / r.workers} -z ${args.seconds}s -o csv [-host bench-upstream] <url>`,
+      ),
+      saturation: `wrk -t${WRK.threads} -c${WRK.connections} -d${args.satSeconds}s --latency [-H 'Host: bench-upstream'] <url>`,
+    };
+    const summary = {
+      date: started.toISOString(),
+      command,
+      commands,
+      machine: m,
+      tools: versions,
+      loadAverages,
+      targets: TARGETS,
+      args,
+      variants: summaries,
+    };
+    mkdirSync(new URL('bench/results/', ROOT), { recursive: true });
+    const stamp = started.toISOString().slice(0, 19).replaceAll(':', '');
+    const out = new URL(`bench/results/proxy-${stamp}${args.quick ? '-quick' : ''}.json`, ROOT);
+    writeFileSync(out, JSON.stringify(summary, null, 2) + '\n');
+
+    const section = [
+      `Last run ${started.toISOString().slice(0, 10)}: \`${command}\` — ${args.rounds} round(s), medians over the ` +
+        `rounds. Constant rate: \`${commands.rates.join('`, `')}\`; flat out: \`${commands.saturation}\`. ` +
+        `Machine: ${m.cpus} vCPU (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}; nginx ${versions.nginx}, ` +
+        `HAProxy ${versions.haproxy}, wrk ${versions.wrk}, hey ${versions.hey}. Load average at the rounds' ` +
+        `starts: ${loadAverages.map((l) => l[0]).join(', ')} (other work shares the machine).`,
+      '',
+      'Latency at a constant rate (hey; added = variant − direct in the same round):',
+      '',
+      latencyTable(summaries),
+      '',
+      'Throughput and cost (CPU and RSS of both hops; nginx counts its master and worker):',
+      '',
+      costTable(summaries),
+      '',
+      'Targets (this run):',
+      '',
+      ...targets(summaries),
+    ].join('\n');
+    console.log(
+      '\n' + latencyTable(summaries) + '\n\n' + costTable(summaries) + '\n\n' + targets(summaries).join('\n'),
+    );
+    console.log(`\nwrote ${fileURLToPath(out)}`);
+    if (args.doc && !args.quick) await updateDoc(section);
+  } finally {
+    for (const t of topologies.reverse()) await t.stop();
+    await upstream.stop();
+  }
+}
+
+// Whatever happens, no proxy, upstream or load generator outlives the bench.
+const cleanUp = (): void => {
+  killLoad();
+  killAll();
+};
+process.on('exit', cleanUp);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    cleanUp();
+    process.exit(130);
+  });
+}
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    cleanUp();
+    process.exit(1);
+  },
+);

@@ -1,0 +1,149 @@
+// The load generators and what is read from them: hey at a constant rate (latency percentiles
+// from its per-request CSV, so they are computed here, nearest-rank, rather than taken from its
+// summary), wrk flat out (requests per second). Both use HTTP/1.1 keep-alive, one connection per
+// hey worker or wrk connection.
+
+import { spawn } from 'node:child_process';
+import { percentile } from '../xds/stats.js';
+
+function run(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    // In the bench's process group (unlike the proxies): Ctrl-C stops it at once by itself.
+    const p = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    running.add(p.pid!);
+    p.once('error', reject);
+    p.once('exit', (code, signal) => {
+      running.delete(p.pid!);
+      if (code === 0) resolve(out);
+      else
+        reject(new Error(`${command} ${args.join(' ')} exited with ${code ?? signal}:\n${err.slice(-2000)}`));
+    });
+  });
+}
+
+const running = new Set<number>();
+
+/** Kills a load generator still running (Ctrl-C or an error elsewhere). */
+export function killLoad(): void {
+  for (const pid of running) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  running.clear();
+}
+
+export interface RateResult {
+  /** Requests per second asked for, in total. */
+  rate: number;
+  workers: number;
+  seconds: number;
+  /** Responses received (hey's CSV lists every response; failed requests are not in it). */
+  requests: number;
+  non200: number;
+  /** Responses per second achieved; below the asked rate means the generator fell behind. */
+  achievedRps: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  command: string;
+}
+
+/**
+ * `hey -c W -q R/W -z Ds`: hey's -q is per worker, so the total rate is split evenly over the
+ * workers. Each worker waits for a tick before each request and ticks that pass during a slow
+ * response are dropped (closed loop), so a stall shows up as fewer requests, not as queueing:
+ * the achieved rate is recorded to make that visible.
+ */
+export async function heyAtRate(
+  url: string,
+  host: string | undefined,
+  rate: number,
+  workers: number,
+  seconds: number,
+): Promise<RateResult> {
+  const perWorker = rate / workers;
+  const args = ['-c', String(workers), '-q', String(perWorker), '-z', `${seconds}s`, '-o', 'csv'];
+  if (host) args.push('-host', host);
+  args.push(url);
+  const out = await run('hey', args);
+  const latencies: number[] = [];
+  let non200 = 0;
+  for (const line of out.split('\n').slice(1)) {
+    if (line === '') continue;
+    // response-time,DNS+dialup,DNS,Request-write,Response-delay,Response-read,status-code,offset
+    const f = line.split(',');
+    latencies.push(Number(f[0]) * 1000);
+    if (f[6] !== '200') non200++;
+  }
+  const ms = (x: number): number => Number(x.toFixed(2));
+  return {
+    rate,
+    workers,
+    seconds,
+    requests: latencies.length,
+    non200,
+    achievedRps: Math.round(latencies.length / seconds),
+    p50Ms: ms(percentile(latencies, 50)),
+    p90Ms: ms(percentile(latencies, 90)),
+    p99Ms: ms(percentile(latencies, 99)),
+    maxMs: ms(latencies.reduce((a, b) => Math.max(a, b), 0)),
+    command: `hey ${args.join(' ').replace(url, '<url>')}`,
+  };
+}
+
+export interface SaturationResult {
+  rps: number;
+  requests: number;
+  non2xx: number;
+  socketErrors: number;
+  p50Ms: number;
+  p99Ms: number;
+  command: string;
+}
+
+function wrkMs(text: string, label: string): number {
+  const m = new RegExp(`^\\s*${label}\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(text);
+  if (!m) return NaN;
+  const scale = m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1;
+  return Number((Number(m[1]) * scale).toFixed(2));
+}
+
+/** `wrk -t T -c C -d Ds --latency`: the most requests per second the path takes. */
+export async function wrkSaturate(
+  url: string,
+  host: string | undefined,
+  threads: number,
+  connections: number,
+  seconds: number,
+): Promise<SaturationResult> {
+  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--latency'];
+  if (host) args.push('-H', `Host: ${host}`);
+  args.push(url);
+  const out = await run('wrk', args);
+  const rps = /^Requests\/sec:\s+([\d.]+)/m.exec(out);
+  const total = /^\s*(\d+) requests in/m.exec(out);
+  if (!rps || !total) throw new Error(`could not read wrk's output:\n${out}`);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const socketErrors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+  return {
+    rps: Math.round(Number(rps[1])),
+    requests: Number(total[1]),
+    non2xx,
+    socketErrors,
+    p50Ms: wrkMs(out, '50%'),
+    p99Ms: wrkMs(out, '99%'),
+    command: `wrk ${args
+      .map((a) => (a.includes(' ') ? `'${a}'` : a))
+      .join(' ')
+      .replace(url, '<url>')}`,
+  };
+}
