@@ -11,13 +11,13 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../log.js';
 import { startControlPlane, type RunningControlPlane } from '../control-plane/control-plane.js';
 import { callThroughProxy, type TreeNode } from './tree-app.js';
+import { freePort } from '../free-port.js';
 
 const WEFT = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -40,17 +40,6 @@ const TOPOLOGY: AppSpec[][] = [
   ],
   [{ service: 'fe', instance: 'fe-0', calls: ['be1', 'be4'] }],
 ];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Started {
   proc: ChildProcess;

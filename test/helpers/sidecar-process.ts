@@ -1,17 +1,9 @@
-// Starts real `weft sidecar` processes for end-to-end tests and guarantees they are stopped: every
-// child is tracked and killed when the test file ends, even when an assertion failed half-way.
+// Real `weft sidecar` processes for end-to-end tests, addressed as host and port (started and
+// cleaned up by weft-process.ts), plus what those tests read off them (RSS, cluster stats).
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
-import { after } from 'node:test';
-import { WEFT_BIN } from './paths.js';
-
-const children = new Set<ChildProcess>();
-
-after(() => {
-  for (const c of children) c.kill('SIGKILL');
-});
+import { startMeshProcess } from './weft-process.js';
 
 export interface HostPort {
   host: string;
@@ -47,11 +39,6 @@ export interface SidecarArgs {
   timeoutMs?: number;
 }
 
-function waitExit(proc: ChildProcess): Promise<number | null> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve(proc.exitCode);
-  return new Promise((resolve) => proc.once('exit', (code) => resolve(code)));
-}
-
 function hostPort(text: string): HostPort {
   const i = text.lastIndexOf(':');
   return { host: text.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(text.slice(i + 1)) };
@@ -62,92 +49,27 @@ function hostPort(text: string): HostPort {
  * printed `ready` (config in force, listeners open, workload registered if it has an app).
  */
 export async function startSidecar(args: SidecarArgs): Promise<SidecarProcess> {
-  const argv = [
-    WEFT_BIN,
-    'sidecar',
-    '--service',
-    args.service,
-    '--control-plane',
-    args.controlPlane,
-    '--outbound-addr',
-    '127.0.0.1:0',
-    '--inbound-addr',
-    '127.0.0.1:0',
-    '--admin-addr',
-    '127.0.0.1:0',
-    ...(args.appPort !== undefined ? ['--app-port', String(args.appPort)] : []),
-    ...(args.protocol ? ['--protocol', args.protocol] : []),
-    ...(args.extra ?? []),
-  ];
-  const proc = spawn(process.execPath, argv, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? 'warn' },
+  const p = await startMeshProcess({
+    service: args.service,
+    controlPlane: args.controlPlane,
+    ...(args.appPort !== undefined ? { appPort: args.appPort } : {}),
+    extra: [...(args.protocol ? ['--protocol', args.protocol] : []), ...(args.extra ?? [])],
+    ...(args.timeoutMs !== undefined ? { timeoutMs: args.timeoutMs } : {}),
   });
-  children.add(proc);
-  proc.once('exit', () => children.delete(proc));
-  let out = '';
-  let err = '';
-  proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-  const timeoutMs = args.timeoutMs ?? 20_000;
-  await new Promise<void>((resolve, reject) => {
-    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
-      clearTimeout(timer);
-      reject(
-        new Error(
-          `weft sidecar --service ${args.service} exited (${code ?? signal}) before it was ready\n` +
-            `stdout:\n${out}\nstderr:\n${err}`,
-        ),
-      );
-    };
-    const timer = setTimeout(() => {
-      proc.off('exit', onExit);
-      proc.stdout!.off('data', check);
-      proc.kill('SIGKILL');
-      reject(
-        new Error(`weft sidecar --service ${args.service} not ready within ${timeoutMs} ms\n${out}\n${err}`),
-      );
-    }, timeoutMs);
-    function check(): void {
-      if (/^ready$/m.test(out)) {
-        clearTimeout(timer);
-        proc.off('exit', onExit);
-        proc.stdout!.off('data', check);
-        resolve();
-      }
-    }
-    proc.stdout!.on('data', check);
-    proc.once('exit', onExit);
-  });
-  const line = (key: string): string | undefined => new RegExp(`^${key}: (\\S+)$`, 'm').exec(out)?.[1];
-  const inbound = line('inbound');
   return {
-    proc,
-    pid: proc.pid!,
-    workload: line('workload')!,
-    outbound: hostPort(line('outbound')!),
-    ...(inbound ? { inbound: hostPort(inbound) } : {}),
-    admin: hostPort(line('admin')!),
-    async stop(signal: NodeJS.Signals = 'SIGTERM') {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      return waitExit(proc);
-    },
-    stdout: () => out,
-    stderr: () => err,
+    proc: p.proc,
+    pid: p.pid,
+    workload: /^workload: (\S+)$/m.exec(p.stdout())![1]!,
+    outbound: hostPort(p.outbound),
+    ...(p.inbound ? { inbound: hostPort(p.inbound) } : {}),
+    admin: hostPort(p.admin),
+    stop: p.stop,
+    stdout: p.stdout,
+    stderr: p.stderr,
   };
 }
 
-/** A port that was free a moment ago (bound to 0, read, closed). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort } from '../../src/free-port.js';
 
 /** Resident set size of a live process in bytes, from /proc/<pid>/status (Linux only). */
 export function rssBytes(pid: number): number {

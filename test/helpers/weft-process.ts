@@ -188,18 +188,7 @@ export async function startInProcessControlPlane(): Promise<RunningControlPlane>
   });
 }
 
-/** A port that was free a moment ago (bind 0, read, close): for apps that need one up front. */
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../src/free-port.js';
 
 export interface MeshProcess {
   proc: ChildProcess;
