@@ -180,10 +180,20 @@ function endpointOf(w: WorkloadView, port: number): Endpoint {
   };
 }
 
+/**
+ * Sorted, and one per address:port: two Workloads can name the same address for a while (a
+ * sidecar restarted on its port registers anew before the old registration's lease expires),
+ * and xDS clients reject an assignment listing one address twice (grpc-js-xds NACKs it).
+ */
 function sortEndpoints(eps: Endpoint[]): Endpoint[] {
-  return eps.sort(
-    (a, b) => compare(a.workload, b.workload) || compare(a.address, b.address) || a.port - b.port,
-  );
+  eps.sort((a, b) => compare(a.workload, b.workload) || compare(a.address, b.address) || a.port - b.port);
+  const seen = new Set<string>();
+  return eps.filter((e) => {
+    const key = `${e.address}|${e.port}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 function implicitServices(workloads: WorkloadView[]): MeshService[] {
@@ -223,7 +233,7 @@ function implicitServices(workloads: WorkloadView[]): MeshService[] {
       }
     }
     const sorted = ports.sort((a, b) => a.port - b.port);
-    for (const p of sorted) sortEndpoints(p.endpoints);
+    for (const p of sorted) p.endpoints = sortEndpoints(p.endpoints);
     out.push({ namespace, name, implicit: true, ports: sorted });
   }
   return out;

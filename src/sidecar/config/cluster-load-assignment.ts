@@ -38,7 +38,7 @@ const arr = (v: unknown): Obj[] => (Array.isArray(v) ? (v as Obj[]) : []);
 /** Endpoints of an assignment checked against CLUSTER_LOAD_ASSIGNMENT (under `path`). */
 export function translateLoadAssignment(cla: Obj, path: string, sink: ProblemSink): Endpoint[] {
   const out: Endpoint[] = [];
-  const seen = new Set<string>();
+  const seen = new Map<string, Endpoint>();
   arr(cla.endpoints).forEach((loc, i) => {
     const lpath = at(at(path, 'endpoints'), i);
     // Priorities are failover tiers; the sidecar has only one.
@@ -56,13 +56,19 @@ export function translateLoadAssignment(cla: Obj, path: string, sink: ProblemSin
       if (weight < 1) sink.add(at(epath, 'load_balancing_weight'), 'must be ≥ 1');
       if (addr === undefined) return;
       const key = `${addr.host}:${addr.port}`;
-      if (seen.has(key)) sink.add(epath, `duplicate endpoint ${key}`);
-      seen.add(key);
-      out.push({
-        ...addr,
-        weight,
-        healthy: USABLE.has((lb.health_status as string | undefined) ?? 'UNKNOWN'),
-      });
+      const healthy = USABLE.has((lb.health_status as string | undefined) ?? 'UNKNOWN');
+      // The same address twice (a restarted sidecar's new Workload beside the old one until its
+      // lease expires) is one endpoint, as in Envoy: refusing the whole assignment would leave
+      // the cluster without endpoints, and every sidecar stuck on it, until then.
+      const earlier = seen.get(key);
+      if (earlier) {
+        earlier.weight = Math.max(earlier.weight, weight);
+        earlier.healthy ||= healthy;
+        return;
+      }
+      const endpoint: Endpoint = { ...addr, weight, healthy };
+      seen.set(key, endpoint);
+      out.push(endpoint);
     });
   });
   return out;

@@ -268,3 +268,25 @@ test('an app label that is no DNS label makes no implicit service (it could shad
     ['ok'],
   );
 });
+
+test('two workloads at one address:port are one endpoint (xDS clients reject duplicates)', () => {
+  const old = workload('be-old', { app: 'be' }, 15006);
+  const fresh = workload('be-new', { app: 'be' }, 15006);
+  const model = buildModel({
+    ...empty,
+    workloads: [fresh, old],
+    services: [
+      {
+        metadata: { name: 'be-all', namespace: 'default' },
+        spec: { selector: { app: 'be' }, ports: [{ name: 'grpc', port: 80, targetPort: 'grpc' }] },
+      },
+    ],
+  });
+  for (const svc of model.services) {
+    assert.deepEqual(
+      svc.ports[0]!.endpoints.map((e) => `${e.workload}@${e.address}:${e.port}`),
+      ['default/be-new@127.0.0.1:15006'],
+      svc.name,
+    );
+  }
+});

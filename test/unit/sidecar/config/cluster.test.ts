@@ -188,7 +188,6 @@ test('semantic cluster and endpoint problems', () => {
       'Cluster "eds-with-la": load_assignment is only for STATIC clusters (EDS provides it)',
       'ClusterLoadAssignment "bad": endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address: "db.local" is not an IP address',
       'ClusterLoadAssignment "bad": endpoints[0].lb_endpoints[1].endpoint.address.socket_address.port_value: 0 is not a port (1-65535)',
-      'ClusterLoadAssignment "bad": endpoints[0].lb_endpoints[3]: duplicate endpoint 10.0.0.2:80',
     ],
   );
 });
@@ -204,5 +203,21 @@ test('every problem in every resource type is reported at once', () => {
   assert.deepEqual(
     problems(set).map((p) => p.slice(0, p.indexOf(':'))),
     ['Listener "outbound"', 'RouteConfiguration "outbound"', 'Cluster "c"', 'ClusterLoadAssignment "c"'],
+  );
+});
+
+test('the same address twice is one endpoint, not a rejected assignment (a restarted sidecar)', () => {
+  const set = basicSet();
+  set.endpoints = [
+    assignment('c', [
+      { host: '10.0.0.1', port: 80 },
+      { host: '10.0.0.2', port: 80 },
+      { host: '10.0.0.1', port: 80 },
+    ]),
+  ];
+  const { config } = ok(set);
+  assert.deepEqual(
+    config.clusters.get('c')!.endpoints.map((e) => `${e.host}:${e.port}`),
+    ['10.0.0.1:80', '10.0.0.2:80'],
   );
 });
