@@ -3,6 +3,7 @@
 // workload is registered, for people and scripts; logs go to standard error.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
 import { Option, type Command } from 'commander';
 import { createLogger } from '../log.js';
 // The sidecar stack loads only when these commands run, not for every `weft` invocation.
@@ -26,6 +27,7 @@ interface SidecarFlags {
   advertiseAddr?: string;
   upstream: string[];
   drainTimeout: string;
+  appStartTimeout: string;
   leaseTtl: string;
 }
 
@@ -54,6 +56,7 @@ export function sidecarFlags(cmd: Command): Command {
     .option('--advertise-addr <ip>', 'address other proxies reach the inbound listener at')
     .option('--upstream <svc:port=local>', 'an opaque TCP upstream on a local port (repeatable)', collect, [])
     .option('--drain-timeout <seconds>', 'longest graceful shutdown', '10')
+    .option('--app-start-timeout <seconds>', 'how long to wait for the app to listen on --app-port', '60')
     .option('--lease-ttl <seconds>', 'registration lease; the endpoint goes this long after a crash', '10');
 }
 
@@ -124,9 +127,18 @@ export async function runSidecarCommand(flags: SidecarFlags): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  await sidecar.waitForApp();
+  await sidecar.waitForApp(appStartTimeoutMs(flags));
   await sidecar.register();
   console.log('ready');
+}
+
+function appStartTimeoutMs(flags: SidecarFlags): number {
+  const n = Number(flags.appStartTimeout);
+  if (!(n > 0))
+    throw new CliError(
+      `--app-start-timeout must be a positive number of seconds, got "${flags.appStartTimeout}"`,
+    );
+  return n * 1000;
 }
 
 /**
@@ -180,16 +192,29 @@ export async function runRunCommand(flags: SidecarFlags, command: string[]): Pro
   process.on('SIGINT', () => void finish(true));
   void appExit.then(() => finish(false));
 
+  // However this process ends (an uncaught error included), the app must not outlive it.
+  process.once('exit', () => {
+    if (app.exitCode === null && app.signalCode === null) app.kill('SIGKILL');
+  });
+
   try {
-    await sidecar.waitForApp();
+    await sidecar.waitForApp(appStartTimeoutMs(flags));
     await sidecar.register();
     console.log('ready');
   } catch (e) {
-    if (!finishing) throw e;
+    if (finishing) return;
+    // The app never came up (or registration failed for good): stop it, and fail.
+    opts.logger.error({ err: (e as Error).message }, 'weft run: giving up');
+    console.error(`error: ${(e as Error).message}`);
+    if (app.exitCode === null && app.signalCode === null) app.kill('SIGTERM');
+    const killer = setTimeout(() => app.kill('SIGKILL'), opts.drainTimeoutMs);
+    await appExit;
+    clearTimeout(killer);
+    await sidecar.close();
+    process.exit(1);
   }
 }
 
 function signalNumber(signal: NodeJS.Signals): number {
-  const table: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
-  return table[signal] ?? 0;
+  return osConstants.signals[signal] ?? 0;
 }

@@ -39,6 +39,8 @@ export class Registration extends EventEmitter<{ registered: [number]; lost: [st
   private lease = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** A keepalive or re-registration under way: stop() waits for it, so none lands after. */
+  private inflight: Promise<void> | undefined;
 
   constructor(private readonly opts: RegistrationOptions) {
     super();
@@ -52,8 +54,11 @@ export class Registration extends EventEmitter<{ registered: [number]; lost: [st
   async start(signal?: AbortSignal): Promise<void> {
     let delay = 200;
     for (;;) {
+      if (this.stopped) return;
       try {
-        await this.register();
+        const op = this.register();
+        this.inflight = op.catch(() => undefined);
+        await op;
         break;
       } catch (e) {
         if (signal?.aborted || this.stopped) throw e;
@@ -93,13 +98,19 @@ export class Registration extends EventEmitter<{ registered: [number]; lost: [st
   private schedule(): void {
     if (this.stopped) return;
     // A third of the TTL: two keepalives may be lost before the lease expires.
-    this.timer = setTimeout(() => void this.keepAlive(), Math.max(200, (this.opts.ttlSeconds * 1000) / 3));
+    this.timer = setTimeout(
+      () => {
+        this.inflight = this.keepAlive().finally(() => (this.inflight = undefined));
+      },
+      Math.max(200, (this.opts.ttlSeconds * 1000) / 3),
+    );
     this.timer.unref();
   }
 
   private async keepAlive(): Promise<void> {
     try {
       const res = await post(`${this.opts.controlPlane}/api/v1/leases/${this.lease}/keepalive`);
+      if (this.stopped) return;
       if (res.status === 404) {
         this.opts.logger.warn({ lease: this.lease }, 'registration lease expired; registering again');
         this.emit('lost', 'lease expired');
@@ -115,6 +126,7 @@ export class Registration extends EventEmitter<{ registered: [number]; lost: [st
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    await this.inflight;
     if (this.lease === 0) return;
     try {
       await post(`${this.opts.controlPlane}/api/v1/leases/${this.lease}`, undefined, 'DELETE');

@@ -41,3 +41,48 @@ test('registered while running; a lost lease is replaced; a clean stop deregiste
   }
   assert.equal(await exists(), false, 'deregistered on stop');
 });
+
+test('stop() while a keepalive is on the wire: nothing is registered after stop returns', async () => {
+  // A slow network between sidecar and control plane: keepalives take 300 ms to arrive.
+  const { createServer, request } = await import('node:http');
+  const target = new URL(cp.apiUrl);
+  let keepalives = 0;
+  const slow = createServer((req, res) => {
+    const forward = (): void => {
+      const up = request(
+        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      req.pipe(up);
+    };
+    if (req.url?.endsWith('/keepalive')) {
+      keepalives++;
+      setTimeout(forward, 300);
+    } else {
+      forward();
+    }
+  });
+  await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+  const url = `http://127.0.0.1:${(slow.address() as { port: number }).port}`;
+  const reg = new Registration({ controlPlane: url, workload, ttlSeconds: 1, logger: silentLogger() });
+  try {
+    await reg.start();
+    // Revoke behind its back, so the in-flight keepalive answers 404 (which used to re-register).
+    await fetch(`${cp.apiUrl}/api/v1/leases/${reg.leaseId}`, { method: 'DELETE' });
+    await eventually('a keepalive on the wire', async () => keepalives > 0, 3000);
+    await reg.stop();
+    const afterStop = Date.now();
+    await eventually(
+      'the slow keepalive answered and handled',
+      async () => Date.now() - afterStop > 600,
+      2000,
+    );
+    assert.equal(await exists(), false, 'registered again after stop()');
+  } finally {
+    await reg.stop();
+    slow.close();
+  }
+});
