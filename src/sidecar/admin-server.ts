@@ -24,6 +24,8 @@ export interface AdminServerOptions {
   drain: () => void | Promise<void>;
   /** How long /ready waits for appHealthy before failing. Default 2000. */
   appCheckTimeoutMs?: number;
+  /** True once a graceful shutdown began: /ready then answers 503, as Envoy does while draining. */
+  draining?: () => boolean;
   logger?: Logger;
 }
 
@@ -95,6 +97,10 @@ export class AdminServer {
   }
 
   private async ready(res: ServerResponse): Promise<void> {
+    if (this.opts.draining?.()) {
+      sendText(res, 503, 'not ready: draining (shutting down)\n');
+      return;
+    }
     const r = this.opts.agent.readiness();
     if (!r.ready) {
       sendText(res, 503, `not ready: ${r.reason ?? 'xDS config incomplete'}\n`);

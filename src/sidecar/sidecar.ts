@@ -199,6 +199,7 @@ export class Sidecar {
       appHealthy: () => (opts.appPort === undefined ? true : portAnswers(opts.appPort)),
       clusterStats: () => proxy.stats(),
       drain: () => sidecar?.shutdown(),
+      draining: () => sidecar?.isDraining ?? false,
       logger: log,
     });
     try {
@@ -212,6 +213,11 @@ export class Sidecar {
       await admin.close();
       throw e;
     }
+  }
+
+  /** A graceful shutdown has begun. */
+  get isDraining(): boolean {
+    return this.stopping !== undefined;
   }
 
   get name(): string {

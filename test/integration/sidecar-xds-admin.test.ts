@@ -9,6 +9,7 @@ import type { Readiness } from '../../src/sidecar/xds-agent.js';
 let readiness: Readiness = { ready: false, reason: 'waiting for Listeners (LDS)' };
 let appHealthy: () => boolean | Promise<boolean> = () => true;
 let drains = 0;
+let draining = false;
 const dump = {
   listeners: { version: '7', resources: { outbound: { name: 'outbound' } } },
   lastNack: { message: 'x' },
@@ -23,6 +24,7 @@ const admin = new AdminServer({
     drains++;
   },
   appCheckTimeoutMs: 100,
+  draining: () => draining,
 });
 let base: string;
 
@@ -112,5 +114,20 @@ test('a failing drain is logged, not surfaced: the answer is still 202', async (
     assert.equal(await c.text(), 'internal error: proxy not started\n');
   } finally {
     await failing.close();
+  }
+});
+
+test('/ready: 503 once draining, even with a complete config and a healthy app', async () => {
+  readiness = { ready: true };
+  appHealthy = () => true;
+  assert.equal((await get('/ready')).status, 200);
+  draining = true;
+  try {
+    assert.deepEqual(await get('/ready').then((r) => [r.status, r.body]), [
+      503,
+      'not ready: draining (shutting down)\n',
+    ]);
+  } finally {
+    draining = false;
   }
 });
