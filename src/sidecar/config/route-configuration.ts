@@ -355,6 +355,8 @@ function forward(a: Obj, path: string, sink: ProblemSink): ForwardAction {
     }
   }
   if (typeof a.host_rewrite_literal === 'string') out.hostRewrite = a.host_rewrite_literal;
+  safeValue(a.host_rewrite_literal, at(path, 'host_rewrite_literal'), sink);
+  safeValue(a.prefix_rewrite, at(path, 'prefix_rewrite'), sink);
   return out;
 }
 
@@ -382,6 +384,9 @@ function redirect(r: Obj, path: string, sink: ProblemSink): RedirectAction {
   }
   if (typeof r.path_redirect === 'string') out.path = r.path_redirect;
   if (typeof r.prefix_rewrite === 'string') out.prefixRewrite = r.prefix_rewrite;
+  for (const field of ['scheme_redirect', 'host_redirect', 'path_redirect', 'prefix_rewrite']) {
+    safeValue(r[field], at(path, field), sink);
+  }
   return out;
 }
 
@@ -407,9 +412,23 @@ function headerMutations(r: Obj, path: string, sink: ProblemSink): HeaderMutatio
   };
 }
 
+// RFC 9110 token characters for header names; field values must not contain CR, LF or NUL.
+// Checked here so that a bad header is a NACK, not an exception on every request.
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+const UNSAFE_VALUE = /[\r\n\0]/;
+
+/** A value that goes into a request head (header, Host, path): no CR, LF or NUL. */
+function safeValue(value: unknown, path: string, sink: ProblemSink): void {
+  if (typeof value === 'string' && UNSAFE_VALUE.test(value)) {
+    sink.add(path, 'must not contain CR, LF or NUL (they would split the request or response head)');
+  }
+}
+
 /** Envoy refuses to edit pseudo-headers and Host through these lists (host has its own rewrite). */
 function editableHeader(name: string, path: string, sink: ProblemSink): boolean {
   if (name === '') sink.add(path, 'must not be empty');
+  else if (!name.startsWith(':') && !HEADER_NAME.test(name))
+    sink.add(path, `${JSON.stringify(name)} is not a valid header name (RFC 9110 token)`);
   else if (name.startsWith(':') || name === 'host')
     sink.add(path, `${JSON.stringify(name)} cannot be modified`);
   else return true;
@@ -422,6 +441,7 @@ function headerOptions(v: unknown, path: string, sink: ProblemSink): HeaderValue
     const header = o.header as Obj;
     const name = (header.key as string).toLowerCase();
     editableHeader(name, at(at(p, 'header'), 'key'), sink);
+    safeValue(header.value, at(at(p, 'header'), 'value'), sink);
     let action: HeaderValueOption['action'] = 'append';
     if (o.append !== undefined && o.append !== null) {
       if (o.append_action !== undefined && o.append_action !== null) {

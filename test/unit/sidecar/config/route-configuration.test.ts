@@ -379,3 +379,24 @@ test('semantic problems: weights, regexes, domains, headers Envoy will not edit,
     'RouteConfiguration "dup": virtual_hosts[2].domains: must list at least one domain',
   ]);
 });
+
+test('header names must be tokens and values must not split a head: NACK, not an error per request', () => {
+  const set = withRoutes([
+    {
+      match: { prefix: '/' },
+      route: { cluster: 'c', host_rewrite_literal: 'evil\r\nx-injected: 1', prefix_rewrite: '/a\nb' },
+      request_headers_to_add: [
+        { header: { key: 'bad name', value: 'v' } },
+        { header: { key: 'x-ok', value: 'line\r\nbreak' } },
+      ],
+    },
+    { match: { prefix: '/r' }, redirect: { host_redirect: 'h\r\nx: y' } },
+  ]);
+  assert.deepEqual(problems(set), [
+    'RouteConfiguration "outbound": virtual_hosts[0].routes[0].route.host_rewrite_literal: must not contain CR, LF or NUL (they would split the request or response head)',
+    'RouteConfiguration "outbound": virtual_hosts[0].routes[0].route.prefix_rewrite: must not contain CR, LF or NUL (they would split the request or response head)',
+    'RouteConfiguration "outbound": virtual_hosts[0].routes[0].request_headers_to_add[0].header.key: "bad name" is not a valid header name (RFC 9110 token)',
+    'RouteConfiguration "outbound": virtual_hosts[0].routes[0].request_headers_to_add[1].header.value: must not contain CR, LF or NUL (they would split the request or response head)',
+    'RouteConfiguration "outbound": virtual_hosts[0].routes[1].redirect.host_redirect: must not contain CR, LF or NUL (they would split the request or response head)',
+  ]);
+});
