@@ -84,6 +84,15 @@ test('routes by Host through two proxies and adds the forwarding headers', async
   assert.equal(res.headers['x-request-id'], undefined, 'the request id is not invented on responses');
 });
 
+test('x-forwarded-proto is the connection scheme, not what the client claims', async () => {
+  seen.length = 0;
+  const res = await get(mesh.port, 'https://svc:8080/claims-tls', {
+    headers: { 'x-forwarded-proto': 'https' },
+  });
+  assert.equal(res.status, 200);
+  assert.equal(seen[0]!['x-forwarded-proto'], 'http');
+});
+
 test('a request id from the client is kept', async () => {
   seen.length = 0;
   await get(mesh.port, '/', { headers: { 'x-request-id': 'abc-123' } });

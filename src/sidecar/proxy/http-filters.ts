@@ -47,7 +47,9 @@ export const forwardedFilter: HttpFilter = {
   name: 'x-forwarded',
   onRequest(ctx) {
     if (ctx.remoteAddress !== '') appendForwardedFor(ctx.headers, ctx.remoteAddress);
-    setForwardedProto(ctx.headers, ctx.scheme);
+    // The scheme of the connection the request arrived on, never what the client claims (an
+    // absolute-form `https://…` URI or an HTTP/2 `:scheme`): every listener is plaintext today.
+    setForwardedProto(ctx.headers, 'http');
     return undefined;
   },
 };
