@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import type { Readable, Writable } from 'node:stream';
-import { fromDistinct, fromHttp2Headers, isEmpty, toOutgoing, type HeaderMap } from './header-map.js';
+import { fromHttp2Headers, fromRaw, isEmpty, toFlat, toOutgoing, type HeaderMap } from './header-map.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = http2.constants;
 
@@ -29,6 +29,8 @@ export interface Downstream {
   readonly headersSent: boolean;
   sendContinue(): void;
   respond(status: number, headers: HeaderMap, endStream: boolean): void;
+  /** The whole response at once: head and body in one write, no trailers. */
+  respondWhole(status: number, headers: HeaderMap, body: Buffer): void;
   readonly responseBody: Writable;
   /** Ends the response, with trailers when the codec can carry them. */
   end(trailers?: HeaderMap): void;
@@ -68,12 +70,13 @@ export class Http1Downstream implements Downstream {
     private readonly closeAfterResponse: () => boolean,
   ) {
     this.remoteAddress = req.socket.remoteAddress ?? '';
-    const headers = fromDistinct(req.headersDistinct);
+    // rawHeaders, not headers/headersDistinct: Node builds those objects lazily, on first use.
+    const headers = fromRaw(req.rawHeaders);
     const target = parseRequestTarget(req.url ?? '/', headers['host']?.[0]);
     delete headers['host'];
     this.head = { method: req.method ?? 'GET', ...target, headers };
-    const len = req.headers['content-length'];
-    this.hasBody = req.headers['transfer-encoding'] !== undefined || (len !== undefined && len !== '0');
+    const len = headers['content-length']?.[0];
+    this.hasBody = headers['transfer-encoding'] !== undefined || (len !== undefined && len !== '0');
   }
 
   get body(): Readable {
@@ -87,7 +90,8 @@ export class Http1Downstream implements Downstream {
   }
 
   requestTrailers(): HeaderMap | undefined {
-    return isEmpty(this.req.trailersDistinct) ? undefined : fromDistinct(this.req.trailersDistinct);
+    const raw = this.req.rawTrailers;
+    return raw.length === 0 ? undefined : fromRaw(raw);
   }
 
   sendContinue(): void {
@@ -95,17 +99,26 @@ export class Http1Downstream implements Downstream {
   }
 
   respond(status: number, headers: HeaderMap, endStream: boolean): void {
-    const out = toOutgoing(headers);
-    this.hasLength = out['content-length'] !== undefined;
+    this.hasLength = headers['content-length'] !== undefined;
     // Draining: finish this response, then close, so the client re-dials elsewhere.
-    if (this.closeAfterResponse()) out['connection'] = 'close';
-    this.res.writeHead(status, out);
+    if (this.closeAfterResponse()) headers['connection'] = ['close'];
+    this.res.writeHead(status, toFlat(headers));
     if (endStream) this.res.end();
+  }
+
+  respondWhole(status: number, headers: HeaderMap, body: Buffer): void {
+    // A body that came chunked is complete now: give it a length rather than chunk it again.
+    if (body.length > 0 && headers['content-length'] === undefined)
+      headers['content-length'] = [String(body.length)];
+    if (this.closeAfterResponse()) headers['connection'] = ['close'];
+    this.res.writeHead(status, toFlat(headers));
+    if (body.length > 0) this.res.end(body);
+    else this.res.end();
   }
 
   end(trailers?: HeaderMap): void {
     // Trailers only exist in chunked framing; with a Content-Length they are dropped.
-    if (trailers && !isEmpty(trailers) && !this.hasLength) this.res.addTrailers(toOutgoing(trailers));
+    if (trailers && !this.hasLength && !isEmpty(trailers)) this.res.addTrailers(toOutgoing(trailers));
     this.res.end();
   }
 
@@ -179,6 +192,13 @@ export class Http2Downstream implements Downstream {
       { endStream, waitForTrailers: !endStream },
     );
     if (endStream) this.ended = true;
+  }
+
+  respondWhole(status: number, headers: HeaderMap, body: Buffer): void {
+    if (this.stream.closed) return;
+    this.stream.respond({ ...toOutgoing(headers), ':status': status }, { endStream: body.length === 0 });
+    this.ended = true;
+    if (body.length > 0) this.stream.end(body);
   }
 
   end(trailers?: HeaderMap): void {

@@ -13,6 +13,7 @@ import { startUpstream, type UpstreamFailure, type UpstreamResponse } from './up
 import type { UpstreamPool } from './upstream-pool.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
+const EMPTY = Buffer.alloc(0);
 
 export interface ForwardDeps {
   pool: UpstreamPool;
@@ -110,15 +111,18 @@ export function forward(ds: Downstream, ctx: RequestContext, deps: ForwardDeps):
 
   const onResponse = (res: UpstreamResponse): void => {
     if (over) {
-      res.body.resume();
+      res.body?.resume();
       return;
     }
     latencyMs = performance.now() - startedAt;
     touch();
     const head = { status: res.status, headers: res.headers };
     runResponseFilters(ctx, head);
+    const body = res.body;
     try {
-      ds.respond(head.status, head.headers, res.endStream);
+      // A body already in hand goes out with the head in one write; no stream to set up.
+      if (body === undefined) ds.respondWhole(head.status, head.headers, res.whole ?? EMPTY);
+      else ds.respond(head.status, head.headers, res.endStream);
     } catch (err) {
       deps.logger.debug({ err: (err as Error).message }, 'response head rejected by the downstream codec');
       failLocally(
@@ -130,13 +134,17 @@ export function forward(ds: Downstream, ctx: RequestContext, deps: ForwardDeps):
       );
       return;
     }
+    if (body === undefined) {
+      clearTimeout(routeTimer);
+      return;
+    }
     if (res.endStream) {
       finish(true);
       return;
     }
-    res.body.on('data', touch);
-    res.body.pipe(ds.responseBody, { end: false });
-    res.body.once('end', () => {
+    body.on('data', touch);
+    body.pipe(ds.responseBody, { end: false });
+    body.once('end', () => {
       if (over) return;
       ds.end(res.trailers());
       // Route timeout covers the whole response; it is done.

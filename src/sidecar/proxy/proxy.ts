@@ -11,7 +11,7 @@ import { ClusterManager, endpointKey, type ClusterStatsView } from './cluster-ma
 import type { Downstream } from './downstream.js';
 import { runRequestFilters } from './filter-chain.js';
 import { forward, sendLocalReply } from './forwarder.js';
-import { fromDistinct } from './header-map.js';
+import { fromRaw } from './header-map.js';
 import { isGrpc } from './http-filters.js';
 import { HttpListenerServer } from './http-listener.js';
 import { resolveLimits, type ProxyLimits } from './limits.js';
@@ -244,7 +244,7 @@ export class Proxy {
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, listener: HttpListener): void {
-    const headers = fromDistinct(req.headersDistinct);
+    const headers = fromRaw(req.rawHeaders);
     const target = parseRequestTarget(req.url ?? '/', headers['host']?.[0]);
     delete headers['host'];
     const ctx = this.context(

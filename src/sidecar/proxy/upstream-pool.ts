@@ -1,13 +1,13 @@
-// Connections to upstream endpoints, reused across requests: an http.Agent per endpoint for
-// HTTP/1.1 keep-alive, one multiplexed ClientHttp2Session per endpoint for h2c. A session that
+// Connections to upstream endpoints, reused across requests: an H1Pool per endpoint for
+// HTTP/1.1 keep-alive (upstream-h1.ts), one multiplexed ClientHttp2Session per endpoint for h2c. A session that
 // is going away (GOAWAY, error, close) leaves the pool at once so the next request dials anew,
 // while its open streams finish. Endpoints no cluster uses any more are retired gracefully.
 
-import http from 'node:http';
 import http2 from 'node:http2';
 import type { Logger } from '../../log.js';
 import { endpointKey } from './cluster-manager.js';
 import type { ProxyLimits } from './limits.js';
+import { H1Pool } from './upstream-h1.js';
 
 export interface H2Connection {
   readonly session: http2.ClientHttp2Session;
@@ -18,7 +18,7 @@ export interface H2Connection {
 }
 
 export class UpstreamPool {
-  private readonly agents = new Map<string, http.Agent>();
+  private readonly h1Pools = new Map<string, H1Pool>();
   private readonly sessions = new Map<string, H2Connection>();
   private closed = false;
 
@@ -27,21 +27,19 @@ export class UpstreamPool {
     private readonly logger: Logger,
   ) {}
 
-  agent(host: string, port: number): http.Agent {
+  h1(host: string, port: number): H1Pool {
     const key = endpointKey(host, port);
-    let agent = this.agents.get(key);
-    if (!agent) {
-      agent = new http.Agent({
-        keepAlive: true,
+    let pool = this.h1Pools.get(key);
+    if (!pool) {
+      pool = new H1Pool(host, port, {
         maxSockets: this.limits.upstreamMaxSocketsPerEndpoint,
-        maxFreeSockets: this.limits.upstreamMaxIdleSocketsPerEndpoint,
-        // Node's agent also honours a shorter `Keep-Alive: timeout=` hint from the server.
-        timeout: this.limits.upstreamIdleTimeoutMs,
-        scheduling: 'lifo', // reuse the warmest socket; let the others idle out
+        maxIdle: this.limits.upstreamMaxIdleSocketsPerEndpoint,
+        // A shorter `Keep-Alive: timeout=` hint from the server is honoured per connection.
+        idleTimeoutMs: this.limits.upstreamIdleTimeoutMs,
       });
-      this.agents.set(key, agent);
+      this.h1Pools.set(key, pool);
     }
-    return agent;
+    return pool;
   }
 
   session(host: string, port: number, connectTimeoutMs: number): H2Connection {
@@ -91,10 +89,10 @@ export class UpstreamPool {
 
   /** Retires pools of endpoints not in `live` (endpoint keys); open requests on them finish. */
   retain(live: Set<string>): void {
-    for (const [key, agent] of this.agents) {
+    for (const [key, pool] of this.h1Pools) {
       if (live.has(key)) continue;
-      this.agents.delete(key);
-      retireAgent(agent);
+      this.h1Pools.delete(key);
+      pool.retire();
     }
     for (const [key, conn] of this.sessions) {
       if (live.has(key)) continue;
@@ -106,16 +104,9 @@ export class UpstreamPool {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const agent of this.agents.values()) agent.destroy();
+    for (const pool of this.h1Pools.values()) pool.destroy();
     for (const conn of this.sessions.values()) conn.session.destroy();
-    this.agents.clear();
+    this.h1Pools.clear();
     this.sessions.clear();
   }
-}
-
-// http.Agent has no graceful close: stop keeping sockets and drop the idle ones now; busy
-// sockets are destroyed when their request ends instead of returning to the pool.
-function retireAgent(agent: http.Agent): void {
-  agent.keepSocketAlive = () => false;
-  for (const sockets of Object.values(agent.freeSockets)) for (const s of sockets ?? []) s.destroy();
 }

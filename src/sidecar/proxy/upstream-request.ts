@@ -2,10 +2,17 @@
 // forwarder does not care which: a writable request body, a response with a readable body and
 // trailers, 100-continue, and failures classified as connect failure, reset or timeout.
 
-import http from 'node:http';
 import http2 from 'node:http2';
 import { Writable, type Readable } from 'node:stream';
-import { fromDistinct, fromHttp2Headers, isEmpty, toOutgoing, type HeaderMap } from './header-map.js';
+import { fromHttp2Headers, toOutgoing, type HeaderMap } from './header-map.js';
+import {
+  fieldLines,
+  isValidHeaderValue,
+  isValidPath,
+  isValidToken,
+  type H1Events,
+  type H1Response,
+} from './upstream-h1.js';
 import type { UpstreamPool } from './upstream-pool.js';
 
 const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR, NGHTTP2_CANCEL } = http2.constants;
@@ -27,7 +34,10 @@ export interface UpstreamResponse {
   headers: HeaderMap;
   /** The response ended with its headers (no body, no trailers: e.g. gRPC trailers-only). */
   endStream: boolean;
-  body: Readable;
+  /** The whole body, already received with the head (HTTP/1.1): no stream, no trailers. */
+  whole?: Buffer | undefined;
+  /** The body as a stream; undefined exactly when `whole` is set. */
+  body: Readable | undefined;
   /** Trailers, once `body` has ended. */
   trailers(): HeaderMap | undefined;
 }
@@ -49,7 +59,8 @@ export interface UpstreamEvents {
 }
 
 export interface UpstreamRequest {
-  body: Writable;
+  /** Only for requests with a body. */
+  readonly body: Writable;
   /** Ends the request body, with trailers when there are any. */
   finish(trailers?: HeaderMap): void;
   /** Cancels the request (RST_STREAM CANCEL on h2, closes the connection on HTTP/1.1). */
@@ -89,79 +100,76 @@ function describe(err: Error): string {
   return err.message;
 }
 
+// Methods for which Node's client sends `Content-Length: 0` when there is no body: the
+// upstream must not wait for a body that never comes.
+const BODYLESS_BY_DEFAULT = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE', 'CONNECT']);
+
+// `host` travels as the authority; TE is connection-scoped on HTTP/1.1 (it would have to be
+// listed in Connection), so neither is copied from the map.
+const skipOnH1 = (name: string): boolean => name === 'host' || name === 'te';
+
+/** The request head as written on the wire; throws on what Node's own client would refuse. */
+export function h1RequestHead(head: UpstreamHead): { text: string; chunked: boolean } {
+  if (!isValidToken(head.method)) throw new TypeError(`invalid method ${JSON.stringify(head.method)}`);
+  if (!isValidPath(head.path)) throw new TypeError('request path contains unescaped characters');
+  if (!isValidHeaderValue(head.authority)) throw new TypeError('invalid character in authority');
+  let text = `${head.method} ${head.path} HTTP/1.1\r\nhost: ${head.authority}\r\n${fieldLines(head.headers, skipOnH1)}`;
+  const hasLength = head.headers['content-length'] !== undefined;
+  let chunked = false;
+  if (head.hasBody) {
+    if (!hasLength) {
+      text += 'transfer-encoding: chunked\r\n';
+      chunked = true;
+    }
+  } else if (!hasLength && !BODYLESS_BY_DEFAULT.has(head.method)) text += 'content-length: 0\r\n';
+  return { text: text + '\r\n', chunked };
+}
+
 function startH1(
   pool: UpstreamPool,
   target: UpstreamTarget,
   head: UpstreamHead,
   events: UpstreamEvents,
 ): UpstreamRequest {
-  const ev = once(events);
-  const headers = toOutgoing(head.headers);
-  headers['host'] = head.authority;
-  // TE is connection-scoped on HTTP/1.1 (it would have to be listed in Connection).
-  delete headers['te'];
-  if (head.hasBody && headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
-  const req = http.request({
-    host: target.host,
-    port: target.port,
-    method: head.method,
-    path: head.path,
-    headers,
-    agent: pool.agent(target.host, target.port),
-    setHost: false,
-  });
-  let connected = false;
-  let timer: NodeJS.Timeout | undefined;
-  req.on('socket', (socket) => {
-    if (!socket.connecting) {
-      connected = true;
-      return;
-    }
-    if (target.connectTimeoutMs > 0) {
-      timer = setTimeout(() => {
-        req.destroy(
-          Object.assign(new Error(`connect timeout after ${target.connectTimeoutMs} ms`), {
-            code: 'ETIMEDOUT',
-          }),
-        );
-      }, target.connectTimeoutMs);
-    }
-    socket.once('connect', () => {
-      connected = true;
-      clearTimeout(timer);
-    });
-  });
-  req.on('continue', () => ev.onContinue());
-  req.on('response', (res) => {
-    clearTimeout(timer);
-    const fail = (): void =>
-      ev.onFailure({ kind: 'reset', message: 'upstream closed the connection mid-response' });
-    res.on('aborted', fail);
-    res.on('error', fail);
-    ev.onResponse({
-      status: res.statusCode ?? 502,
-      headers: fromDistinct(res.headersDistinct),
+  const { text, chunked } = h1RequestHead(head);
+  return pool.h1(target.host, target.port).request(
+    {
+      head: text,
+      hasBody: head.hasBody,
+      chunked,
+      isHead: head.method === 'HEAD',
+      flushHead: head.expectContinue,
+      connectTimeoutMs: target.connectTimeoutMs,
+    },
+    new H1EventAdapter(events),
+  );
+}
+
+/** Maps the HTTP/1.1 client's events onto the codec-neutral ones, once per failure. */
+class H1EventAdapter implements H1Events {
+  private failed = false;
+  constructor(private readonly ev: UpstreamEvents) {}
+  onContinue(): void {
+    this.ev.onContinue();
+  }
+  onResponse(res: H1Response): void {
+    this.ev.onResponse({
+      status: res.status,
+      headers: res.headers,
       endStream: false,
-      body: res,
-      trailers: () => (isEmpty(res.trailersDistinct) ? undefined : fromDistinct(res.trailersDistinct)),
+      whole: res.whole,
+      body: res.body,
+      trailers: () => res.trailers,
     });
-  });
-  req.on('error', (err) => {
-    clearTimeout(timer);
-    ev.onFailure({ kind: connected ? 'reset' : 'connect', message: describe(err) });
-  });
-  if (!head.hasBody) req.end();
-  else if (head.expectContinue) req.flushHeaders(); // the upstream must see the expectation now
-  return {
-    body: req,
-    finish(trailers) {
-      if (trailers && !isEmpty(trailers)) req.addTrailers(toOutgoing(trailers));
-      req.end();
-    },
-    abort() {
-      req.destroy();
-    },
-  };
+  }
+  onFailure(connected: boolean, message: string, responded: boolean): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.ev.onFailure({
+      kind: connected ? 'reset' : 'connect',
+      message: responded ? 'upstream closed the connection mid-response' : message,
+    });
+  }
 }
 
 function startH2(
