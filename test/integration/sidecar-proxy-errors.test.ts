@@ -20,6 +20,7 @@ import {
   newProxy,
   portOf,
   prefixMatch,
+  rawExchange,
   runtimeConfig,
 } from './sidecar-proxy-helpers.js';
 import type { Proxy } from '../../src/sidecar/proxy/proxy.js';
@@ -197,6 +198,49 @@ test('redirects and direct responses come from the route table', async () => {
   const teapot = await get(port, '/teapot', { headers: { host: 'paths' } });
   assert.equal(teapot.status, 418);
   assert.equal(teapot.body, 'short and stout');
+});
+
+test('an invalid Host is a 400, also where a redirect route would build a Location from it', async () => {
+  for (const host of ['paths:abc', '[paths', 'a b', 'user@paths', 'paths:99999']) {
+    const out = await rawExchange(port, `GET /moved HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    assert.match(out, /^HTTP\/1\.1 400 /, host);
+    assert.match(out, /x-weft-error: WEFT_E_PROXY_BAD_REQUEST/i, host);
+  }
+  const h2 = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    const stream = h2.request({ ':path': '/moved', ':authority': 'paths:abc' });
+    stream.end();
+    const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+    assert.equal(headers[':status'], 400);
+    stream.resume();
+    await once(stream, 'close');
+  } finally {
+    h2.close();
+  }
+});
+
+test('an Upgrade with an invalid Host on a redirect route is a 400 and the proxy lives on', async () => {
+  const out = await rawExchange(
+    port,
+    'GET /moved HTTP/1.1\r\nHost: paths:abc\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n',
+  );
+  assert.match(out, /^HTTP\/1\.1 400 /);
+  const ok = await rawExchange(
+    port,
+    'GET /moved HTTP/1.1\r\nHost: paths:8080\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n',
+  );
+  assert.match(ok, /^HTTP\/1\.1 301 [^]*location: http:\/\/new:8080\/there/i);
+});
+
+test('an HTTP/1.1 request without Host (or with two) is a 400; HTTP/1.0 without Host is not', async () => {
+  const none = await rawExchange(port, 'GET / HTTP/1.1\r\nConnection: close\r\n\r\n');
+  assert.match(none, /^HTTP\/1\.1 400 [^]*needs a Host header/);
+  const two = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: ok\r\nHost: ok\r\nConnection: close\r\n\r\n');
+  assert.match(two, /^HTTP\/1\.1 400 /);
+  const old = await rawExchange(port, 'GET / HTTP/1.0\r\n\r\n');
+  assert.match(old, /^HTTP\/1\.1 404 [^]*WEFT_E_PROXY_UNKNOWN_SERVICE/);
+  const absolute = await rawExchange(port, 'GET http://ok/ HTTP/1.1\r\nConnection: close\r\n\r\n');
+  assert.match(absolute, /^HTTP\/1\.1 200 /);
 });
 
 test('connections beyond the listener cap are refused; the others keep working', async () => {

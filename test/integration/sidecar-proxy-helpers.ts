@@ -2,6 +2,7 @@
 // (app → outbound proxy → inbound proxy → app server) like the real one, on ephemeral ports.
 
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo, Server } from 'node:net';
 import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
@@ -280,4 +281,22 @@ export class WsFrameReader {
       this.buf = this.buf.subarray(off + maskLen + len);
     }
   }
+}
+
+/** Writes raw bytes and collects what comes back until the server closes or `ms` pass. */
+export function rawExchange(port: number, data: string, ms = 2_000): Promise<string> {
+  return new Promise((resolve) => {
+    let out = '';
+    const c = net.connect(port, '127.0.0.1', () => c.write(data));
+    const timer = setTimeout(() => {
+      c.destroy();
+      resolve(out);
+    }, ms);
+    c.on('data', (d: Buffer) => (out += d.toString('latin1')));
+    c.on('error', () => {});
+    c.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+  });
 }

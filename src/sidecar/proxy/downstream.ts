@@ -17,6 +17,8 @@ export interface RequestHead {
   scheme: string;
   /** Without `host` (carried as `authority`) and without pseudo-headers. */
   headers: HeaderMap;
+  /** Why the request cannot be routed (answered 400), when it cannot: checked once, here. */
+  invalid?: string | undefined;
 }
 
 export interface Downstream {
@@ -40,21 +42,50 @@ export interface Downstream {
   onDone(cb: (complete: boolean) => void): void;
 }
 
-/** Splits an HTTP/1.1 request target: absolute-form (what HTTP_PROXY clients send) or origin-form. */
+// RFC 3986 §3.2.2 host (reg-name, IPv4, or a bracketed IPv6 literal) and an optional port.
+// Anything else (`svc:abc`, userinfo, spaces) would break every later use of the authority — a
+// redirect's Location, the upstream Host — so it is refused where the head is parsed.
+const AUTHORITY = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=%]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?$/;
+
+/** Undefined when `authority` can be routed and forwarded; else why not. */
+export function authorityProblem(authority: string): string | undefined {
+  if (authority === '') return 'the request has no Host or :authority';
+  if (!AUTHORITY.test(authority)) return `invalid authority ${JSON.stringify(authority)}`;
+  const colon = authority.lastIndexOf(':');
+  if (colon > authority.lastIndexOf(']') && Number(authority.slice(colon + 1)) > 65535)
+    return `invalid port in authority ${JSON.stringify(authority)}`;
+  return undefined;
+}
+
+/**
+ * Splits an HTTP/1.1 request target: absolute-form (what HTTP_PROXY clients send) or origin-form,
+ * and checks the authority: one valid Host (RFC 9112 §3.2: an HTTP/1.1 request without one, or
+ * with two, is a 400), unless the absolute-form target carries it.
+ */
 export function parseRequestTarget(
   url: string,
-  hostHeader: string | undefined,
-): { authority: string; path: string; scheme: string } {
+  host: string[] | undefined,
+  httpVersion: string,
+): { authority: string; path: string; scheme: string; invalid?: string | undefined } {
   if (/^https?:\/\//i.test(url)) {
     try {
       const u = new URL(url);
       // The absolute-form authority wins over Host (RFC 9112 §3.2.2).
-      return { authority: u.host, path: `${u.pathname}${u.search}`, scheme: u.protocol.slice(0, -1) };
+      if (u.host !== '')
+        return { authority: u.host, path: `${u.pathname}${u.search}`, scheme: u.protocol.slice(0, -1) };
     } catch {
       // fall through: routed as origin-form, will most likely find no route
     }
   }
-  return { authority: hostHeader ?? '', path: url === '' ? '/' : url, scheme: 'http' };
+  const path = url === '' ? '/' : url;
+  if (host === undefined || host.length === 0) {
+    // HTTP/1.0 predates Host; such a request finds no virtual host (404) rather than a 400.
+    const invalid = httpVersion === '1.0' ? undefined : 'an HTTP/1.1 request needs a Host header';
+    return { authority: '', path, scheme: 'http', invalid };
+  }
+  const authority = host[0]!;
+  const invalid = host.length > 1 ? 'more than one Host header' : authorityProblem(authority);
+  return { authority, path, scheme: 'http', invalid };
 }
 
 export class Http1Downstream implements Downstream {
@@ -72,7 +103,7 @@ export class Http1Downstream implements Downstream {
     this.remoteAddress = req.socket.remoteAddress ?? '';
     // rawHeaders, not headers/headersDistinct: Node builds those objects lazily, on first use.
     const headers = fromRaw(req.rawHeaders);
-    const target = parseRequestTarget(req.url ?? '/', headers['host']?.[0]);
+    const target = parseRequestTarget(req.url ?? '/', headers['host'], req.httpVersion);
     delete headers['host'];
     this.head = { method: req.method ?? 'GET', ...target, headers };
     const len = headers['content-length']?.[0];
@@ -155,6 +186,7 @@ export class Http2Downstream implements Downstream {
       path: headers[':path'] ?? '/',
       scheme: headers[':scheme'] ?? 'http',
       headers: map,
+      invalid: authorityProblem(authority),
     };
     this.hasBody = (flags & NGHTTP2_FLAG_END_STREAM) === 0;
     stream.on('trailers', (t: http2.IncomingHttpHeaders) => {

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ForwardAction, HeaderValueOption, RedirectAction, RouteMatch } from '../runtime-config.js';
 import type { HeaderMap } from './header-map.js';
+import { splitAuthority } from './router.js';
 
 // Fields that describe one connection, never the message: Keep-Alive and Proxy-Connection are
 // legacy but still sent; HTTP2-Settings belongs to the h2c upgrade dance. Proxy-Authorization
@@ -117,17 +118,26 @@ function replacePrefix(pathOnly: string, prefix: string, replacement: string): s
   return replacement + rest;
 }
 
-/** The `Location` of a redirect; unset parts are taken from the request, the query is kept. */
+/**
+ * The `Location` of a redirect; unset parts are taken from the request, the query is kept.
+ * Assembled from pieces, never parsed: the authority was validated when the request arrived,
+ * and a parser here could only throw on the hot path of a route the config asked for.
+ */
 export function redirectLocation(
   action: RedirectAction,
   req: { scheme: string; authority: string; path: string },
   match: RouteMatch,
 ): string {
   const scheme = action.scheme ?? req.scheme;
-  const url = new URL(`${req.scheme}://${req.authority}`);
-  const host = action.host ?? url.hostname;
+  const authority = splitAuthority(req.authority);
+  const host = action.host ?? authority.host;
   const defaultPort = scheme === 'https' ? '443' : '80';
-  let port = action.port !== undefined ? String(action.port) : action.scheme !== undefined ? '' : url.port;
+  let port =
+    action.port !== undefined
+      ? String(action.port)
+      : action.scheme !== undefined
+        ? ''
+        : (authority.port ?? '');
   if (port === defaultPort) port = '';
   const [pathOnly, query] = splitQuery(req.path);
   let path = pathOnly;

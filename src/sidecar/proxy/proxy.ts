@@ -15,7 +15,7 @@ import { fromRaw } from './header-map.js';
 import { isGrpc } from './http-filters.js';
 import { HttpListenerServer } from './http-listener.js';
 import { resolveLimits, type ProxyLimits } from './limits.js';
-import type { LocalReply } from './local-reply.js';
+import { proxyError, type LocalReply } from './local-reply.js';
 import { parseRequestTarget } from './downstream.js';
 import type { ConfigSnapshot, RequestContext } from './request-context.js';
 import { TcpListenerServer } from './tcp-proxy.js';
@@ -222,6 +222,8 @@ export class Proxy {
     const ctx = this.context(listener, ds.protocol, ds.remoteAddress, ds.head, ds.hasBody, false);
     if (!ctx) return ds.reset();
     try {
+      const invalid = ds.head.invalid;
+      if (invalid !== undefined) return sendLocalReply(ds, ctx, badRequest(invalid));
       const reply = runRequestFilters(ctx);
       if (reply) return sendLocalReply(ds, ctx, reply);
       forward(ds, ctx, {
@@ -244,21 +246,39 @@ export class Proxy {
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, listener: HttpListener): void {
-    const headers = fromRaw(req.rawHeaders);
-    const target = parseRequestTarget(req.url ?? '/', headers['host']?.[0]);
-    delete headers['host'];
-    const ctx = this.context(
-      listener,
-      'http1',
-      req.socket.remoteAddress ?? '',
-      { method: req.method ?? 'GET', ...target, headers },
-      false,
-      true,
-    );
-    if (!ctx) return void socket.destroy();
     socket.on('error', () => socket.destroy());
-    const reply = runRequestFilters(ctx);
-    if (reply) return writeRawReply(socket, reply, ctx);
-    tunnelUpgrade(ctx, socket, head, this.logger);
+    // No HTTP server owns this socket any more: a throw here would escape to the process.
+    try {
+      const headers = fromRaw(req.rawHeaders);
+      const target = parseRequestTarget(req.url ?? '/', headers['host'], req.httpVersion);
+      delete headers['host'];
+      const ctx = this.context(
+        listener,
+        'http1',
+        req.socket.remoteAddress ?? '',
+        { method: req.method ?? 'GET', ...target, headers },
+        false,
+        true,
+      );
+      if (!ctx) return void socket.destroy();
+      if (target.invalid !== undefined) return writeRawReply(socket, badRequest(target.invalid), ctx);
+      const reply = runRequestFilters(ctx);
+      if (reply) return writeRawReply(socket, reply, ctx);
+      tunnelUpgrade(ctx, socket, head, this.logger);
+    } catch (err) {
+      this.logger.error(
+        { listener: listener.name, err: (err as Error).stack },
+        'upgrade request failed inside the proxy',
+      );
+      try {
+        writeRawReply(socket, { status: 500, body: 'internal proxy error\n' });
+      } catch {
+        socket.destroy();
+      }
+    }
   }
+}
+
+function badRequest(why: string): LocalReply {
+  return proxyError(400, 'WEFT_E_PROXY_BAD_REQUEST', `bad request: ${why}`);
 }

@@ -12,6 +12,7 @@ import {
   stripHopByHop,
 } from '../../../../src/sidecar/proxy/header-filters.js';
 import { classifyPreface, H2_PREFACE } from '../../../../src/sidecar/proxy/codec-detect.js';
+import { authorityProblem, parseRequestTarget } from '../../../../src/sidecar/proxy/downstream.js';
 import type { HeaderMap } from '../../../../src/sidecar/proxy/header-map.js';
 import type { ForwardAction, RouteMatch } from '../../../../src/sidecar/runtime-config.js';
 
@@ -108,6 +109,37 @@ test('redirect targets take unset parts from the request', () => {
     redirectLocation({ kind: 'redirect', status: 308, host: 'b', port: 9 }, req, m),
     'http://b:9/old/x?q=1',
   );
+});
+
+test('redirect targets keep an IPv6 host and drop a default port, without parsing a URL', () => {
+  const m: RouteMatch = { path: { prefix: '/' }, caseSensitive: true, headers: [], query: [] };
+  const v6 = { scheme: 'http', authority: '[::1]:8080', path: '/a' };
+  assert.equal(redirectLocation({ kind: 'redirect', status: 301, path: '/b' }, v6, m), 'http://[::1]:8080/b');
+  const dflt = { scheme: 'http', authority: 'svc:80', path: '/a' };
+  assert.equal(redirectLocation({ kind: 'redirect', status: 301 }, dflt, m), 'http://svc/a');
+});
+
+test('authorities are checked once, where the request head is parsed', () => {
+  for (const ok of [
+    'svc',
+    'svc:8080',
+    'svc.ns.svc.cluster.local',
+    '10.0.0.1:80',
+    '[::1]',
+    '[fe80::1]:443',
+    'svc:',
+  ])
+    assert.equal(authorityProblem(ok), undefined, ok);
+  for (const bad of ['', 'svc:abc', '[svc', 'a b', 'u@svc', 'svc:70000', 'svc/x', 'svc:1:2'])
+    assert.notEqual(authorityProblem(bad), undefined, bad);
+  assert.equal(parseRequestTarget('/', undefined, '1.1').invalid, 'an HTTP/1.1 request needs a Host header');
+  assert.equal(parseRequestTarget('/', undefined, '1.0').invalid, undefined);
+  assert.equal(parseRequestTarget('/', ['a', 'a'], '1.1').invalid, 'more than one Host header');
+  assert.deepEqual(parseRequestTarget('http://svc:81/p?q', undefined, '1.1'), {
+    authority: 'svc:81',
+    path: '/p?q',
+    scheme: 'http',
+  });
 });
 
 test('codec detection: the h2c preface, decided on as few bytes as possible', () => {
