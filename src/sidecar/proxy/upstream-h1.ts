@@ -281,6 +281,9 @@ export class H1Conn {
   exchangeDone(ex: H1Exchange): void {
     if (this.ex !== ex) return;
     this.ex = undefined;
+    // Backpressure on the last response may have left the socket paused; a pooled connection
+    // must flow again, or the next response on it (and the server closing it) is never read.
+    this.socket.resume();
     this.pool.release(this);
   }
 
