@@ -152,6 +152,37 @@ test('upstream connect failure → 503 with the reason', async () => {
   assert.equal(down.failedRequests, 1);
 });
 
+test('LEAST_REQUEST steers away from an endpoint that refuses connections', async () => {
+  const slow = http.createServer((_req, res) => setTimeout(() => res.end('ok'), 20));
+  const lr = newProxy();
+  try {
+    await lr.apply(
+      runtimeConfig(
+        [httpListener('outbound', 'outbound', 'outbound')],
+        [
+          {
+            name: 'outbound',
+            virtualHosts: [{ name: 'lr', domains: ['*'], routes: [forwardRoute('lr', 'lr')] }],
+          },
+        ],
+        [
+          cluster('lr', 'http1', [endpoint(await listen(slow)), endpoint(closedPort)], {
+            lbPolicy: 'LEAST_REQUEST',
+          }),
+        ],
+      ),
+    );
+    const p = portOf(lr, 'outbound');
+    let ok = 0;
+    for (let i = 0; i < 40; i++) if ((await get(p, '/')).status === 200) ok++;
+    // One refused connection teaches the balancer for good.
+    assert.ok(ok >= 39, `${ok}/40 succeeded`);
+  } finally {
+    await lr.close();
+    await closeServer(slow);
+  }
+});
+
 test('route timeout → 504', async () => {
   const t0 = Date.now();
   const res = await get(port, '/hang', { headers: { host: 'slow' } });

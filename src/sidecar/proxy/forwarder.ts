@@ -7,6 +7,7 @@ import http2 from 'node:http2';
 import type { Logger } from '../../log.js';
 import type { Downstream } from './downstream.js';
 import { runResponseFilters } from './filter-chain.js';
+import { FAILURE_PENALTY_MS } from './load-balancer.js';
 import { proxyError, renderLocalReply, type LocalReply } from './local-reply.js';
 import type { RequestContext } from './request-context.js';
 import { startUpstream, type UpstreamFailure, type UpstreamResponse } from './upstream-request.js';
@@ -66,6 +67,7 @@ export function forward(ds: Downstream, ctx: RequestContext, deps: ForwardDeps):
   const settle = endpoint.stats.begin();
   const startedAt = performance.now();
   let latencyMs: number | undefined;
+  let penaltyMs: number | undefined;
   let over = false;
   let requestDone = !ds.hasBody;
   let routeTimer: NodeJS.Timeout | undefined;
@@ -76,11 +78,13 @@ export function forward(ds: Downstream, ctx: RequestContext, deps: ForwardDeps):
     over = true;
     clearTimeout(routeTimer);
     clearTimeout(idleTimer);
-    settle({ ok, latencyMs });
+    settle({ ok, latencyMs, penaltyMs });
   };
 
-  const failLocally = (reply: LocalReply, upstreamRst?: number): void => {
+  /** `blame`: the endpoint failed to answer in time, which its latency estimate must show. */
+  const failLocally = (reply: LocalReply, upstreamRst?: number, blame = 0): void => {
     if (over) return;
+    if (blame > 0) penaltyMs = Math.max(blame, performance.now() - startedAt);
     upstream.abort();
     if (ds.headersSent) {
       // Too late for a status: cut the client's stream, passing on the upstream's RST code.
@@ -104,6 +108,8 @@ export function forward(ds: Downstream, ctx: RequestContext, deps: ForwardDeps):
             'WEFT_E_PROXY_STREAM_IDLE_TIMEOUT',
             `stream idle timeout: no bytes in either direction for ${idleMs} ms (cluster "${cluster.cluster.name}")`,
           ),
+          undefined,
+          requestDone ? idleMs : 0,
         );
       }, idleMs);
     }
@@ -174,7 +180,8 @@ export function forward(ds: Downstream, ctx: RequestContext, deps: ForwardDeps):
         if (!over) ds.sendContinue();
       },
       onResponse,
-      onFailure: (f) => failLocally(failureReply(f, ctx), f.rstCode),
+      onFailure: (f) =>
+        failLocally(failureReply(f, ctx), f.rstCode, cluster.cluster.connectTimeoutMs || FAILURE_PENALTY_MS),
     },
   );
 
@@ -193,6 +200,7 @@ export function forward(ds: Downstream, ctx: RequestContext, deps: ForwardDeps):
           `upstream request timeout: no complete response from cluster "${cluster.cluster.name}" within the route's ${timeoutMs} ms`,
         ),
         NGHTTP2_CANCEL,
+        timeoutMs,
       );
     }, timeoutMs);
   }

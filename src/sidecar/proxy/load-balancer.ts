@@ -12,8 +12,26 @@ import type { Endpoint, LbPolicy } from '../runtime-config.js';
 
 /** Linkerd's default decay: a latency sample's influence halves in about 7 s. */
 const EWMA_DECAY_MS = 10_000;
-/** Cost assumed for an endpoint with no sample yet, so new endpoints are tried but not flooded. */
-const DEFAULT_RTT_MS = 1;
+/**
+ * Cost of an endpoint with no sample when no peer has answered either: below any real latency,
+ * so an untried endpoint is preferred to one known to fail; among untried ones only active
+ * requests tell them apart.
+ */
+const UNSAMPLED_COST_MS = 1;
+/** A failed attempt's latency when the cluster has no connect timeout to measure it by. */
+export const FAILURE_PENALTY_MS = 1_000;
+
+export interface Outcome {
+  ok: boolean;
+  /** Time to response headers, when there was a response. */
+  latencyMs?: number | undefined;
+  /**
+   * No response, through the endpoint's fault (connect refused, reset, timeout): counted as a
+   * sample at least this slow, so that a dead endpoint — which fails fast — does not look like
+   * the fastest one and win every comparison.
+   */
+  penaltyMs?: number | undefined;
+}
 
 export class EndpointStats {
   active = 0;
@@ -21,6 +39,8 @@ export class EndpointStats {
   failures = 0;
   /** Peak-EWMA of time to response headers, ms; undefined until the first sample. */
   ewmaMs: number | undefined;
+  /** The last sample was a failure's penalty, not a latency: no yardstick for new peers. */
+  penalized = false;
   private lastSampleAt = 0;
 
   constructor(
@@ -29,16 +49,22 @@ export class EndpointStats {
   ) {}
 
   /** Call when a request is sent; returns the completion callback (call it exactly once). */
-  begin(): (outcome: { ok: boolean; latencyMs?: number }) => void {
+  begin(): (outcome: Outcome) => void {
     this.active++;
     this.total++;
     let done = false;
-    return ({ ok, latencyMs }) => {
+    return ({ ok, latencyMs, penaltyMs }) => {
       if (done) return;
       done = true;
       this.active--;
       if (!ok) this.failures++;
-      if (latencyMs !== undefined) this.observe(latencyMs);
+      if (latencyMs !== undefined) {
+        this.observe(latencyMs);
+        this.penalized = false;
+      } else if (penaltyMs !== undefined) {
+        this.observe(Math.max(penaltyMs, this.ewmaMs ?? 0));
+        this.penalized = true;
+      }
     };
   }
 
@@ -52,8 +78,14 @@ export class EndpointStats {
     this.lastSampleAt = now;
   }
 
-  cost(): number {
-    return (this.ewmaMs ?? DEFAULT_RTT_MS) * (this.active + 1);
+  /**
+   * The latency estimate at `now`, decayed toward zero since the last sample (as Linkerd's and
+   * tower's peak-EWMA): an endpoint penalised for failing is not shunned forever, it is probed
+   * again once its estimate has decayed below its peers'.
+   */
+  estimate(now: number): number | undefined {
+    if (this.ewmaMs === undefined) return undefined;
+    return this.ewmaMs * Math.exp(-Math.max(0, now - this.lastSampleAt) / EWMA_DECAY_MS);
   }
 }
 
@@ -110,6 +142,8 @@ export class RoundRobin implements LoadBalancer {
 
 export class LeastRequest implements LoadBalancer {
   private readonly weighted: SmoothWeighted | undefined;
+  /** The time of the pick in progress, read by the weighted path's cost function. */
+  private now = 0;
 
   constructor(
     private readonly endpoints: LbEndpoint[],
@@ -119,10 +153,35 @@ export class LeastRequest implements LoadBalancer {
     const equal = endpoints.every((e) => e.endpoint.weight === w0);
     this.weighted = equal
       ? undefined
-      : new SmoothWeighted(endpoints, (e) => e.endpoint.weight / e.stats.cost());
+      : new SmoothWeighted(endpoints, (e) => e.endpoint.weight / this.cost(e));
+  }
+
+  /**
+   * Latency estimate × (active + 1). An endpoint never sampled is assumed as fast as its
+   * answering peers on average: tried, not flooded. Peers whose last word was a failure are
+   * left out of that mean, else a new endpoint would look as bad as a dead one next to it.
+   */
+  cost(e: LbEndpoint): number {
+    const est = e.stats.estimate(this.now) ?? this.peerMean();
+    return est * (e.stats.active + 1);
+  }
+
+  // O(n), but only while some endpoint has never answered (just added, or never picked).
+  private peerMean(): number {
+    let sum = 0;
+    let n = 0;
+    for (const e of this.endpoints) {
+      const v = e.stats.estimate(this.now);
+      if (v !== undefined && !e.stats.penalized) {
+        sum += v;
+        n++;
+      }
+    }
+    return n > 0 ? sum / n : UNSAMPLED_COST_MS;
   }
 
   pick(): LbEndpoint | undefined {
+    this.now = performance.now();
     if (this.weighted) return this.weighted.pick();
     const n = this.endpoints.length;
     if (n <= 1) return this.endpoints[0];
@@ -131,8 +190,8 @@ export class LeastRequest implements LoadBalancer {
     if (j >= i) j++; // two distinct candidates
     const a = this.endpoints[i]!;
     const b = this.endpoints[j]!;
-    const ca = a.stats.cost();
-    const cb = b.stats.cost();
+    const ca = this.cost(a);
+    const cb = this.cost(b);
     if (ca === cb) return this.random() < 0.5 ? a : b;
     return ca < cb ? a : b;
   }

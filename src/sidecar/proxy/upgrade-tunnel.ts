@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../../log.js';
 import { runResponseFilters } from './filter-chain.js';
 import { fromDistinct, toOutgoing, type HeaderMap } from './header-map.js';
+import { FAILURE_PENALTY_MS } from './load-balancer.js';
 import { proxyError, renderLocalReply, type LocalReply } from './local-reply.js';
 import type { RequestContext } from './request-context.js';
 
@@ -60,10 +61,13 @@ export function tunnelUpgrade(ctx: RequestContext, socket: Duplex, head: Buffer,
   let connected = false;
   let upgraded = false;
   let settled = false;
-  const done = (ok: boolean): void => {
+  const done = (ok: boolean, penaltyMs?: number): void => {
     if (settled) return;
     settled = true;
-    settle({ ok, latencyMs: performance.now() - startedAt });
+    const elapsed = performance.now() - startedAt;
+    settle(
+      penaltyMs === undefined ? { ok, latencyMs: elapsed } : { ok, penaltyMs: Math.max(penaltyMs, elapsed) },
+    );
   };
   const timeoutMs = cluster.cluster.connectTimeoutMs;
   const timer =
@@ -131,7 +135,7 @@ export function tunnelUpgrade(ctx: RequestContext, socket: Duplex, head: Buffer,
           ),
       ctx,
     );
-    done(false);
+    done(false, cluster.cluster.connectTimeoutMs || FAILURE_PENALTY_MS);
   });
   req.end();
 }

@@ -91,3 +91,32 @@ test('peak EWMA: a slow sample counts at once, fast samples decay it', () => {
   assert.equal(s.active, 0, 'the completion callback counts once');
   assert.equal(s.failures, 1);
 });
+
+test('LEAST_REQUEST: an endpoint never sampled costs its peers mean, not next to nothing', () => {
+  const list = eps(1, 1);
+  list[0]!.stats.observe(20);
+  const counts = distribution(() => createLoadBalancer('LEAST_REQUEST', list).pick(), 1_000);
+  // Equal cost: the tie is broken at random, neither endpoint takes everything.
+  assert.ok(counts.get(1001)! > 350 && counts.get(1001)! < 650, JSON.stringify([...counts]));
+});
+
+test('LEAST_REQUEST: a failure counts as a slow sample, which decays so the endpoint is retried', () => {
+  const list = eps(1, 1);
+  list[0]!.stats.observe(20);
+  list[1]!.stats.begin()({ ok: false, penaltyMs: 1_000 });
+  assert.equal(list[1]!.stats.ewmaMs, 1_000);
+  const lb = createLoadBalancer('LEAST_REQUEST', list);
+  assert.equal(distribution(() => lb.pick(), 100).get(1000), 100);
+  // A failure never lowers the estimate of an endpoint already slower than the penalty.
+  list[0]!.stats.begin()({ ok: false, penaltyMs: 5 });
+  assert.equal(list[0]!.stats.ewmaMs, 20);
+  const now = performance.now();
+  assert.ok(list[1]!.stats.estimate(now + 60_000)! < list[0]!.stats.estimate(now)!);
+});
+
+test('LEAST_REQUEST: an untried endpoint is preferred to one whose last attempt failed', () => {
+  const list = eps(1, 1);
+  list[0]!.stats.begin()({ ok: false, penaltyMs: 1_000 });
+  const lb = createLoadBalancer('LEAST_REQUEST', list);
+  assert.equal(distribution(() => lb.pick(), 100).get(1001), 100);
+});
