@@ -183,6 +183,34 @@ test('LEAST_REQUEST steers away from an endpoint that refuses connections', asyn
   }
 });
 
+test('a request the upstream codec refuses is a 500 and leaves no active request behind', async () => {
+  const bad = forwardRoute('bad', 'ok');
+  // The translator refuses such values; a config built by hand can still carry one.
+  bad.headers.requestAdd.push({ name: 'x-bad', value: 'a\nb', action: 'append' });
+  const leaky = newProxy();
+  try {
+    await leaky.apply(
+      runtimeConfig(
+        [httpListener('outbound', 'outbound', 'outbound')],
+        [{ name: 'outbound', virtualHosts: [{ name: 'bad', domains: ['*'], routes: [bad] }] }],
+        [cluster('ok', 'http1', [endpoint((app.address() as net.AddressInfo).port)])],
+      ),
+    );
+    const p = portOf(leaky, 'outbound');
+    assert.equal((await get(p, '/')).status, 500);
+    const upgrade = await rawExchange(
+      p,
+      'GET / HTTP/1.1\r\nHost: svc\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n',
+    );
+    assert.match(upgrade, /^HTTP\/1\.1 500 /);
+    const ep = leaky.stats().clusters[0]!.endpoints[0]!;
+    assert.equal(ep.activeRequests, 0);
+    assert.equal(ep.failedRequests, 2);
+  } finally {
+    await leaky.close();
+  }
+});
+
 test('route timeout → 504', async () => {
   const t0 = Date.now();
   const res = await get(port, '/hang', { headers: { host: 'slow' } });

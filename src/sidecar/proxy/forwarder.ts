@@ -158,32 +158,43 @@ export function forward(ds: Downstream, ctx: RequestContext, deps: ForwardDeps):
     });
   };
 
-  const upstream = startUpstream(
-    deps.pool,
-    {
-      host: endpoint.endpoint.host,
-      port: endpoint.endpoint.port,
-      protocol: cluster.cluster.protocol === 'http2' ? 'http2' : 'http1',
-      connectTimeoutMs: cluster.cluster.connectTimeoutMs,
-    },
-    {
-      method: ctx.method,
-      path: ctx.path,
-      authority: ctx.authority,
-      scheme: 'http',
-      headers: ctx.headers,
-      hasBody: ds.hasBody,
-      expectContinue: ctx.headers['expect']?.some((v) => v.toLowerCase() === '100-continue') ?? false,
-    },
-    {
-      onContinue: () => {
-        if (!over) ds.sendContinue();
+  let upstream: ReturnType<typeof startUpstream>;
+  try {
+    upstream = startUpstream(
+      deps.pool,
+      {
+        host: endpoint.endpoint.host,
+        port: endpoint.endpoint.port,
+        protocol: cluster.cluster.protocol === 'http2' ? 'http2' : 'http1',
+        connectTimeoutMs: cluster.cluster.connectTimeoutMs,
       },
-      onResponse,
-      onFailure: (f) =>
-        failLocally(failureReply(f, ctx), f.rstCode, cluster.cluster.connectTimeoutMs || FAILURE_PENALTY_MS),
-    },
-  );
+      {
+        method: ctx.method,
+        path: ctx.path,
+        authority: ctx.authority,
+        scheme: 'http',
+        headers: ctx.headers,
+        hasBody: ds.hasBody,
+        expectContinue: ctx.headers['expect']?.some((v) => v.toLowerCase() === '100-continue') ?? false,
+      },
+      {
+        onContinue: () => {
+          if (!over) ds.sendContinue();
+        },
+        onResponse,
+        onFailure: (f) =>
+          failLocally(
+            failureReply(f, ctx),
+            f.rstCode,
+            cluster.cluster.connectTimeoutMs || FAILURE_PENALTY_MS,
+          ),
+      },
+    );
+  } catch (err) {
+    // A head the upstream codec refuses: nothing was sent, but the pick was counted as load.
+    finish(false);
+    throw err;
+  }
 
   ds.onDone((complete) => {
     if (!complete && !over) upstream.abort(); // the client went away: cancel upstream work too

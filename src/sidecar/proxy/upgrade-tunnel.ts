@@ -49,15 +49,22 @@ export function tunnelUpgrade(ctx: RequestContext, socket: Duplex, head: Buffer,
   const startedAt = performance.now();
   const headers = toOutgoing(ctx.headers);
   headers['host'] = ctx.authority;
-  const req = http.request({
-    host: endpoint.endpoint.host,
-    port: endpoint.endpoint.port,
-    method: ctx.method,
-    path: ctx.path,
-    headers,
-    agent: false,
-    setHost: false,
-  });
+  let req: http.ClientRequest;
+  try {
+    req = http.request({
+      host: endpoint.endpoint.host,
+      port: endpoint.endpoint.port,
+      method: ctx.method,
+      path: ctx.path,
+      headers,
+      agent: false,
+      setHost: false,
+    });
+  } catch (err) {
+    // A head Node refuses to write: nothing was sent, but the pick was counted as load.
+    settle({ ok: false });
+    throw err;
+  }
   let connected = false;
   let upgraded = false;
   let settled = false;
