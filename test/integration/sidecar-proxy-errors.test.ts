@@ -211,6 +211,52 @@ test('a request the upstream codec refuses is a 500 and leaves no active request
   }
 });
 
+test('request timeout: applied by update(), on time, and never written into a started response', async () => {
+  const slowApp = http.createServer((req, res) => {
+    if (req.url === '/stream') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('early-');
+      const tick = setInterval(() => res.write('tick-'), 5_000);
+      res.on('close', () => clearInterval(tick));
+    } else req.on('end', () => res.end('ok'));
+    req.resume();
+  });
+  const timed = newProxy();
+  const config = (requestTimeoutMs?: number) =>
+    runtimeConfig(
+      [{ ...httpListener('outbound', 'outbound', 'outbound', listenerPort), requestTimeoutMs }],
+      [
+        {
+          name: 'outbound',
+          virtualHosts: [{ name: 'svc', domains: ['*'], routes: [forwardRoute('svc', 'app')] }],
+        },
+      ],
+      [cluster('app', 'http1', [endpoint(slowAppPort)])],
+    );
+  const slowAppPort = await listen(slowApp);
+  let listenerPort = 0;
+  try {
+    await timed.apply(config());
+    listenerPort = portOf(timed, 'outbound');
+    await timed.apply(config(1_000)); // same socket: the new timeout must still apply
+    assert.equal(portOf(timed, 'outbound'), listenerPort);
+    const incomplete = 'POST / HTTP/1.1\r\nHost: svc\r\nContent-Length: 10\r\n\r\nx';
+    let t0 = Date.now();
+    const out = await rawExchange(listenerPort, incomplete, 10_000);
+    assert.match(out, /^HTTP\/1\.1 408 /);
+    assert.ok(Date.now() - t0 < 3_000, `408 after ${Date.now() - t0} ms`);
+
+    t0 = Date.now();
+    const streamed = await rawExchange(listenerPort, incomplete.replace('POST /', 'POST /stream'), 10_000);
+    assert.match(streamed, /^HTTP\/1\.1 200 [^]*early-/);
+    assert.doesNotMatch(streamed, /408/, 'no status line inside the chunked body');
+    assert.ok(Date.now() - t0 < 3_000, `cut after ${Date.now() - t0} ms`);
+  } finally {
+    await timed.close();
+    await closeServer(slowApp);
+  }
+});
+
 test('route timeout → 504', async () => {
   const t0 = Date.now();
   const res = await get(port, '/hang', { headers: { host: 'slow' } });

@@ -41,6 +41,24 @@ function tooLarge(limit: number): LocalReply {
   );
 }
 
+/**
+ * Node checks request and header timeouts only every connectionsCheckingInterval (30 s by
+ * default), so a 1 s request timeout would fire up to 30 s late: check at a quarter of the
+ * shortest timeout, but not more often than every 250 ms (each check walks every connection).
+ */
+function h1Timeouts(
+  listener: HttpListener,
+  limits: ProxyLimits,
+): { requestTimeout: number; headersTimeout: number; connectionsCheckingInterval: number } {
+  const requestTimeout = listener.requestTimeoutMs ?? limits.requestTimeoutMs;
+  // Node insists on headersTimeout ≤ requestTimeout when the latter is on.
+  const headersTimeout =
+    requestTimeout > 0 ? Math.min(limits.headersTimeoutMs, requestTimeout) : limits.headersTimeoutMs;
+  const shortest = requestTimeout > 0 ? Math.min(requestTimeout, headersTimeout) : headersTimeout;
+  const connectionsCheckingInterval = Math.min(30_000, Math.max(250, Math.floor(shortest / 4)));
+  return { requestTimeout, headersTimeout, connectionsCheckingInterval };
+}
+
 export class HttpListenerServer {
   private readonly acceptor: Acceptor;
   private readonly h1: http.Server;
@@ -56,12 +74,10 @@ export class HttpListenerServer {
     private readonly logger: Logger,
   ) {
     const maxHeader = listener.maxRequestHeadersBytes ?? limits.maxRequestHeadersBytes;
-    const requestTimeout = listener.requestTimeoutMs ?? limits.requestTimeoutMs;
+    const timeouts = h1Timeouts(listener, limits);
     this.h1 = http.createServer({
       maxHeaderSize: maxHeader,
-      requestTimeout,
-      headersTimeout:
-        requestTimeout > 0 ? Math.min(limits.headersTimeoutMs, requestTimeout) : limits.headersTimeoutMs,
+      ...timeouts,
       keepAliveTimeout: limits.downstreamKeepAliveTimeoutMs,
       // An absolute-form request line carries the authority; Host may legitimately be absent.
       requireHostHeader: false,
@@ -131,12 +147,24 @@ export class HttpListenerServer {
     return this.acceptor.connections;
   }
 
-  /** New settings for the same socket: route table, timeouts; header limit for new connections. */
+  /**
+   * New settings for the same socket: route table, stream idle timeout (read per request),
+   * request and header timeouts (Node reads them at each check, so open connections get them
+   * too); the header size limit applies to new connections.
+   */
   update(listener: HttpListener): void {
     this.listener = listener;
+    const h1 = this.h1 as http.Server & { maxHeaderSize?: number; connectionsCheckingInterval: number };
     // Node reads the server's maxHeaderSize when it sets up each connection's parser.
-    (this.h1 as { maxHeaderSize?: number }).maxHeaderSize =
-      listener.maxRequestHeadersBytes ?? this.limits.maxRequestHeadersBytes;
+    h1.maxHeaderSize = listener.maxRequestHeadersBytes ?? this.limits.maxRequestHeadersBytes;
+    const t = h1Timeouts(listener, this.limits);
+    h1.requestTimeout = t.requestTimeout;
+    h1.headersTimeout = t.headersTimeout;
+    if (h1.connectionsCheckingInterval !== t.connectionsCheckingInterval) {
+      h1.connectionsCheckingInterval = t.connectionsCheckingInterval;
+      // Node (re)starts its checker on 'listening', clearing the old one: see the constructor.
+      h1.emit('listening');
+    }
   }
 
   /** Stops accepting; idle connections close now, busy ones after their current response. */
@@ -198,7 +226,10 @@ export class HttpListenerServer {
   }
 
   private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    // A response already started on this connection (a request timeout while the upload is
+    // still streaming, say): a status line now would land inside its body. Only a cut is honest.
+    const inProgress = (socket as { _httpMessage?: http.ServerResponse | null })._httpMessage;
+    if (err.code === 'ECONNRESET' || !socket.writable || inProgress?.headersSent === true) {
       socket.destroy();
       return;
     }
