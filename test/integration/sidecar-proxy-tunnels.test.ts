@@ -13,9 +13,12 @@ import {
   cluster,
   encodeWsFrame,
   endpoint,
+  forwardRoute,
+  httpListener,
   listen,
   newProxy,
   portOf,
+  rawExchange,
   runtimeConfig,
   startMesh,
   wsAccept,
@@ -121,6 +124,56 @@ test('a refused upgrade is relayed as a plain response', async () => {
 function tcpListener(name: string, direction: 'inbound' | 'outbound', clusterName: string): TcpListener {
   return { name, direction, kind: 'tcp', host: '127.0.0.1', port: 0, cluster: clusterName };
 }
+
+test('an upstream that accepts an Upgrade but never answers gets a 504, and drain is not held up', async () => {
+  const mute = net.createServer((s) => s.on('error', () => {}).resume());
+  const mutePort = await listen(mute);
+  const proxy = newProxy();
+  try {
+    await proxy.apply(
+      runtimeConfig(
+        [
+          { ...httpListener('routed', 'inbound', 'routed'), streamIdleTimeoutMs: 60_000 },
+          { ...httpListener('idle', 'inbound', 'idle'), streamIdleTimeoutMs: 300 },
+        ],
+        [
+          {
+            name: 'routed',
+            virtualHosts: [
+              { name: 'r', domains: ['*'], routes: [forwardRoute('r', 'mute', { timeoutMs: 300 })] },
+            ],
+          },
+          {
+            name: 'idle',
+            virtualHosts: [{ name: 'i', domains: ['*'], routes: [forwardRoute('i', 'mute')] }],
+          },
+        ],
+        [cluster('mute', 'http1', [endpoint(mutePort)])],
+      ),
+    );
+    const upgrade = 'GET / HTTP/1.1\r\nHost: svc\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n';
+    let t0 = Date.now();
+    const routed = await rawExchange(portOf(proxy, 'routed'), upgrade, 5_000);
+    assert.match(routed, /^HTTP\/1\.1 504 [^]*WEFT_E_PROXY_UPSTREAM_TIMEOUT/);
+    assert.ok(Date.now() - t0 < 2_000, `after ${Date.now() - t0} ms`);
+    t0 = Date.now();
+    const idle = await rawExchange(portOf(proxy, 'idle'), upgrade, 5_000);
+    assert.match(idle, /^HTTP\/1\.1 504 [^]*WEFT_E_PROXY_STREAM_IDLE_TIMEOUT/);
+    assert.ok(Date.now() - t0 < 2_000, `after ${Date.now() - t0} ms`);
+    assert.equal(proxy.stats().clusters[0]!.activeRequests, 0);
+
+    // A client waiting on a mute upstream when drain starts is answered, so drain ends.
+    const waiting = rawExchange(portOf(proxy, 'routed'), upgrade, 5_000);
+    await new Promise((r) => setTimeout(r, 50));
+    t0 = Date.now();
+    await proxy.drain();
+    assert.ok(Date.now() - t0 < 2_000, `drain took ${Date.now() - t0} ms`);
+    assert.match(await waiting, /^HTTP\/1\.1 504 /);
+  } finally {
+    await proxy.close();
+    await closeServer(mute);
+  }
+});
 
 test('TCP through two proxies: the server greets first, bytes flow both ways, half-close crosses', async () => {
   // Server-first protocol: greets on connect, echoes, and says goodbye after the client's FIN.

@@ -264,7 +264,7 @@ export class Proxy {
       if (target.invalid !== undefined) return writeRawReply(socket, badRequest(target.invalid), ctx);
       const reply = runRequestFilters(ctx);
       if (reply) return writeRawReply(socket, reply, ctx);
-      tunnelUpgrade(ctx, socket, head, this.logger);
+      tunnelUpgrade(ctx, socket, head, this.logger, this.limits.streamIdleTimeoutMs);
     } catch (err) {
       this.logger.error(
         { listener: listener.name, err: (err as Error).stack },

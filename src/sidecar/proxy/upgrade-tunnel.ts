@@ -41,7 +41,14 @@ export function writeRawReply(socket: Duplex, reply: LocalReply, ctx?: RequestCo
   );
 }
 
-export function tunnelUpgrade(ctx: RequestContext, socket: Duplex, head: Buffer, logger: Logger): void {
+/** `streamIdleTimeoutMs`: the proxy's default, for a listener that sets none. */
+export function tunnelUpgrade(
+  ctx: RequestContext,
+  socket: Duplex,
+  head: Buffer,
+  logger: Logger,
+  streamIdleTimeoutMs: number,
+): void {
   const target = ctx.target;
   if (!target) throw new Error('tunnelUpgrade() needs a routed request');
   const { endpoint, cluster } = target;
@@ -81,6 +88,40 @@ export function tunnelUpgrade(ctx: RequestContext, socket: Duplex, head: Buffer,
     timeoutMs > 0
       ? setTimeout(() => req.destroy(new Error(`connect timeout after ${timeoutMs} ms`)), timeoutMs)
       : undefined;
+  // Until the upstream answers the Upgrade, the client waits on us: bound the wait by the
+  // route timeout or the stream idle timeout (whichever is on and shorter), or an upstream that
+  // accepts and stays silent would pin the client and hold up drain for good.
+  const routeMs = ctx.forward?.timeoutMs ?? 0;
+  const idleMs = ctx.listener.streamIdleTimeoutMs ?? streamIdleTimeoutMs;
+  const waitMs = routeMs > 0 && (idleMs <= 0 || routeMs <= idleMs) ? routeMs : idleMs;
+  let answered = false;
+  let relaying = false;
+  const answerTimer =
+    waitMs > 0
+      ? setTimeout(() => {
+          if (answered) return;
+          answered = true;
+          clearTimeout(timer);
+          req.destroy();
+          const name = cluster.cluster.name;
+          writeRawReply(
+            socket,
+            waitMs === routeMs
+              ? proxyError(
+                  504,
+                  'WEFT_E_PROXY_UPSTREAM_TIMEOUT',
+                  `upstream request timeout: no answer to the upgrade from cluster "${name}" within the route's ${waitMs} ms`,
+                )
+              : proxyError(
+                  504,
+                  'WEFT_E_PROXY_STREAM_IDLE_TIMEOUT',
+                  `stream idle timeout: no answer to the upgrade for ${waitMs} ms (cluster "${name}")`,
+                ),
+            ctx,
+          );
+          done(false, waitMs);
+        }, waitMs)
+      : undefined;
   req.on('socket', (s) => {
     s.once('connect', () => {
       connected = true;
@@ -89,11 +130,15 @@ export function tunnelUpgrade(ctx: RequestContext, socket: Duplex, head: Buffer,
   });
   socket.on('error', () => req.destroy());
   socket.on('close', () => {
+    clearTimeout(answerTimer);
     req.destroy();
     done(upgraded);
   });
 
   req.on('upgrade', (res, upstream, upstreamHead) => {
+    if (answered) return void upstream.destroy();
+    answered = true;
+    clearTimeout(answerTimer);
     upgraded = true;
     const resHead = { status: res.statusCode ?? 101, headers: fromDistinct(res.headersDistinct) };
     // Upgrade/Connection are the point of a 101; everything else goes through the response filters.
@@ -114,6 +159,10 @@ export function tunnelUpgrade(ctx: RequestContext, socket: Duplex, head: Buffer,
 
   req.on('response', (res) => {
     // Refused upgrade: relay the answer, close-delimited, and end the connection.
+    if (answered) return void res.destroy();
+    answered = true;
+    relaying = true;
+    clearTimeout(answerTimer);
     const resHead = { status: res.statusCode ?? 502, headers: fromDistinct(res.headersDistinct) };
     runResponseFilters(ctx, resHead);
     delete resHead.headers['content-length'];
@@ -125,6 +174,13 @@ export function tunnelUpgrade(ctx: RequestContext, socket: Duplex, head: Buffer,
 
   req.on('error', (err) => {
     clearTimeout(timer);
+    clearTimeout(answerTimer);
+    if (answered) {
+      // A refused upgrade's body broke off: the client cannot tell from a close-delimited end.
+      if (relaying) socket.destroy();
+      return;
+    }
+    answered = true;
     logger.debug({ err: err.message }, 'upgrade: upstream failed');
     const ep = `${endpoint.endpoint.host}:${endpoint.endpoint.port}`;
     writeRawReply(
