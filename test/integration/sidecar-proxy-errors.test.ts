@@ -257,6 +257,42 @@ test('request timeout: applied by update(), on time, and never written into a st
   }
 });
 
+test('transfer-codings other than chunked: 501 for a request, 502 for a response', async () => {
+  const req =
+    'POST / HTTP/1.1\r\nHost: ok\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n2\r\nab\r\n0\r\n\r\n';
+  const out = await rawExchange(port, req);
+  assert.match(out, /^HTTP\/1\.1 501 [^]*WEFT_E_PROXY_NOT_IMPLEMENTED[^]*"gzip"/);
+
+  const gzipping = net.createServer((s) =>
+    s
+      .on('error', () => {})
+      .once('data', () =>
+        s.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n'),
+      ),
+  );
+  const gz = newProxy();
+  try {
+    await gz.apply(
+      runtimeConfig(
+        [httpListener('outbound', 'outbound', 'outbound')],
+        [
+          {
+            name: 'outbound',
+            virtualHosts: [{ name: 'gz', domains: ['*'], routes: [forwardRoute('gz', 'gz')] }],
+          },
+        ],
+        [cluster('gz', 'http1', [endpoint(await listen(gzipping))])],
+      ),
+    );
+    const res = await get(portOf(gz, 'outbound'), '/');
+    assert.equal(res.status, 502);
+    assert.match(res.body, /transfer-coding "gzip"/);
+  } finally {
+    await gz.close();
+    await closeServer(gzipping);
+  }
+});
+
 test('route timeout → 504', async () => {
   const t0 = Date.now();
   const res = await get(port, '/hang', { headers: { host: 'slow' } });

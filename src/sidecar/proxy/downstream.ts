@@ -19,6 +19,8 @@ export interface RequestHead {
   headers: HeaderMap;
   /** Why the request cannot be routed (answered 400), when it cannot: checked once, here. */
   invalid?: string | undefined;
+  /** A transfer-coding the proxy cannot relay (answered 501). */
+  unsupported?: string | undefined;
 }
 
 export interface Downstream {
@@ -88,6 +90,22 @@ export function parseRequestTarget(
   return { authority, path, scheme: 'http', invalid };
 }
 
+/**
+ * Transfer-Encoding is hop-by-hop: the proxy undoes the chunking and re-frames the body. Any
+ * other coding (`gzip, chunked`) would be silently dropped with the header, handing the
+ * upstream a compressed body it was not told about — so, as Envoy does, it is refused (501).
+ */
+export function unsupportedTransferCoding(te: string[] | undefined): string | undefined {
+  if (te === undefined) return undefined;
+  for (const v of te)
+    for (const c of v.split(',')) {
+      const coding = c.trim().toLowerCase();
+      if (coding !== 'chunked' && coding !== '')
+        return `transfer-coding ${JSON.stringify(coding)} is not supported (only chunked)`;
+    }
+  return undefined;
+}
+
 export class Http1Downstream implements Downstream {
   readonly protocol = 'http1' as const;
   readonly remoteAddress: string;
@@ -105,7 +123,12 @@ export class Http1Downstream implements Downstream {
     const headers = fromRaw(req.rawHeaders);
     const target = parseRequestTarget(req.url ?? '/', headers['host'], req.httpVersion);
     delete headers['host'];
-    this.head = { method: req.method ?? 'GET', ...target, headers };
+    this.head = {
+      method: req.method ?? 'GET',
+      ...target,
+      headers,
+      unsupported: unsupportedTransferCoding(headers['transfer-encoding']),
+    };
     const len = headers['content-length']?.[0];
     this.hasBody = headers['transfer-encoding'] !== undefined || (len !== undefined && len !== '0');
   }

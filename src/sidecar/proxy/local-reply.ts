@@ -17,6 +17,7 @@ export type ProxyErrorCode =
   | 'WEFT_E_PROXY_STREAM_IDLE_TIMEOUT'
   | 'WEFT_E_PROXY_HEADERS_TOO_LARGE'
   | 'WEFT_E_PROXY_BAD_REQUEST'
+  | 'WEFT_E_PROXY_NOT_IMPLEMENTED'
   | 'WEFT_E_PROXY_DRAINING';
 
 export interface LocalReply {

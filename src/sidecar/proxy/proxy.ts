@@ -16,7 +16,7 @@ import { isGrpc } from './http-filters.js';
 import { HttpListenerServer } from './http-listener.js';
 import { resolveLimits, type ProxyLimits } from './limits.js';
 import { proxyError, type LocalReply } from './local-reply.js';
-import { parseRequestTarget } from './downstream.js';
+import { parseRequestTarget, unsupportedTransferCoding } from './downstream.js';
 import type { ConfigSnapshot, RequestContext } from './request-context.js';
 import { TcpListenerServer } from './tcp-proxy.js';
 import { tunnelUpgrade, writeRawReply } from './upgrade-tunnel.js';
@@ -224,6 +224,8 @@ export class Proxy {
     try {
       const invalid = ds.head.invalid;
       if (invalid !== undefined) return sendLocalReply(ds, ctx, badRequest(invalid));
+      const unsupported = ds.head.unsupported;
+      if (unsupported !== undefined) return sendLocalReply(ds, ctx, notImplemented(unsupported));
       const reply = runRequestFilters(ctx);
       if (reply) return sendLocalReply(ds, ctx, reply);
       forward(ds, ctx, {
@@ -262,6 +264,8 @@ export class Proxy {
       );
       if (!ctx) return void socket.destroy();
       if (target.invalid !== undefined) return writeRawReply(socket, badRequest(target.invalid), ctx);
+      const unsupported = unsupportedTransferCoding(headers['transfer-encoding']);
+      if (unsupported !== undefined) return writeRawReply(socket, notImplemented(unsupported), ctx);
       const reply = runRequestFilters(ctx);
       if (reply) return writeRawReply(socket, reply, ctx);
       tunnelUpgrade(ctx, socket, head, this.logger, this.limits.streamIdleTimeoutMs);
@@ -281,4 +285,8 @@ export class Proxy {
 
 function badRequest(why: string): LocalReply {
   return proxyError(400, 'WEFT_E_PROXY_BAD_REQUEST', `bad request: ${why}`);
+}
+
+function notImplemented(why: string): LocalReply {
+  return proxyError(501, 'WEFT_E_PROXY_NOT_IMPLEMENTED', `not implemented: ${why}`);
 }

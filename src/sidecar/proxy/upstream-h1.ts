@@ -471,6 +471,18 @@ export class H1Conn {
       if (status === 100) ex.ev.onContinue();
       return;
     }
+    const te = headers['transfer-encoding'];
+    if (te !== undefined) {
+      // Transfer-Encoding is stripped as hop-by-hop: a coding other than chunked would reach the
+      // client undone and undeclared, a corrupt body. Refused instead (502), as Envoy does.
+      for (const c of te.join(',').split(',')) {
+        const coding = c.trim().toLowerCase();
+        if (coding !== 'chunked' && coding !== '')
+          throw new HeadError(
+            `upstream response uses transfer-coding ${JSON.stringify(coding)} (only chunked is relayed)`,
+          );
+      }
+    }
     ex.status = status;
     ex.headers = headers;
     ex.responded = true;
@@ -495,7 +507,6 @@ export class H1Conn {
       this.complete(ex);
       return;
     }
-    const te = headers['transfer-encoding'];
     const cl = headers['content-length'];
     if (te !== undefined) {
       const codings = te.join(',').split(',');
