@@ -136,6 +136,33 @@ test('drain: inbound stops accepting, the in-flight request completes, then drai
   }
 });
 
+test("drainOutbound: outbound stops accepting, the app's in-flight call completes, then it resolves", async () => {
+  const app = slowApp('app');
+  const mesh = await startMesh(await listen(app.server), 'http1');
+  try {
+    const inflight = get(mesh.port, '/slow');
+    await app.started;
+    let drained = false;
+    const draining = mesh.outbound.drainOutbound().then(() => (drained = true));
+    await assert.rejects(
+      new Promise((resolve, reject) =>
+        net.connect(mesh.port, '127.0.0.1').on('connect', resolve).on('error', reject),
+      ),
+      /ECONNREFUSED/,
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(drained, false);
+    app.release();
+    const res = await inflight;
+    assert.equal(res.status, 200);
+    assert.equal(res.body, 'app:part1;app:part2');
+    await draining;
+  } finally {
+    await mesh.close();
+    await closeServer(app.server);
+  }
+});
+
 test('translation: an HTTP/1.1 or HTTP/2 client → h2c cluster → inbound → http1 app cluster', async () => {
   const app = http.createServer((req, res) => {
     const chunks: Buffer[] = [];

@@ -130,9 +130,21 @@ export class Proxy {
   }
 
   /** Inbound listeners stop taking connections; resolves when their in-flight requests are done. */
-  async drain(): Promise<void> {
-    const inbound = [...this.listeners.values()].filter((s) => s.listener.direction === 'inbound');
-    await Promise.all(inbound.map((s) => s.drain()));
+  drain(): Promise<void> {
+    return this.drainDirection('inbound');
+  }
+
+  /**
+   * The same for outbound listeners: for a sidecar shutting down on its own (no app to wait
+   * for), so that the app's calls already under way finish instead of being cut by close().
+   */
+  drainOutbound(): Promise<void> {
+    return this.drainDirection('outbound');
+  }
+
+  private async drainDirection(direction: RuntimeListener['direction']): Promise<void> {
+    const servers = [...this.listeners.values()].filter((s) => s.listener.direction === direction);
+    await Promise.all(servers.map((s) => s.drain()));
   }
 
   async close(): Promise<void> {
