@@ -114,14 +114,19 @@ async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
 }
 
 export async function runSidecarCommand(flags: SidecarFlags): Promise<void> {
-  const sidecar = await startSidecar(toOptions(flags));
+  const opts = toOptions(flags);
+  const sidecar = await startSidecar(opts);
   printAddresses(sidecar);
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
     stopping = true;
+    // Inbound first (deregister, drain), then the app's own outbound calls, all within
+    // --drain-timeout; the app runs on its own here and may still be calling out.
+    const started = Date.now();
     void sidecar
       .shutdown()
+      .then(() => sidecar.drainOutbound(Math.max(0, opts.drainTimeoutMs - (Date.now() - started))))
       .then(() => sidecar.close())
       .then(() => process.exit(0));
   };

@@ -303,6 +303,14 @@ export class Sidecar {
     return this.stopping;
   }
 
+  /**
+   * Lets the app's in-flight outbound calls finish (no new ones), bounded by `ms`: for a
+   * standalone sidecar, whose app may still be running when it is told to stop.
+   */
+  async drainOutbound(ms: number): Promise<void> {
+    await withTimeout(this.proxy.drainOutbound(), ms);
+  }
+
   /** Closes everything now (after shutdown() for a graceful stop). */
   async close(): Promise<void> {
     this.abort.abort();
