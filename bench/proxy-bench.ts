@@ -26,6 +26,7 @@ import {
   type VariantName,
 } from './proxy/topologies.js';
 import { median } from './xds/stats.js';
+import { flags } from './flags.js';
 
 const ROOT = new URL('../../', import.meta.url);
 const MiB = 1024 * 1024;
@@ -60,18 +61,7 @@ function parseArgs(argv: string[]): Args {
     doc: true,
     cpuProf: undefined,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    const positive = (v: string): number => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new Error(`${flag}: expected a positive integer, got "${v}"`);
-      return n;
-    };
+  for (const { name: flag, value, positive } of flags(argv)) {
     if (flag === '--quick')
       Object.assign(args, { quick: true, rounds: 1, seconds: 3, satSeconds: 3, warmupSeconds: 2 });
     else if (flag === '--rounds') args.rounds = positive(value());

@@ -23,6 +23,7 @@ import {
 } from './xds/control-plane-process.js';
 import { dialledServices, meshBatches, route, subscriptionsFor } from './xds/mesh-fixture.js';
 import { median, percentile } from './xds/stats.js';
+import { flags } from './flags.js';
 
 const ROOT = new URL('../../', import.meta.url);
 const SUBSCRIBED_TYPES = [
@@ -52,18 +53,7 @@ function parseArgs(argv: string[]): Args {
     doc: true,
     cpuProf: undefined,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i];
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    const positive = (v: string): number => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new Error(`${flag}: expected a positive integer, got "${v}"`);
-      return n;
-    };
+  for (const { name: flag, value, positive } of flags(argv)) {
     if (flag === '--clients') args.clients = value().split(',').map(positive);
     else if (flag === '--repeats') args.repeats = positive(value());
     else if (flag === '--services') args.services = positive(value());

@@ -1,0 +1,30 @@
+// Command-line flags for the bench scripts: walks argv and, for each flag, gives the reader of
+// its value and a positive-integer check that name the flag in their errors.
+
+export interface Flag {
+  name: string;
+  /** The next argument, the flag's value; throws if there is none. */
+  value(): string;
+  /** `v` as a positive integer; throws naming the flag otherwise. */
+  positive(v: string): number;
+}
+
+export function* flags(argv: readonly string[]): Generator<Flag> {
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i]!;
+    yield {
+      name,
+      value: () => {
+        const v = argv[++i];
+        if (v === undefined) throw new Error(`${name} needs a value`);
+        return v;
+      },
+      positive: (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1)
+          throw new Error(`${name}: expected a positive integer, got "${v}"`);
+        return n;
+      },
+    };
+  }
+}
