@@ -20,7 +20,14 @@ import type {
 } from '../registry/model.js';
 import { serviceKey } from '../registry/model.js';
 import { TypeUrl, type ResourceSet } from '../xds/types.js';
-import { BLACKHOLE_CLUSTER, clusterName, listenerNames, routeConfigName } from './names.js';
+import {
+  BLACKHOLE_CLUSTER,
+  clusterFor,
+  clusterName,
+  listenerNames,
+  portKey,
+  routeConfigName,
+} from './names.js';
 import { orderMatches } from './route-order.js';
 import { sidecarResources } from './sidecar-listeners.js';
 import {
@@ -72,7 +79,7 @@ export function compile(model: MeshModel, node: NodeView): ResourceSet {
 
   for (const svc of model.services) {
     for (const port of svc.ports) {
-      const cluster = clusterName(svc.namespace, svc.name, port.port);
+      const cluster = clusterName(svc.namespace, svc.name, portKey(svc, port));
       clusters.set(cluster, edsCluster(cluster, port));
       assignments.set(cluster, loadAssignment(cluster, port.endpoints));
     }
@@ -189,7 +196,7 @@ function buildRoutes(
     out.routes.push({
       name: 'default',
       match: { prefix: '/' },
-      route: { cluster: clusterName(svc.namespace, svc.name, port.port), timeout: durationMs(0) },
+      route: { cluster: clusterName(svc.namespace, svc.name, portKey(svc, port)), timeout: durationMs(0) },
     });
     return out;
   }
@@ -319,7 +326,7 @@ function backendCluster(
         ? target.ports[0]!.port
         : parentPort.port;
   }
-  const name = clusterName(b.namespace, b.name, port);
+  const name = clusterFor(target, b.namespace, b.name, port);
   if (!target?.ports.some((p) => p.port === port)) {
     out.missingClusters.push({ name, protocol: parentPort.protocol });
   }

@@ -12,7 +12,7 @@ import type { MeshService, ServicePort } from '../registry/model.js';
 import { serviceKey } from '../registry/model.js';
 import type { SidecarView } from './compile.js';
 import { ADS_SOURCE, HCM_TYPE, ROUTER_TYPE, http2Options, loadAssignment } from './envoy-fragments.js';
-import { clusterName } from './names.js';
+import { clusterFor } from './names.js';
 
 const TCP_PROXY_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 export const OUTBOUND_LISTENER = 'outbound';
@@ -149,10 +149,10 @@ export function sidecarResources(
 
   for (const up of view.tcpUpstreams) {
     const target = resolveService(up.service, nodeNamespace);
-    const cluster = clusterName(target.namespace, target.name, up.port);
+    const svc = services.get(serviceKey(target.namespace, target.name));
+    const cluster = clusterFor(svc, target.namespace, target.name, up.port);
     const name = `outbound|${up.localPort}`;
     out.listeners.set(name, listener(name, '127.0.0.1', up.localPort, 'OUTBOUND', tcpProxy(name, cluster)));
-    const svc = services.get(serviceKey(target.namespace, target.name));
     if (!svc?.ports.some((p) => p.port === up.port)) out.missingClusters.set(cluster, 'TCP');
   }
   return out;

@@ -175,14 +175,12 @@ spec:
 });
 
 test('graceful SIGTERM of a be1 instance under load: zero failed requests, it exits 0', async () => {
-  // KNOWN BUG (open, issue 3): an implicit service's port is the lowest of its instances' port
-  // numbers. On one host every sidecar's inbound port differs, so stopping the instance with the
-  // lowest port renames be1's cluster, and for a few milliseconds fe's sidecar routes to a
-  // cluster that is gone or not yet filled: requests fail. With sidecars on the default inbound
-  // port on separate hosts the port never changes. Until the service port is made stable, this
-  // test stops the instance whose port is not the service's, which exercises the drain itself.
+  // The instance with the lowest inbound port is stopped on purpose: be1 is an implicit service
+  // whose port number is the lowest of its instances', so that number changes now. Its cluster
+  // must not (it is keyed by the port's name); a renamed cluster would fail requests for the
+  // moments until fe's sidecar had the new routes and endpoints.
   const port = (p: MeshProcess): number => Number(p.inbound!.slice(p.inbound!.lastIndexOf(':') + 1));
-  const [keep, victim] = ['be1-0', 'be1-1'].sort((a, b) => port(apps.get(a)!) - port(apps.get(b)!));
+  const [victim, keep] = ['be1-0', 'be1-1'].sort((a, b) => port(apps.get(a)!) - port(apps.get(b)!));
   const traffic = steadyTraffic();
   await new Promise((r) => setTimeout(r, 500));
   const code = await apps.get(victim!)!.stop('SIGTERM');

@@ -92,8 +92,8 @@ test('only changed resources are pushed: a change to service b sends nothing to 
   const sub = {
     [TypeUrl.Listener]: ['a'],
     [TypeUrl.RouteConfiguration]: ['a.default:9001'],
-    [TypeUrl.Cluster]: ['outbound|9001||a.default'],
-    [TypeUrl.ClusterLoadAssignment]: ['outbound|9001||a.default'],
+    [TypeUrl.Cluster]: ['outbound|grpc||a.default'],
+    [TypeUrl.ClusterLoadAssignment]: ['outbound|grpc||a.default'],
   };
   const c = client('watcher-a', sub);
   await eventually('initial state for a', async () =>
@@ -104,9 +104,9 @@ test('only changed resources are pushed: a change to service b sends nothing to 
 
   // Something about b only: no response at all for a's client.
   await apply([workload('b-2', 'b', 9012)]);
-  const probe = client('probe-b', { [TypeUrl.ClusterLoadAssignment]: ['outbound|9002||b.default'] });
+  const probe = client('probe-b', { [TypeUrl.ClusterLoadAssignment]: ['outbound|grpc||b.default'] });
   await eventually('b has two endpoints', async () => {
-    const cla = probe.resources(TypeUrl.ClusterLoadAssignment).get('outbound|9002||b.default') as
+    const cla = probe.resources(TypeUrl.ClusterLoadAssignment).get('outbound|grpc||b.default') as
       { endpoints?: Array<{ lb_endpoints?: unknown[] }> } | undefined;
     return cla?.endpoints?.[0]?.lb_endpoints?.length === 2;
   });
@@ -119,7 +119,7 @@ test('only changed resources are pushed: a change to service b sends nothing to 
   await apply([a2]);
   await eventually('a response for a', async () => responses.length > 0);
   await eventually('a has two endpoints', async () => {
-    const cla = c.resources(TypeUrl.ClusterLoadAssignment).get('outbound|9001||a.default') as
+    const cla = c.resources(TypeUrl.ClusterLoadAssignment).get('outbound|grpc||a.default') as
       { endpoints?: Array<{ lb_endpoints?: unknown[] }> } | undefined;
     return cla?.endpoints?.[0]?.lb_endpoints?.length === 2;
   });

@@ -76,9 +76,9 @@ test('one compile per class and revision; unchanged resources keep their identit
     const second = source.resourcesFor(node({}));
     assert.notEqual(second.resources, first.resources);
     const cla = (set: typeof first.resources) =>
-      set.get(TypeUrl.ClusterLoadAssignment)!.get('outbound|80||a.default');
+      set.get(TypeUrl.ClusterLoadAssignment)!.get('outbound|http||a.default');
     assert.equal(cla(second.resources), cla(first.resources), 'unchanged resource, same object');
-    assert.ok(second.resources.get(TypeUrl.ClusterLoadAssignment)!.has('outbound|81||b.default'));
+    assert.ok(second.resources.get(TypeUrl.ClusterLoadAssignment)!.has('outbound|http||b.default'));
   } finally {
     state.close();
     await store.close();
