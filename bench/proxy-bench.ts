@@ -13,7 +13,14 @@
 import { cpus, loadavg, totalmem } from 'node:os';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { heyAtRate, killLoad, wrkSaturate, type RateResult, type SaturationResult } from './proxy/load.js';
+import {
+  heyAtRate,
+  killLoad,
+  wrkSaturate,
+  type Arrival,
+  type RateResult,
+  type SaturationResult,
+} from './proxy/load.js';
 import { groupStats, killAll, type Child } from './proxy/processes.js';
 import { ensureTools, toolVersions } from './proxy/tools.js';
 import {
@@ -31,11 +38,21 @@ import { flags } from './flags.js';
 const ROOT = new URL('../../', import.meta.url);
 const MiB = 1024 * 1024;
 const ALL: VariantName[] = ['direct', 'weft', 'nginx', 'haproxy'];
-/** Total rate → hey workers; hey's -q is per worker, 20/s each here. */
-const RATES = [
-  { rate: 200, workers: 10 },
-  { rate: 1000, workers: 50 },
+/**
+ * The constant-rate runs. Ten clients with their ticks interleaved is the measured case (a steady
+ * 1,000/s of independent requests). The lockstep run is the same rate as 50 clients whose ticks
+ * coincide (hey's own -c 50 -q 20): every 50 ms a burst of 50 requests, which measures how fast
+ * a burst drains, i.e. CPU per request, rather than what one request is added.
+ */
+const RATES: ReadonlyArray<{ rate: number; clients: number; arrival: Arrival }> = [
+  { rate: 200, clients: 10, arrival: 'spread' },
+  { rate: 1000, clients: 10, arrival: 'spread' },
+  { rate: 1000, clients: 50, arrival: 'lockstep' },
 ];
+/** The run the 1,000 rps targets and the CPU column are read from. */
+const AT_1000 = RATES.findIndex((r) => r.rate === 1000 && r.arrival === 'spread');
+const rateLabel = (r: { rate: number; clients: number; arrival: Arrival }): string =>
+  `${r.rate.toLocaleString('en')}/s${r.arrival === 'lockstep' ? `, bursts of ${r.clients}` : ''}`;
 const WRK = { threads: 2, connections: 64 };
 const TARGETS = { throughputVsNginx: 0.5, addedP99Ms: 1, rssBytes: 80e6 };
 
@@ -137,6 +154,7 @@ interface VariantSummary {
   rounds: RoundResult[];
   rates: Array<{
     rate: number;
+    arrival: Arrival;
     p50Ms: number;
     p90Ms: number;
     p99Ms: number;
@@ -162,12 +180,14 @@ function checkClean(name: string, r: RateResult | SaturationResult): void {
 
 async function runRound(t: Topology, args: Args, roundNo: number): Promise<RoundResult> {
   const rates: Array<Measured<RateResult>> = [];
-  for (const { rate, workers } of RATES) {
-    const m = await measured(t.hops, () => heyAtRate(t.url, t.host, rate, workers, args.seconds));
+  for (const r of RATES) {
+    const m = await measured(t.hops, () =>
+      heyAtRate(t.url, t.host, r.rate, r.clients, args.seconds, r.arrival),
+    );
     checkClean(t.name, m.load);
     rates.push(m);
     console.log(
-      `  ${t.name.padEnd(8)} ${String(rate).padStart(5)} rps: p50 ${m.load.p50Ms} ms, p90 ${m.load.p90Ms} ms, ` +
+      `  ${t.name.padEnd(8)} ${rateLabel(r).padStart(22)}: p50 ${m.load.p50Ms} ms, p90 ${m.load.p90Ms} ms, ` +
         `p99 ${m.load.p99Ms} ms (${m.load.achievedRps} rps achieved); CPU ${m.cpuPer1k} s/1k req`,
     );
   }
@@ -192,12 +212,13 @@ function summarise(
   return {
     name,
     rounds,
-    rates: RATES.map(({ rate }, i) => {
+    rates: RATES.map(({ rate, arrival }, i) => {
       const mine = rounds.map((r) => r.rates[i]!.load);
       const base = directRounds.map((r) => r.rates[i]!.load);
       const added = (k: 'p50Ms' | 'p90Ms' | 'p99Ms'): number => med(mine.map((m, j) => m[k] - base[j]![k]));
       return {
         rate,
+        arrival,
         p50Ms: med(mine.map((m) => m.p50Ms)),
         p90Ms: med(mine.map((m) => m.p90Ms)),
         p99Ms: med(mine.map((m) => m.p99Ms)),
@@ -243,12 +264,12 @@ function latencyTable(s: VariantSummary[]): string {
     '| variant | rate | p50 | p90 | p99 | added p50 | added p90 | added p99 | added p99 vs nginx |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
-  for (const [i, { rate }] of RATES.entries()) {
+  for (const [i, rate] of RATES.entries()) {
     for (const v of s) {
       const r = v.rates[i]!;
       const added = v.name === 'direct';
       rows.push(
-        `| ${LABEL[v.name]} | ${rate.toLocaleString('en')}/s | ${r.p50Ms} ms | ${r.p90Ms} ms | ${r.p99Ms} ms | ` +
+        `| ${LABEL[v.name]} | ${rateLabel(rate)} | ${r.p50Ms} ms | ${r.p90Ms} ms | ${r.p99Ms} ms | ` +
           (added
             ? '– | – | – | – |'
             : `${r.addedP50Ms} ms | ${r.addedP90Ms} ms | ${r.addedP99Ms} ms | ${ratio(r.addedP99Ms, nginx?.rates[i]!.addedP99Ms)} |`),
@@ -260,7 +281,7 @@ function latencyTable(s: VariantSummary[]): string {
 
 function costTable(s: VariantSummary[]): string {
   const nginx = s.find((v) => v.name === 'nginx');
-  const at1000 = RATES.findIndex((r) => r.rate === 1000);
+  const at1000 = AT_1000;
   const rows = [
     '| variant | max rps (wrk) | vs nginx | CPU s / 1k req at 1,000/s | vs nginx | CPU s / 1k req flat out | vs nginx | RSS under load, outbound / inbound | vs nginx | peak RSS (VmHWM) |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -294,7 +315,7 @@ function targets(s: VariantSummary[]): string[] {
         `${weft.maxRps.toLocaleString('en')} rps against nginx's ${nginx.maxRps.toLocaleString('en')} (${x.toFixed(2)}×).`,
     );
   }
-  const r1000 = weft.rates[RATES.findIndex((r) => r.rate === 1000)]!;
+  const r1000 = weft.rates[AT_1000]!;
   lines.push(
     `- Added p99 ≤ ${TARGETS.addedP99Ms} ms at 1,000 rps: ${verdict(r1000.addedP99Ms <= TARGETS.addedP99Ms)} — ` +
       `${r1000.addedP99Ms} ms (p50 ${r1000.addedP50Ms} ms, p90 ${r1000.addedP90Ms} ms).`,
@@ -351,7 +372,7 @@ async function main(): Promise<void> {
   const versions = toolVersions();
   const m = machine();
   console.log(
-    `proxy bench: ${args.variants.join(', ')}; ${args.rounds} round(s) of ${RATES.map((r) => `${r.rate}/s`).join(' and ')} ` +
+    `proxy bench: ${args.variants.join(', ')}; ${args.rounds} round(s) of ${RATES.map(rateLabel).join(', ')} ` +
       `for ${args.seconds} s, wrk for ${args.satSeconds} s; load average ${loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')}`,
@@ -365,7 +386,7 @@ async function main(): Promise<void> {
     }
     // Node's JIT, nginx's and HAProxy's pools and the kernel's socket caches all start cold.
     for (const t of topologies) {
-      await heyAtRate(t.url, t.host, 1000, 50, args.warmupSeconds);
+      await heyAtRate(t.url, t.host, 1000, 50, args.warmupSeconds, 'lockstep');
       await wrkSaturate(
         t.url,
         t.host,
@@ -387,9 +408,10 @@ async function main(): Promise<void> {
 
     const command = `node dist/bench/proxy-bench.js ${process.argv.slice(2).join(' ')}`.trim();
     const commands = {
-      rates: RATES.map(
-        (r) =>
-          `hey -c ${r.workers} -q ${r.rate / r.workers} -z ${args.seconds}s -o csv [-host bench-upstream] <url>`,
+      rates: RATES.map((r) =>
+        r.arrival === 'lockstep'
+          ? `hey -c ${r.clients} -q ${r.rate / r.clients} -z ${args.seconds}s -o csv [-host bench-upstream] <url>`
+          : `${r.clients} × hey -c 1 -q ${r.rate / r.clients} -z ${args.seconds}s -o csv [-host bench-upstream] <url>, started ${1000 / (r.rate / r.clients) / r.clients} ms apart`,
       ),
       saturation: `wrk -t${WRK.threads} -c${WRK.connections} -d${args.satSeconds}s --latency [-H 'Host: bench-upstream'] <url>`,
     };
@@ -416,7 +438,8 @@ async function main(): Promise<void> {
         `HAProxy ${versions.haproxy}, wrk ${versions.wrk}, hey ${versions.hey}. Load average at the rounds' ` +
         `starts: ${loadAverages.map((l) => l[0]).join(', ')} (other work shares the machine).`,
       '',
-      'Latency at a constant rate (hey; added = variant − direct in the same round):',
+      'Latency at a constant rate (hey; added = variant − direct in the same round; 10 clients with ' +
+        'interleaved ticks unless the rate says bursts):',
       '',
       latencyTable(summaries),
       '',

@@ -39,10 +39,19 @@ export function killLoad(): void {
   running.clear();
 }
 
+/**
+ * How requests arrive at a constant rate. `spread`: one hey process per client connection
+ * (`-c 1`), their starts staggered over one tick period, so the clients' ticks interleave and
+ * requests arrive evenly. `lockstep`: one hey with many workers (`-c W`); hey starts every
+ * worker's ticker at once, so each tick is a burst of W simultaneous requests.
+ */
+export type Arrival = 'spread' | 'lockstep';
+
 export interface RateResult {
   /** Requests per second asked for, in total. */
   rate: number;
-  workers: number;
+  clients: number;
+  arrival: Arrival;
   seconds: number;
   /** Responses received (hey's CSV lists every response; failed requests are not in it). */
   requests: number;
@@ -56,25 +65,21 @@ export interface RateResult {
   command: string;
 }
 
-/**
- * `hey -c W -q R/W -z Ds`: hey's -q is per worker, so the total rate is split evenly over the
- * workers. Each worker waits for a tick before each request and ticks that pass during a slow
- * response are dropped (closed loop), so a stall shows up as fewer requests, not as queueing:
- * the achieved rate is recorded to make that visible.
- */
-export async function heyAtRate(
+function heyArgs(
   url: string,
   host: string | undefined,
-  rate: number,
   workers: number,
+  perWorker: number,
   seconds: number,
-): Promise<RateResult> {
-  const perWorker = rate / workers;
+): string[] {
   const args = ['-c', String(workers), '-q', String(perWorker), '-z', `${seconds}s`, '-o', 'csv'];
   if (host) args.push('-host', host);
   args.push(url);
-  const out = await run('hey', args);
-  const latencies: number[] = [];
+  return args;
+}
+
+/** Response times in ms and the count of non-200 answers from hey's CSV. */
+function readHeyCsv(out: string, latencies: number[]): number {
   let non200 = 0;
   for (const line of out.split('\n').slice(1)) {
     if (line === '') continue;
@@ -83,21 +88,62 @@ export async function heyAtRate(
     latencies.push(Number(f[0]) * 1000);
     if (f[6] !== '200') non200++;
   }
-  const ms = (x: number): number => Number(x.toFixed(2));
+  return non200;
+}
+
+/**
+ * `rate` requests per second over `clients` keep-alive connections for `seconds`. hey's -q is
+ * per worker, so each client asks for rate/clients. Each worker waits for a tick before each
+ * request and ticks that pass during a slow response are dropped (closed loop), so a stall shows
+ * up as fewer requests, not as queueing: the achieved rate is recorded to make that visible.
+ */
+export async function heyAtRate(
+  url: string,
+  host: string | undefined,
+  rate: number,
+  clients: number,
+  seconds: number,
+  arrival: Arrival,
+): Promise<RateResult> {
+  const perClient = rate / clients;
+  let outputs: string[];
+  let command: string;
+  if (arrival === 'lockstep') {
+    const args = heyArgs(url, host, clients, perClient, seconds);
+    outputs = [await run('hey', args)];
+    command = `hey ${args.join(' ').replace(url, '<url>')}`;
+  } else {
+    const args = heyArgs(url, host, 1, perClient, seconds);
+    // One tick period spread over the clients; process start-up jitter randomises it further.
+    const stagger = 1000 / perClient / clients;
+    const runs: Array<Promise<string>> = [];
+    for (let i = 0; i < clients; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, stagger));
+      runs.push(run('hey', args));
+    }
+    outputs = await Promise.all(runs);
+    command = `${clients} × hey ${args.join(' ').replace(url, '<url>')}, started ${round2(stagger)} ms apart`;
+  }
+  const latencies: number[] = [];
+  let non200 = 0;
+  for (const out of outputs) non200 += readHeyCsv(out, latencies);
   return {
     rate,
-    workers,
+    clients,
+    arrival,
     seconds,
     requests: latencies.length,
     non200,
     achievedRps: Math.round(latencies.length / seconds),
-    p50Ms: ms(percentile(latencies, 50)),
-    p90Ms: ms(percentile(latencies, 90)),
-    p99Ms: ms(percentile(latencies, 99)),
-    maxMs: ms(latencies.reduce((a, b) => Math.max(a, b), 0)),
-    command: `hey ${args.join(' ').replace(url, '<url>')}`,
+    p50Ms: round2(percentile(latencies, 50)),
+    p90Ms: round2(percentile(latencies, 90)),
+    p99Ms: round2(percentile(latencies, 99)),
+    maxMs: round2(latencies.reduce((a, b) => Math.max(a, b), 0)),
+    command,
   };
 }
+
+const round2 = (x: number): number => Number(x.toFixed(2));
 
 export interface SaturationResult {
   rps: number;
