@@ -9,6 +9,7 @@ import type { Downstream } from './downstream.js';
 import { runResponseFilters } from './filter-chain.js';
 import { FAILURE_PENALTY_MS } from './load-balancer.js';
 import { proxyError, renderLocalReply, type LocalReply } from './local-reply.js';
+import { startMirrors } from './mirror.js';
 import type { RequestContext } from './request-context.js';
 import { startUpstream, type UpstreamFailure, type UpstreamResponse } from './upstream-request.js';
 import type { UpstreamPool } from './upstream-pool.js';
@@ -196,8 +197,12 @@ export function forward(ds: Downstream, ctx: RequestContext, deps: ForwardDeps):
     throw err;
   }
 
+  // Copies for the route's mirrors: they see the body as it passes and never hold it up.
+  const mirrors = startMirrors(ctx, deps);
+
   ds.onDone((complete) => {
     if (!complete && !over) upstream.abort(); // the client went away: cancel upstream work too
+    if (!requestDone) mirrors?.abort();
     finish(complete);
   });
 
@@ -219,10 +224,13 @@ export function forward(ds: Downstream, ctx: RequestContext, deps: ForwardDeps):
 
   if (ds.hasBody) {
     ds.body.on('data', touch);
+    if (mirrors) ds.body.on('data', (chunk: Buffer) => mirrors.write(chunk));
     ds.body.pipe(upstream.body, { end: false });
     ds.body.once('end', () => {
       requestDone = true;
-      if (!over) upstream.finish(ds.requestTrailers());
+      const trailers = ds.requestTrailers();
+      mirrors?.finish(trailers);
+      if (!over) upstream.finish(trailers);
     });
   } else upstream.finish();
 }
