@@ -29,6 +29,12 @@ export interface H1Head {
   /** Flush the head at once although the body has not started (Expect: 100-continue). */
   flushHead: boolean;
   connectTimeoutMs: number;
+  /**
+   * Idempotent and without a body: if a reused keep-alive connection closes before any byte of
+   * the response (the upstream timed it out as the request went out), the request is sent once
+   * more on a new connection instead of failing.
+   */
+  replayable: boolean;
 }
 
 export interface H1Response {
@@ -120,6 +126,10 @@ export class H1Exchange {
   responded = false;
   requestDone = false;
   responseDone = false;
+  /** Sent on a connection that had carried an earlier exchange (it may have gone stale). */
+  reusedConn = false;
+  /** Already sent again once after a stale connection. */
+  replayed = false;
   private headSent = false;
   private queued: Array<{ data: Buffer; cb: () => void }> | undefined;
   private writable: Writable | undefined;
@@ -172,6 +182,14 @@ export class H1Exchange {
     if (this.stream && !this.stream.destroyed) this.stream.destroy();
     if (this.conn) this.conn.destroy();
     else this.pool.dequeue(this);
+  }
+
+  /** The stale connection is gone: back to the state before assignment, for a new one. */
+  resetForReplay(): void {
+    this.conn = undefined;
+    this.headSent = false;
+    this.requestDone = false;
+    this.replayed = true;
   }
 
   /** Called by the pool once a connection (new or idle) is ours. */
@@ -238,6 +256,8 @@ export class H1Conn {
   private pending: Buffer | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
   private lastError: Error | undefined;
+  /** Exchanges this connection has completed. */
+  private served = 0;
 
   constructor(
     readonly pool: H1Pool,
@@ -273,6 +293,7 @@ export class H1Conn {
   /** A new exchange on this (idle or just dialled) connection. */
   start(ex: H1Exchange): void {
     this.ex = ex;
+    ex.reusedConn = this.served > 0;
     this.state = State.Head;
     this.pending = undefined;
     ex.assigned(this);
@@ -281,6 +302,7 @@ export class H1Conn {
   exchangeDone(ex: H1Exchange): void {
     if (this.ex !== ex) return;
     this.ex = undefined;
+    this.served++;
     // Backpressure on the last response may have left the socket paused; a pooled connection
     // must flow again, or the next response on it (and the server closing it) is never read.
     this.socket.resume();
@@ -292,6 +314,14 @@ export class H1Conn {
     this.ex = undefined;
     this.destroy();
     if (!ex || ex.over) return;
+    // The keep-alive race: the upstream closed this idle connection as the request went out.
+    // Not one byte of a response came, so a request that may be repeated is, once, elsewhere.
+    const noResponse = !ex.responded && this.state === State.Head && this.pending === undefined;
+    if (noResponse && ex.reusedConn && ex.req.replayable && !ex.replayed) {
+      ex.resetForReplay();
+      this.pool.replay(ex);
+      return;
+    }
     ex.over = true;
     if (ex.stream && !ex.stream.destroyed) ex.stream.destroy();
     ex.ev.onFailure(this.connected, message, ex.responded);
@@ -642,6 +672,18 @@ export class H1Pool {
     const conn = new H1Conn(this, ex.req.connectTimeoutMs);
     this.all.add(conn);
     conn.start(ex);
+  }
+
+  /** An exchange whose reused connection went stale before it was answered: a fresh one. */
+  replay(ex: H1Exchange): void {
+    if (this.dead) {
+      ex.over = true;
+      ex.ev.onFailure(false, 'upstream pool closed', false);
+      return;
+    }
+    // The stale connection still counts until its close event; then closed() dials for it.
+    if (this.open >= this.limits.maxSockets) this.waiting.unshift(ex);
+    else this.dial(ex);
   }
 
   dequeue(ex: H1Exchange): void {

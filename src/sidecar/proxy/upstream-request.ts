@@ -125,6 +125,9 @@ export function h1RequestHead(head: UpstreamHead): { text: string; chunked: bool
   return { text: text + '\r\n', chunked };
 }
 
+// RFC 9110 §9.2.2: a client may repeat these automatically when a connection fails.
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
 function startH1(
   pool: UpstreamPool,
   target: UpstreamTarget,
@@ -140,6 +143,7 @@ function startH1(
       isHead: head.method === 'HEAD',
       flushHead: head.expectContinue,
       connectTimeoutMs: target.connectTimeoutMs,
+      replayable: !head.hasBody && IDEMPOTENT.has(head.method),
     },
     new H1EventAdapter(events),
   );

@@ -47,6 +47,7 @@ test('a connection released after a response read with backpressure answers the 
           isHead: false,
           flushHead: false,
           connectTimeoutMs: 1000,
+          replayable: false,
         },
         {
           onContinue: () => undefined,

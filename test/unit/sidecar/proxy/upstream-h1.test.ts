@@ -68,6 +68,7 @@ function head(text: string, extra: Partial<H1Head> = {}): H1Head {
     isHead: false,
     flushHead: false,
     connectTimeoutMs: 1000,
+    replayable: false,
     ...extra,
   };
 }
@@ -268,5 +269,96 @@ test('connect failure and reset before the answer are told apart', async () => {
   } finally {
     pool2.destroy();
     await srv.close();
+  }
+});
+
+/**
+ * The keep-alive race: every connection answers its first request and then, as the next request
+ * arrives, closes without a byte of answer (as an upstream does whose idle timeout fired just as
+ * the request went out), with a FIN or, with `reset`, an RST.
+ */
+async function oneShotServer(
+  reset: boolean,
+): Promise<{ port: number; connections: () => number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  let connections = 0;
+  const server = net.createServer((s) => {
+    connections++;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    let buf = '';
+    let answered = false;
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      if (!buf.includes('\r\n\r\n')) return;
+      buf = '';
+      if (answered) {
+        if (reset) s.resetAndDestroy();
+        else s.end();
+        return;
+      }
+      answered = true;
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    connections: () => connections,
+    async close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
+
+test('a replayable request whose reused connection closes unanswered is sent again, once, on a new one', async () => {
+  for (const reset of [false, true]) {
+    const srv = await oneShotServer(reset);
+    const pool = new H1Pool('127.0.0.1', srv.port, { ...limits, maxSockets: 1 });
+    try {
+      assert.equal((await request(pool, head(GET, { replayable: true }))).body, 'ok');
+      const again = await request(pool, head(GET, { replayable: true }));
+      assert.equal(again.status, 200, `replayed after a ${reset ? 'reset' : 'FIN'}`);
+      assert.equal(srv.connections(), 2, 'the replay went on a new connection');
+    } finally {
+      pool.destroy();
+      await srv.close();
+    }
+  }
+});
+
+test('a request that may not be repeated, or that failed on a new connection, fails instead', async () => {
+  const srv = await oneShotServer(false);
+  const pool = new H1Pool('127.0.0.1', srv.port, limits);
+  try {
+    assert.equal((await request(pool, head(GET))).body, 'ok');
+    await assert.rejects(
+      request(pool, head(GET, { replayable: false })),
+      (e: Error & { connected: boolean }) => {
+        assert.equal(e.connected, true);
+        return true;
+      },
+    );
+  } finally {
+    pool.destroy();
+    await srv.close();
+  }
+  // A new connection that closes unanswered is not the keep-alive race: no replay.
+  const silent = net.createServer((s) => s.once('data', () => s.end()));
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  let accepted = 0;
+  silent.on('connection', () => accepted++);
+  const pool2 = new H1Pool('127.0.0.1', (silent.address() as net.AddressInfo).port, limits);
+  try {
+    await assert.rejects(request(pool2, head(GET, { replayable: true })));
+    assert.equal(accepted, 1);
+  } finally {
+    pool2.destroy();
+    silent.close();
+    await once(silent, 'close');
   }
 });
