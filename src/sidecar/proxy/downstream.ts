@@ -2,10 +2,9 @@
 // (authority and origin-form path, also from an absolute-form HTTP/1.1 request line), its body
 // and trailers, and a way to answer — interim 100, headers, body, trailers, or a reset.
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import type { Readable, Writable } from 'node:stream';
-import { fromHttp2Headers, fromRaw, isEmpty, toFlat, toOutgoing, type HeaderMap } from './header-map.js';
+import { fromHttp2Headers, toOutgoing, type HeaderMap } from './header-map.js';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = http2.constants;
 
@@ -104,85 +103,6 @@ export function unsupportedTransferCoding(te: string[] | undefined): string | un
         return `transfer-coding ${JSON.stringify(coding)} is not supported (only chunked)`;
     }
   return undefined;
-}
-
-export class Http1Downstream implements Downstream {
-  readonly protocol = 'http1' as const;
-  readonly remoteAddress: string;
-  readonly head: RequestHead;
-  readonly hasBody: boolean;
-  private hasLength = false;
-
-  constructor(
-    private readonly req: IncomingMessage,
-    private readonly res: ServerResponse,
-    private readonly closeAfterResponse: () => boolean,
-  ) {
-    this.remoteAddress = req.socket.remoteAddress ?? '';
-    // rawHeaders, not headers/headersDistinct: Node builds those objects lazily, on first use.
-    const headers = fromRaw(req.rawHeaders);
-    const target = parseRequestTarget(req.url ?? '/', headers['host'], req.httpVersion);
-    delete headers['host'];
-    this.head = {
-      method: req.method ?? 'GET',
-      ...target,
-      headers,
-      unsupported: unsupportedTransferCoding(headers['transfer-encoding']),
-    };
-    const len = headers['content-length']?.[0];
-    this.hasBody = headers['transfer-encoding'] !== undefined || (len !== undefined && len !== '0');
-  }
-
-  get body(): Readable {
-    return this.req;
-  }
-  get responseBody(): Writable {
-    return this.res;
-  }
-  get headersSent(): boolean {
-    return this.res.headersSent;
-  }
-
-  requestTrailers(): HeaderMap | undefined {
-    const raw = this.req.rawTrailers;
-    return raw.length === 0 ? undefined : fromRaw(raw);
-  }
-
-  sendContinue(): void {
-    this.res.writeContinue();
-  }
-
-  respond(status: number, headers: HeaderMap, endStream: boolean): void {
-    this.hasLength = headers['content-length'] !== undefined;
-    // Draining: finish this response, then close, so the client re-dials elsewhere.
-    if (this.closeAfterResponse()) headers['connection'] = ['close'];
-    this.res.writeHead(status, toFlat(headers));
-    if (endStream) this.res.end();
-  }
-
-  respondWhole(status: number, headers: HeaderMap, body: Buffer): void {
-    // A body that came chunked is complete now: give it a length rather than chunk it again.
-    if (body.length > 0 && headers['content-length'] === undefined)
-      headers['content-length'] = [String(body.length)];
-    if (this.closeAfterResponse()) headers['connection'] = ['close'];
-    this.res.writeHead(status, toFlat(headers));
-    if (body.length > 0) this.res.end(body);
-    else this.res.end();
-  }
-
-  end(trailers?: HeaderMap): void {
-    // Trailers only exist in chunked framing; with a Content-Length they are dropped.
-    if (trailers && !this.hasLength && !isEmpty(trailers)) this.res.addTrailers(toOutgoing(trailers));
-    this.res.end();
-  }
-
-  reset(): void {
-    this.res.destroy();
-  }
-
-  onDone(cb: (complete: boolean) => void): void {
-    this.res.once('close', () => cb(this.res.writableFinished));
-  }
 }
 
 export class Http2Downstream implements Downstream {

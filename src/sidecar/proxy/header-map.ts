@@ -42,28 +42,3 @@ export function headerValue(headers: HeaderMap, name: string): string | undefine
 export function isEmpty(headers: NodeJS.Dict<unknown> | undefined): boolean {
   return headers === undefined || Object.keys(headers).length === 0;
 }
-
-/**
- * From Node's flat `rawHeaders`/`rawTrailers` ([name, value, name, value, …]): one pass, and
- * it spares Node building `headers`/`headersDistinct` objects that would be converted again.
- */
-export function fromRaw(raw: string[]): HeaderMap {
-  const out: HeaderMap = Object.create(null) as HeaderMap;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    const prior = out[name];
-    if (prior === undefined) out[name] = [raw[i + 1]!];
-    else prior.push(raw[i + 1]!);
-  }
-  return out;
-}
-
-/** Flat [name, value, …] for writeHead(): repeated fields stay separate lines, no object built. */
-export function toFlat(headers: HeaderMap): string[] {
-  const out: string[] = [];
-  for (const name in headers) {
-    const values = headers[name]!;
-    for (let i = 0; i < values.length; i++) out.push(name, values[i]!);
-  }
-  return out;
-}

@@ -1,24 +1,24 @@
 // An HTTP listener: accepts connections, picks the codec (HTTP/1.1, or h2c by its preface when
 // the listener is `auto`), and hands each request — or each HTTP/1.1 Upgrade — to the proxy as a
 // Downstream. Owns the per-listener limits: connection cap, request header size (431), header
-// and request timeouts, keep-alive, HTTP/2 concurrent streams; and graceful drain.
+// and request timeouts, keep-alive, HTTP/2 concurrent streams; and graceful drain. HTTP/1.1 is
+// our own codec (downstream-h1.ts); HTTP/2 is Node's http2 server.
 
-import http from 'node:http';
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { Logger } from '../../log.js';
 import type { HttpListener } from '../runtime-config.js';
 import { Acceptor } from './acceptor.js';
 import { detectCodec } from './codec-detect.js';
-import { Http1Downstream, Http2Downstream, type Downstream } from './downstream.js';
+import { Http2Downstream, type Downstream, type RequestHead } from './downstream.js';
+import { H1Server, type H1ServerLimits } from './downstream-h1.js';
 import type { ProxyLimits } from './limits.js';
 import { proxyError, type LocalReply } from './local-reply.js';
-import { writeRawReply } from './upgrade-tunnel.js';
 
 export interface HttpListenerHandlers {
   onRequest(ds: Downstream, listener: HttpListener): void;
-  onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, listener: HttpListener): void;
+  /** An HTTP/1.1 Upgrade: the socket is the handler's; `rest` holds the bytes read after the head. */
+  onUpgrade(head: RequestHead, socket: Socket, rest: Buffer, listener: HttpListener): void;
   /** A request refused before routing (431 on HTTP/2), still answered through the proxy. */
   onRejected(ds: Downstream, listener: HttpListener, reply: LocalReply): void;
 }
@@ -41,27 +41,21 @@ function tooLarge(limit: number): LocalReply {
   );
 }
 
-/**
- * Node checks request and header timeouts only every connectionsCheckingInterval (30 s by
- * default), so a 1 s request timeout would fire up to 30 s late: check at a quarter of the
- * shortest timeout, but not more often than every 250 ms (each check walks every connection).
- */
-function h1Timeouts(
-  listener: HttpListener,
-  limits: ProxyLimits,
-): { requestTimeout: number; headersTimeout: number; connectionsCheckingInterval: number } {
-  const requestTimeout = listener.requestTimeoutMs ?? limits.requestTimeoutMs;
-  // Node insists on headersTimeout ≤ requestTimeout when the latter is on.
-  const headersTimeout =
-    requestTimeout > 0 ? Math.min(limits.headersTimeoutMs, requestTimeout) : limits.headersTimeoutMs;
-  const shortest = requestTimeout > 0 ? Math.min(requestTimeout, headersTimeout) : headersTimeout;
-  const connectionsCheckingInterval = Math.min(30_000, Math.max(250, Math.floor(shortest / 4)));
-  return { requestTimeout, headersTimeout, connectionsCheckingInterval };
+function h1Limits(listener: HttpListener, limits: ProxyLimits): H1ServerLimits {
+  const requestTimeoutMs = listener.requestTimeoutMs ?? limits.requestTimeoutMs;
+  return {
+    maxRequestHeadersBytes: listener.maxRequestHeadersBytes ?? limits.maxRequestHeadersBytes,
+    requestTimeoutMs,
+    // The head is part of the request: its own timeout is never the longer one.
+    headersTimeoutMs:
+      requestTimeoutMs > 0 ? Math.min(limits.headersTimeoutMs, requestTimeoutMs) : limits.headersTimeoutMs,
+    keepAliveTimeoutMs: limits.downstreamKeepAliveTimeoutMs,
+  };
 }
 
 export class HttpListenerServer {
   private readonly acceptor: Acceptor;
-  private readonly h1: http.Server;
+  private readonly h1: H1Server;
   private readonly h2: http2.Http2Server;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly openStreams = new WeakMap<http2.Http2Session, number>();
@@ -74,25 +68,14 @@ export class HttpListenerServer {
     private readonly logger: Logger,
   ) {
     const maxHeader = listener.maxRequestHeadersBytes ?? limits.maxRequestHeadersBytes;
-    const timeouts = h1Timeouts(listener, limits);
-    this.h1 = http.createServer({
-      maxHeaderSize: maxHeader,
-      ...timeouts,
-      keepAliveTimeout: limits.downstreamKeepAliveTimeoutMs,
-      // An absolute-form request line carries the authority; Host may legitimately be absent.
-      requireHostHeader: false,
-      noDelay: true,
-    });
-    this.h1.on('request', (req, res) => this.onH1Request(req, res));
-    // Listening for checkContinue stops Node from answering 100 itself: the upstream decides.
-    this.h1.on('checkContinue', (req, res) => this.onH1Request(req, res));
-    this.h1.on('upgrade', (req, socket, head) => this.handlers.onUpgrade(req, socket, head, this.listener));
-    this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) =>
-      this.onClientError(err, socket),
+    this.h1 = new H1Server(
+      h1Limits(listener, limits),
+      {
+        onRequest: (ds) => this.handlers.onRequest(ds, this.listener),
+        onUpgrade: (head, socket, rest) => this.handlers.onUpgrade(head, socket, rest, this.listener),
+      },
+      logger,
     );
-    // Node sets up its per-connection timeout bookkeeping on 'listening'; this server never
-    // listens itself (connections come from the acceptor), so start the bookkeeping by hand.
-    this.h1.emit('listening');
 
     this.h2 = http2.createServer({
       settings: {
@@ -149,29 +132,19 @@ export class HttpListenerServer {
 
   /**
    * New settings for the same socket: route table, stream idle timeout (read per request),
-   * request and header timeouts (Node reads them at each check, so open connections get them
-   * too); the header size limit applies to new connections.
+   * request and header timeouts and the header size limit (open HTTP/1.1 connections get them
+   * too, from their next request or timeout check).
    */
   update(listener: HttpListener): void {
     this.listener = listener;
-    const h1 = this.h1 as http.Server & { maxHeaderSize?: number; connectionsCheckingInterval: number };
-    // Node reads the server's maxHeaderSize when it sets up each connection's parser.
-    h1.maxHeaderSize = listener.maxRequestHeadersBytes ?? this.limits.maxRequestHeadersBytes;
-    const t = h1Timeouts(listener, this.limits);
-    h1.requestTimeout = t.requestTimeout;
-    h1.headersTimeout = t.headersTimeout;
-    if (h1.connectionsCheckingInterval !== t.connectionsCheckingInterval) {
-      h1.connectionsCheckingInterval = t.connectionsCheckingInterval;
-      // Node (re)starts its checker on 'listening', clearing the old one: see the constructor.
-      h1.emit('listening');
-    }
+    this.h1.update(h1Limits(listener, this.limits));
   }
 
   /** Stops accepting; idle connections close now, busy ones after their current response. */
   async drain(): Promise<void> {
     this.draining = true;
     this.acceptor.stopAccepting();
-    this.h1.closeIdleConnections();
+    this.h1.drain();
     for (const s of this.sessions) s.close(); // GOAWAY: open streams finish, no new ones
     await this.acceptor.whenIdle();
   }
@@ -201,14 +174,9 @@ export class HttpListenerServer {
     if (codec === 'http2') {
       socket.allowHalfOpen = false;
       this.h2.emit('connection', socket);
-    } else this.h1.emit('connection', socket);
+    } else this.h1.connection(socket);
     // detectCodec paused the socket to put its first bytes back; let the server read them.
     socket.resume();
-  }
-
-  private onH1Request(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const ds = new Http1Downstream(req, res, () => this.draining);
-    this.handlers.onRequest(ds, this.listener);
   }
 
   private onH2Stream(
@@ -223,27 +191,5 @@ export class HttpListenerServer {
     const limit = this.listener.maxRequestHeadersBytes ?? this.limits.maxRequestHeadersBytes;
     if (headerListSize(headers) > limit) return this.handlers.onRejected(ds, this.listener, tooLarge(limit));
     this.handlers.onRequest(ds, this.listener);
-  }
-
-  private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-    // A response already started on this connection (a request timeout while the upload is
-    // still streaming, say): a status line now would land inside its body. Only a cut is honest.
-    const inProgress = (socket as { _httpMessage?: http.ServerResponse | null })._httpMessage;
-    if (err.code === 'ECONNRESET' || !socket.writable || inProgress?.headersSent === true) {
-      socket.destroy();
-      return;
-    }
-    const limit = this.listener.maxRequestHeadersBytes ?? this.limits.maxRequestHeadersBytes;
-    const reply =
-      err.code === 'HPE_HEADER_OVERFLOW'
-        ? tooLarge(limit)
-        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? proxyError(
-              408,
-              'WEFT_E_PROXY_BAD_REQUEST',
-              'request timeout: the request was not received in time',
-            )
-          : proxyError(400, 'WEFT_E_PROXY_BAD_REQUEST', `bad request: ${err.message}`);
-    writeRawReply(socket, reply);
   }
 }

@@ -3,20 +3,17 @@
 // swaps configs atomically — a request keeps the snapshot it started with, so a swap never
 // fails in-flight work — and moves listeners only when their address or kind changes.
 
-import type http from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
 import type { Logger } from '../../log.js';
 import type { HttpListener, RuntimeConfig, RuntimeListener } from '../runtime-config.js';
 import { ClusterManager, endpointKey, type ClusterStatsView } from './cluster-manager.js';
-import type { Downstream } from './downstream.js';
+import type { Downstream, RequestHead } from './downstream.js';
 import { runRequestFilters } from './filter-chain.js';
 import { forward, sendLocalReply } from './forwarder.js';
-import { fromRaw } from './header-map.js';
 import { isGrpc } from './http-filters.js';
 import { HttpListenerServer } from './http-listener.js';
 import { resolveLimits, type ProxyLimits } from './limits.js';
 import { proxyError, type LocalReply } from './local-reply.js';
-import { parseRequestTarget, unsupportedTransferCoding } from './downstream.js';
 import type { ConfigSnapshot, RequestContext } from './request-context.js';
 import { TcpListenerServer } from './tcp-proxy.js';
 import { tunnelUpgrade, writeRawReply } from './upgrade-tunnel.js';
@@ -259,28 +256,17 @@ export class Proxy {
     sendLocalReply(ds, ctx, reply);
   }
 
-  private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, listener: HttpListener): void {
+  private onUpgrade(head: RequestHead, socket: Socket, rest: Buffer, listener: HttpListener): void {
     socket.on('error', () => socket.destroy());
     // No HTTP server owns this socket any more: a throw here would escape to the process.
     try {
-      const headers = fromRaw(req.rawHeaders);
-      const target = parseRequestTarget(req.url ?? '/', headers['host'], req.httpVersion);
-      delete headers['host'];
-      const ctx = this.context(
-        listener,
-        'http1',
-        req.socket.remoteAddress ?? '',
-        { method: req.method ?? 'GET', ...target, headers },
-        false,
-        true,
-      );
+      const ctx = this.context(listener, 'http1', socket.remoteAddress ?? '', head, false, true);
       if (!ctx) return void socket.destroy();
-      if (target.invalid !== undefined) return writeRawReply(socket, badRequest(target.invalid), ctx);
-      const unsupported = unsupportedTransferCoding(headers['transfer-encoding']);
-      if (unsupported !== undefined) return writeRawReply(socket, notImplemented(unsupported), ctx);
+      if (head.invalid !== undefined) return writeRawReply(socket, badRequest(head.invalid), ctx);
+      if (head.unsupported !== undefined) return writeRawReply(socket, notImplemented(head.unsupported), ctx);
       const reply = runRequestFilters(ctx);
       if (reply) return writeRawReply(socket, reply, ctx);
-      tunnelUpgrade(ctx, socket, head, this.logger, this.limits.streamIdleTimeoutMs);
+      tunnelUpgrade(ctx, socket, rest, this.logger, this.limits.streamIdleTimeoutMs);
     } catch (err) {
       this.logger.error(
         { listener: listener.name, err: (err as Error).stack },

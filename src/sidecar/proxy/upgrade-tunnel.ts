@@ -39,6 +39,9 @@ export function writeRawReply(socket: Duplex, reply: LocalReply, ctx?: RequestCo
       rendered.body,
     ]),
   );
+  // Read (and drop) until the client's FIN, so that the half-open socket closes (an Upgrade's
+  // socket is handed over paused).
+  socket.resume();
 }
 
 /** `streamIdleTimeoutMs`: the proxy's default, for a listener that sets none. */
