@@ -17,7 +17,19 @@ export type WeftErrorCode =
   | 'WEFT_E_COMPACTED'
   | 'WEFT_E_LEASE_NOT_FOUND'
   | 'WEFT_E_UNAVAILABLE'
-  | 'WEFT_E_INTERNAL';
+  | 'WEFT_E_INTERNAL'
+  // Identity (src/ca): CSR refusals, join-token refusals, CA material and rotation.
+  | 'WEFT_E_CSR_TOO_LARGE'
+  | 'WEFT_E_CSR_MALFORMED'
+  | 'WEFT_E_CSR_KEY_NOT_ALLOWED'
+  | 'WEFT_E_CSR_BAD_SIGNATURE'
+  | 'WEFT_E_CSR_WRONG_IDENTITY'
+  | 'WEFT_E_TOKEN_UNKNOWN'
+  | 'WEFT_E_TOKEN_EXPIRED'
+  | 'WEFT_E_TOKEN_REVOKED'
+  | 'WEFT_E_TOKEN_USED_UP'
+  | 'WEFT_E_CA_MATERIAL'
+  | 'WEFT_E_CA_ROTATION';
 
 const STATUS: Record<WeftErrorCode, number> = {
   WEFT_E_VALIDATION: 422,
@@ -36,6 +48,17 @@ const STATUS: Record<WeftErrorCode, number> = {
   WEFT_E_LEASE_NOT_FOUND: 404,
   WEFT_E_UNAVAILABLE: 503,
   WEFT_E_INTERNAL: 500,
+  WEFT_E_CSR_TOO_LARGE: 413,
+  WEFT_E_CSR_MALFORMED: 400,
+  WEFT_E_CSR_KEY_NOT_ALLOWED: 400,
+  WEFT_E_CSR_BAD_SIGNATURE: 400,
+  WEFT_E_CSR_WRONG_IDENTITY: 403,
+  WEFT_E_TOKEN_UNKNOWN: 401,
+  WEFT_E_TOKEN_EXPIRED: 401,
+  WEFT_E_TOKEN_REVOKED: 401,
+  WEFT_E_TOKEN_USED_UP: 401,
+  WEFT_E_CA_MATERIAL: 422,
+  WEFT_E_CA_ROTATION: 409,
 };
 
 /** One problem found in one document, at one field path. */

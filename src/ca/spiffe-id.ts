@@ -1,0 +1,71 @@
+// SPIFFE IDs (spec: SPIFFE-ID.md) and the one shape Weft issues to workloads:
+// spiffe://<trust-domain>/ns/<namespace>/sa/<serviceAccount>. The namespace and service-account
+// rules are the ones Workload resources already use, so any registered workload has a valid ID.
+import { dns1123Label, dns1123Subdomain } from '../resources/formats.js';
+import { object, string, type Infer } from '../schema/schema.js';
+
+const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
+const PATH_SEGMENT = /^[A-Za-z0-9._-]+$/;
+const MAX_TRUST_DOMAIN = 255;
+const MAX_ID_BYTES = 2048;
+
+export const trustDomainSchema = () =>
+  string({
+    minLength: 1,
+    maxLength: MAX_TRUST_DOMAIN,
+    format: {
+      description: 'a SPIFFE trust domain (lowercase letters, digits, ".", "-" and "_"; e.g. "example.org")',
+      test: TRUST_DOMAIN,
+    },
+  });
+
+/** Who a workload is: what a join token or an existing SVID entitles it to. */
+export const workloadIdentitySchema = object({
+  namespace: dns1123Label().describe('Namespace of the workload (DNS-1123 label).'),
+  serviceAccount: dns1123Subdomain().describe('Service account of the workload (DNS-1123 subdomain).'),
+});
+export type WorkloadIdentity = Infer<typeof workloadIdentitySchema>;
+
+export interface SpiffeId {
+  trustDomain: string;
+  /** '' for a trust domain's own ID, else '/seg/seg…'. */
+  path: string;
+}
+
+/** The workload SPIFFE ID; inputs are assumed valid (validated where they enter). */
+export function workloadSpiffeId(trustDomain: string, id: WorkloadIdentity): string {
+  return `spiffe://${trustDomain}/ns/${id.namespace}/sa/${id.serviceAccount}`;
+}
+
+export function trustDomainSpiffeId(trustDomain: string): string {
+  return `spiffe://${trustDomain}`;
+}
+
+/**
+ * Parses a SPIFFE ID by the spec's rules (no port, user info, query, fragment or percent
+ * escapes; no empty, "." or ".." segments; no trailing slash). Returns a reason when invalid.
+ */
+export function parseSpiffeId(uri: string): { ok: true; id: SpiffeId } | { ok: false; problem: string } {
+  const bad = (problem: string) => ({ ok: false as const, problem });
+  if (Buffer.byteLength(uri) > MAX_ID_BYTES) return bad(`longer than ${MAX_ID_BYTES} bytes`);
+  if (!uri.startsWith('spiffe://')) return bad('the scheme must be "spiffe://"');
+  const rest = uri.slice('spiffe://'.length);
+  const slash = rest.indexOf('/');
+  const trustDomain = slash < 0 ? rest : rest.slice(0, slash);
+  const path = slash < 0 ? '' : rest.slice(slash);
+  if (trustDomain === '') return bad('the trust domain is empty');
+  if (trustDomain.length > MAX_TRUST_DOMAIN || !TRUST_DOMAIN.test(trustDomain))
+    return bad(
+      `the trust domain "${trustDomain}" may only hold lowercase letters, digits, ".", "-" and "_" (at most 255)`,
+    );
+  if (path !== '') {
+    const segments = path.slice(1).split('/');
+    for (const seg of segments) {
+      if (seg === '') return bad('the path has an empty segment or a trailing "/"');
+      if (seg === '.' || seg === '..') return bad('the path has a "." or ".." segment');
+      if (!PATH_SEGMENT.test(seg))
+        return bad(`the path segment "${seg}" may only hold letters, digits, ".", "-" and "_"`);
+    }
+  }
+  return { ok: true, id: { trustDomain, path } };
+}

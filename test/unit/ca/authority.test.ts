@@ -1,0 +1,381 @@
+// The certificate authority: first start, restart, replicas racing, options, the SVID's exact
+// shape, root rotation with its overlap, and bring-your-own CA material. openssl's view of the
+// same certificates is in test/integration/ca-openssl.test.ts.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { isWeftError } from '../../../src/errors.js';
+import { silentLogger } from '../../../src/log.js';
+import {
+  CA_STATE_KEY,
+  CertificateAuthority,
+  createCsr,
+  generateWorkloadKey,
+  renewalTime,
+  type IssuedSvid,
+} from '../../../src/ca/index.js';
+import { FileStore, MemoryStore, type Store } from '../../../src/store/index.js';
+import { LOG_FILE } from '../../../src/store/log-format.js';
+import { x509 } from '../../../src/ca/x509-lib.js';
+import { TRUST_DOMAIN, WEB, WEB_ID, makeTestCa, manualClock } from './ca-fixtures.js';
+
+const HOUR = 3600_000;
+const DAY = 24 * HOUR;
+
+const dirs: string[] = [];
+after(async () => {
+  for (const d of dirs) await fsp.rm(d, { recursive: true, force: true });
+});
+async function tempDir(): Promise<string> {
+  const d = await fsp.mkdtemp(join(tmpdir(), 'weft-ca-'));
+  dirs.push(d);
+  return d;
+}
+
+async function issue(ca: CertificateAuthority, ttlMs?: number): Promise<IssuedSvid> {
+  const key = await generateWorkloadKey();
+  return ca.sign({ csr: await createCsr(key, WEB_ID), identity: WEB, ...(ttlMs ? { ttlMs } : {}) });
+}
+
+/** Whether `leafPem` was signed by `caPem` (Node's OpenSSL, signature and issuer name). */
+function signedBy(leafPem: string, caPem: string): boolean {
+  const leaf = new X509Certificate(leafPem);
+  const ca = new X509Certificate(caPem);
+  return leaf.checkIssued(ca) && leaf.verify(ca.publicKey);
+}
+
+function splitPem(pems: string): string[] {
+  return pems.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n?/g) ?? [];
+}
+
+async function storeText(store: Store): Promise<string> {
+  const { items } = await store.list('/');
+  return items.map((kv) => `${kv.key}=${kv.value}`).join('\n');
+}
+
+test('first start generates an ECDSA P-256 root; a restart on the same FileStore keeps it; files are 0600', async () => {
+  const dir = await tempDir();
+  let store = await FileStore.open(dir, { logger: silentLogger() });
+  try {
+    const ca = await CertificateAuthority.open({ store, trustDomain: TRUST_DOMAIN });
+    const status = await ca.status();
+    assert.equal(status.active.source, 'generated');
+    const [root] = await ca.trustBundle();
+    const rootCert = new X509Certificate(root!);
+    assert.equal(rootCert.ca, true);
+    assert.equal(rootCert.publicKey.asymmetricKeyType, 'ec');
+    assert.equal(rootCert.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
+    assert.equal(rootCert.subjectAltName, `URI:spiffe://${TRUST_DOMAIN}`);
+    // The private key is in the store as PKCS#8 PEM, under /weft/ca/keys/<id>.
+    const keyKv = await store.get(`/weft/ca/keys/${status.active.id}`);
+    assert.match(keyKv!.value, /BEGIN PRIVATE KEY/);
+    assert.doesNotMatch((await store.get(CA_STATE_KEY))!.value, /PRIVATE KEY/);
+    assert.ok(signedBy((await issue(ca)).certificatePem, root!));
+
+    await store.close();
+    // The store's files hold the key: owner-only.
+    assert.equal((await fsp.stat(join(dir, LOG_FILE))).mode & 0o777, 0o600);
+    assert.equal((await fsp.stat(dir)).mode & 0o777, 0o700);
+
+    store = await FileStore.open(dir, { logger: silentLogger() });
+    const again = await CertificateAuthority.open({ store, trustDomain: TRUST_DOMAIN });
+    assert.equal((await again.status()).active.id, status.active.id);
+    assert.deepEqual(await again.trustBundle(), [root]);
+    assert.ok(signedBy((await issue(again)).certificatePem, root!));
+  } finally {
+    await store.close();
+  }
+});
+
+test('replicas opening an empty store at once agree on one root', async () => {
+  const store = new MemoryStore();
+  const cas = await Promise.all(
+    [1, 2, 3, 4].map(() => CertificateAuthority.open({ store, trustDomain: TRUST_DOMAIN })),
+  );
+  const ids = new Set(await Promise.all(cas.map(async (ca) => (await ca.status()).active.id)));
+  assert.equal(ids.size, 1);
+  const { items } = await store.list('/weft/ca/keys/');
+  assert.equal(items.length, 1);
+});
+
+test('options are validated with field paths; the trust domain cannot change in place', async () => {
+  const store = new MemoryStore();
+  await assert.rejects(
+    CertificateAuthority.open({ store, trustDomain: 'Example.ORG', svidTtlMs: 59_000, rotationOverlapMs: 1 }),
+    (e: unknown) => {
+      assert.ok(isWeftError(e, 'WEFT_E_VALIDATION'));
+      assert.deepEqual(e.errors.map((x) => x.path).sort(), ['svidTtlMs', 'trustDomain']);
+      return true;
+    },
+  );
+  await assert.rejects(
+    CertificateAuthority.open({
+      store,
+      trustDomain: TRUST_DOMAIN,
+      svidTtlMs: HOUR,
+      rotationOverlapMs: HOUR - 1,
+    }),
+    (e: unknown) => isWeftError(e, 'WEFT_E_VALIDATION') && e.errors[0]?.path === 'rotationOverlapMs',
+  );
+  await CertificateAuthority.open({ store, trustDomain: TRUST_DOMAIN });
+  await assert.rejects(CertificateAuthority.open({ store, trustDomain: 'other.org' }), (e: unknown) => {
+    assert.ok(isWeftError(e, 'WEFT_E_CA_MATERIAL'));
+    assert.match(e.message, /serves trust domain "example.org", but "other.org" is configured/);
+    return true;
+  });
+});
+
+test('the SVID has the X.509-SVID shape: one critical URI SAN, empty subject, leaf key usages, 24 h', async () => {
+  const clock = manualClock();
+  const ca = await CertificateAuthority.open({
+    store: new MemoryStore(),
+    trustDomain: TRUST_DOMAIN,
+    now: clock.now,
+  });
+  const svid = await issue(ca);
+  const cert = new x509.X509Certificate(svid.certificatePem);
+  assert.equal(cert.subject, '');
+  const san = cert.getExtension(x509.SubjectAlternativeNameExtension)!;
+  assert.equal(san.critical, true);
+  assert.deepEqual(san.names.toJSON(), [{ type: 'url', value: WEB_ID }]);
+  const bc = cert.getExtension(x509.BasicConstraintsExtension)!;
+  assert.equal(bc.ca, false);
+  assert.equal(bc.critical, true);
+  const ku = cert.getExtension(x509.KeyUsagesExtension)!;
+  assert.equal(ku.critical, true);
+  assert.equal(ku.usages, x509.KeyUsageFlags.digitalSignature);
+  assert.deepEqual(
+    [...cert.getExtension(x509.ExtendedKeyUsageExtension)!.usages],
+    ['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2'],
+  );
+  assert.ok(cert.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId);
+  assert.equal(svid.notAfter.getTime(), Math.floor((clock.now() + DAY) / 1000) * 1000);
+  assert.equal(svid.notBefore.getTime(), Math.floor((clock.now() - 60_000) / 1000) * 1000);
+  // Renew halfway.
+  const half = svid.notBefore.getTime() + (svid.notAfter.getTime() - svid.notBefore.getTime()) / 2;
+  assert.equal(svid.renewAt.getTime(), Math.floor(half));
+  assert.equal(renewalTime(svid.certificatePem).getTime(), svid.renewAt.getTime());
+  assert.equal(svid.chainPem, svid.certificatePem);
+  // A shorter lifetime on request, and a configurable default.
+  const short = await issue(ca, 5 * 60_000);
+  assert.equal(short.notAfter.getTime(), Math.floor((clock.now() + 5 * 60_000) / 1000) * 1000);
+  const hourly = await CertificateAuthority.open({
+    store: new MemoryStore(),
+    trustDomain: TRUST_DOMAIN,
+    svidTtlMs: HOUR,
+    now: clock.now,
+  });
+  assert.equal((await issue(hourly)).notAfter.getTime(), Math.floor((clock.now() + HOUR) / 1000) * 1000);
+  await assert.rejects(issue(hourly, 2 * HOUR), (e: unknown) => isWeftError(e, 'WEFT_E_VALIDATION'));
+});
+
+test('rotation: both roots trusted during the overlap, new SVIDs from the new root, old root dropped after', async () => {
+  const clock = manualClock();
+  const store = new MemoryStore();
+  const ca = await CertificateAuthority.open({ store, trustDomain: TRUST_DOMAIN, now: clock.now });
+  const replica = await CertificateAuthority.open({ store, trustDomain: TRUST_DOMAIN, now: clock.now });
+  const [oldRoot] = await ca.trustBundle();
+  const oldId = (await ca.status()).active.id;
+  const oldSvid = await issue(ca);
+
+  const status = await ca.startRotation();
+  assert.notEqual(status.active.id, oldId);
+  assert.equal(status.retiring?.id, oldId);
+  assert.equal(status.retiring?.trustedUntil.getTime(), clock.now() + 2 * DAY); // default: 2 × SVID TTL
+  const bundle = await ca.trustBundle();
+  assert.equal(bundle.length, 2);
+  assert.equal(bundle[1], oldRoot);
+  const newRoot = bundle[0]!;
+  // The old key left the store with the rotation; only the new one remains.
+  const { items: keys } = await store.list('/weft/ca/keys/');
+  assert.deepEqual(
+    keys.map((k) => k.key),
+    [`/weft/ca/keys/${status.active.id}`],
+  );
+  // Every replica signs with the new root at once.
+  for (const signer of [ca, replica]) {
+    const svid = await issue(signer);
+    assert.ok(signedBy(svid.certificatePem, newRoot));
+    assert.equal(splitPem(svid.trustBundlePem).length, 2);
+  }
+  assert.ok(signedBy(oldSvid.certificatePem, oldRoot!));
+
+  await assert.rejects(ca.startRotation(), (e: unknown) => {
+    assert.ok(isWeftError(e, 'WEFT_E_CA_ROTATION'));
+    assert.match(e.message, /in its overlap until .*finishRotation\(\)/);
+    return true;
+  });
+  assert.equal(await ca.maintain(), false);
+
+  clock.advance(2 * DAY);
+  assert.deepEqual(await replica.trustBundle(), [newRoot]);
+  assert.equal((await ca.status()).retiring, undefined);
+  assert.equal(await ca.maintain(), true);
+  assert.doesNotMatch((await store.get(CA_STATE_KEY))!.value, /retiring/);
+  assert.equal(await replica.maintain(), false);
+
+  // Next rotation, ended early on purpose.
+  await ca.startRotation({ overlapMs: 3 * DAY });
+  assert.equal((await ca.trustBundle()).length, 2);
+  assert.equal(await ca.finishRotation(), true);
+  assert.equal((await ca.trustBundle()).length, 1);
+  assert.equal(await ca.finishRotation(), false);
+  await assert.rejects(ca.startRotation({ overlapMs: HOUR }), (e: unknown) => {
+    assert.ok(isWeftError(e, 'WEFT_E_VALIDATION'));
+    assert.match(e.message, /at least svidTtlMs/);
+    return true;
+  });
+});
+
+test('bring your own intermediate: SVIDs carry the chain, the bundle is the supplied root', async () => {
+  const root = await makeTestCa({ name: 'Corp Root' });
+  const intermediate = await makeTestCa({ name: 'Mesh Intermediate', issuer: root });
+  const store = new MemoryStore();
+  const ca = await CertificateAuthority.open({
+    store,
+    trustDomain: TRUST_DOMAIN,
+    supplied: {
+      certificatePem: intermediate.certificatePem,
+      privateKeyPem: intermediate.privateKeyPem,
+      trustAnchorsPem: root.certificatePem,
+    },
+  });
+  assert.equal((await ca.status()).active.source, 'supplied');
+  assert.deepEqual(await ca.trustBundle(), [root.certificatePem]);
+  const svid = await issue(ca);
+  const chain = splitPem(svid.chainPem);
+  assert.equal(chain.length, 2);
+  assert.equal(chain[1], intermediate.certificatePem);
+  assert.ok(signedBy(chain[0]!, intermediate.certificatePem));
+  assert.ok(signedBy(chain[1]!, root.certificatePem));
+  assert.equal(svid.trustBundlePem, root.certificatePem);
+  // The root's key was never given, so it is nowhere in the store (the line after the fixed PKCS#8 header).
+  const text = await storeText(store);
+  assert.ok(!text.includes(root.privateKeyPem.split('\n')[2]!));
+  assert.ok(text.includes(intermediate.privateKeyPem.split('\n')[2]!)); // (the check can see keys)
+
+  // A renewed intermediate under the same root replaces the old one on the next start.
+  const renewed = await makeTestCa({ name: 'Mesh Intermediate 2', issuer: root });
+  const reopened = await CertificateAuthority.open({
+    store,
+    trustDomain: TRUST_DOMAIN,
+    supplied: {
+      certificatePem: renewed.certificatePem + root.certificatePem,
+      privateKeyPem: renewed.privateKeyPem,
+    },
+  });
+  const again = await issue(reopened);
+  assert.ok(signedBy(again.certificatePem, renewed.certificatePem));
+  assert.equal((await reopened.status()).retiring, undefined);
+  assert.equal((await store.list('/weft/ca/keys/')).items.length, 1);
+
+  // Other roots need a rotation, which says so.
+  const otherRoot = await makeTestCa({ name: 'Other Root' });
+  const supplied = { certificatePem: otherRoot.certificatePem, privateKeyPem: otherRoot.privateKeyPem };
+  await assert.rejects(
+    CertificateAuthority.open({ store, trustDomain: TRUST_DOMAIN, supplied }),
+    (e: unknown) => {
+      assert.ok(isWeftError(e, 'WEFT_E_CA_ROTATION'));
+      assert.match(e.message, /startRotation\(\{ supplied \}\)/);
+      return true;
+    },
+  );
+  await reopened.startRotation({ supplied });
+  assert.deepEqual(await reopened.trustBundle(), [otherRoot.certificatePem, root.certificatePem]);
+  assert.ok(signedBy((await issue(reopened)).certificatePem, otherRoot.certificatePem));
+});
+
+test('the SVID never outlives the supplied signing certificate', async () => {
+  const clock = manualClock();
+  const notAfter = new Date(Math.floor((clock.now() + 2 * HOUR) / 1000) * 1000);
+  const root = await makeTestCa({ name: 'Short Root', notAfter });
+  const ca = await CertificateAuthority.open({
+    store: new MemoryStore(),
+    trustDomain: TRUST_DOMAIN,
+    now: clock.now,
+    supplied: { certificatePem: root.certificatePem, privateKeyPem: root.privateKeyPem },
+  });
+  assert.equal((await issue(ca)).notAfter.getTime(), notAfter.getTime());
+  clock.advance(3 * HOUR);
+  await assert.rejects(issue(ca), (e: unknown) => {
+    assert.ok(isWeftError(e, 'WEFT_E_CA_MATERIAL'));
+    assert.match(e.message, /expired at/);
+    return true;
+  });
+});
+
+test('unusable supplied material is refused with every problem and its field', async () => {
+  const root = await makeTestCa({ name: 'Corp Root' });
+  const intermediate = await makeTestCa({ name: 'Mesh Intermediate', issuer: root });
+  const notCa = await makeTestCa({ name: 'Just A Leaf', issuer: root, ca: false });
+  const foreign = await makeTestCa({ name: 'Foreign', spiffeId: 'spiffe://other.org' });
+  const open = (supplied: Parameters<typeof CertificateAuthority.open>[0]['supplied']) =>
+    CertificateAuthority.open({ store: new MemoryStore(), trustDomain: TRUST_DOMAIN, supplied });
+  const problems = async (p: Promise<unknown>): Promise<string[]> => {
+    let out: string[] = [];
+    await assert.rejects(p, (e: unknown) => {
+      assert.ok(isWeftError(e, 'WEFT_E_CA_MATERIAL'), String(e));
+      out = e.errors.map((x) => `${x.path}: ${x.message}`);
+      return true;
+    });
+    return out;
+  };
+
+  // An intermediate with the wrong key and no root to chain to.
+  const a = await problems(
+    open({ certificatePem: intermediate.certificatePem, privateKeyPem: root.privateKeyPem }),
+  );
+  assert.ok(
+    a.some((m) => m.startsWith('privateKeyPem: is not the key')),
+    a.join('\n'),
+  );
+  assert.ok(
+    a.some((m) => m.startsWith('trustAnchorsPem: is required')),
+    a.join('\n'),
+  );
+  // Not a CA; a trust anchor that did not issue it.
+  const b = await problems(
+    open({
+      certificatePem: notCa.certificatePem,
+      privateKeyPem: notCa.privateKeyPem,
+      trustAnchorsPem: foreign.certificatePem,
+    }),
+  );
+  assert.ok(
+    b.some((m) => m.startsWith('certificatePem[0]: is not a CA certificate')),
+    b.join('\n'),
+  );
+  assert.ok(
+    b.some((m) => m.startsWith('certificatePem[0]: may not sign certificates')),
+    b.join('\n'),
+  );
+  assert.ok(
+    b.some((m) => m.startsWith('trustAnchorsPem: no trust anchor issued')),
+    b.join('\n'),
+  );
+  // Another trust domain's CA; unreadable and encrypted keys.
+  const c = await problems(open({ certificatePem: foreign.certificatePem, privateKeyPem: 'nonsense' }));
+  assert.ok(
+    c.some((m) => m.includes('names trust domain "other.org"')),
+    c.join('\n'),
+  );
+  assert.ok(
+    c.some((m) => m.startsWith('privateKeyPem: is not a readable PEM private key')),
+    c.join('\n'),
+  );
+  const d = await problems(
+    open({ certificatePem: root.certificatePem, privateKeyPem: '-----BEGIN ENCRYPTED PRIVATE KEY-----\n' }),
+  );
+  assert.ok(
+    d.some((m) => m.startsWith('privateKeyPem: is encrypted')),
+    d.join('\n'),
+  );
+  const e = await problems(open({ certificatePem: root.privateKeyPem, privateKeyPem: root.privateKeyPem }));
+  assert.ok(
+    e.some((m) => m.startsWith('certificatePem[0]: is a PRIVATE KEY block')),
+    e.join('\n'),
+  );
+});
