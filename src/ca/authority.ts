@@ -243,7 +243,7 @@ export class CertificateAuthority {
       throw err;
     }
 
-    const { active } = await this.current();
+    const { state, active } = await this.current();
     const now = this.now();
     const notBefore = new Date(Math.max(now - BACKDATE_MS, active.signer.certificate.notBefore.getTime()));
     const notAfter = new Date(Math.min(now + ttlMs, active.chainNotAfter.getTime()));
@@ -267,7 +267,7 @@ export class CertificateAuthority {
       serialNumber: leaf.serialNumber,
       certificatePem,
       chainPem: certificatePem + active.chainPem.join(''),
-      trustBundlePem: (await this.trustBundle()).join(''),
+      trustBundlePem: bundleOf(state, now).join(''),
       notBefore: leaf.notBefore,
       notAfter: leaf.notAfter,
       renewAt: renewalTime(leaf),
@@ -277,17 +277,7 @@ export class CertificateAuthority {
 
   /** The roots trusted now (PEM each): the active authority's, plus the retiring one's until its overlap ends. */
   async trustBundle(): Promise<string[]> {
-    const { state } = await this.current();
-    const roots = [...state.active.trustAnchorsPem];
-    if (state.retiring && this.now() < state.retiring.trustedUntil)
-      roots.push(...state.retiring.trustAnchorsPem);
-    const seen = new Set<string>();
-    return roots.filter((p) => {
-      const fp = fingerprint(p);
-      if (seen.has(fp)) return false;
-      seen.add(fp);
-      return true;
-    });
+    return bundleOf((await this.current()).state, this.now());
   }
 
   async status(): Promise<CaStatus> {
@@ -483,6 +473,18 @@ async function writeState(
   if (dropKeyOf && dropKeyOf !== material?.certs.id)
     ops.push({ type: 'delete', key: caKeyRecordKey(dropKeyOf) });
   await store.txn(ops, conditions);
+}
+
+function bundleOf(state: CaState, now: number): string[] {
+  const roots = [...state.active.trustAnchorsPem];
+  if (state.retiring && now < state.retiring.trustedUntil) roots.push(...state.retiring.trustAnchorsPem);
+  const seen = new Set<string>();
+  return roots.filter((pem) => {
+    const fp = fingerprint(pem);
+    if (seen.has(fp)) return false;
+    seen.add(fp);
+    return true;
+  });
 }
 
 /** SHA-256 fingerprint, colon-separated hex as openssl prints it. */

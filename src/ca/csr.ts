@@ -67,6 +67,9 @@ export interface ParsedCsr {
  * with a WEFT_E_CSR_* code; never anything else.
  */
 export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
+  // Callers may hand over unchecked JSON; anything but text or bytes is not a CSR.
+  if (typeof input !== 'string' && !(input instanceof Uint8Array))
+    throw refuse('malformed', `the CSR is ${input === null ? 'null' : typeof input}; ${EXPECTED_FORM}`);
   const size = typeof input === 'string' ? Buffer.byteLength(input) : input.length;
   if (size > CSR_MAX_BYTES)
     throw refuse('too_large', `the CSR is ${size} bytes; at most ${CSR_MAX_BYTES} bytes are accepted`);

@@ -160,6 +160,8 @@ export class JoinTokens {
 
   /** Revokes by id (as list() shows) or by the token itself. WEFT_E_TOKEN_UNKNOWN if there is none. */
   async revoke(idOrToken: string): Promise<void> {
+    if (typeof idOrToken !== 'string')
+      throw new WeftError('WEFT_E_TOKEN_UNKNOWN', 'give a join token id or token');
     const id = idOrToken.startsWith(TOKEN_PREFIX) ? hashToken(idOrToken).slice(0, ID_HEX) : idOrToken;
     const key = TOKENS_PREFIX + id;
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {

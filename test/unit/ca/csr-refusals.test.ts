@@ -77,6 +77,8 @@ test('garbage is refused: WEFT_E_CSR_MALFORMED', async () => {
   const withKey = `${pem}-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n`;
   assert.match(await refused(withKey, 'WEFT_E_CSR_MALFORMED', 'malformed'), /must never leave the workload/);
   await refused('', 'WEFT_E_CSR_MALFORMED', 'malformed');
+  for (const notText of [undefined, null, 42, { pem: 'x' }])
+    await refused(notText as unknown as string, 'WEFT_E_CSR_MALFORMED', 'malformed');
 });
 
 test('a CSR whose self-signature does not verify is refused: WEFT_E_CSR_BAD_SIGNATURE', async () => {
