@@ -123,6 +123,11 @@ async function answer(ds: Downstream): Promise<void> {
       return ds.respondWhole(502, map({}), Buffer.from('refused'));
     }
   }
+  if (path === '/late-reset') {
+    ds.respondWhole(200, map({}), Buffer.from('done'));
+    await new Promise((r) => setImmediate(r));
+    return ds.reset(); // too late to matter: the connection has moved on
+  }
   if (path === '/hang') return; // never answers
   ds.respondWhole(404, map({}), Buffer.alloc(0));
 }
@@ -438,6 +443,21 @@ test('a client that half-closes with a request under way aborts it', async () =>
     assert.equal(await c.whenClosed(), '');
     await eventually(() => h.done.length > 0);
     assert.deepEqual(h.done, [false]);
+  } finally {
+    c.destroy();
+    await h.close();
+  }
+});
+
+test('a reset from an exchange already answered leaves the connection to the next request', async () => {
+  const h = await harness();
+  const c = new Client(h.port);
+  try {
+    c.send('GET /late-reset HTTP/1.1\r\nHost: a\r\n\r\nGET /slow/30 HTTP/1.1\r\nHost: a\r\n\r\n');
+    const r = await c.responses(2);
+    assert.match(r[0]!, /done$/);
+    assert.match(r[1]!, /\/slow\/30$/);
+    assert.equal(c.closed, false);
   } finally {
     c.destroy();
     await h.close();

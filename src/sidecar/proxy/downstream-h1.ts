@@ -581,6 +581,8 @@ export class H1Downstream implements Downstream {
   }
 
   reset(): void {
+    // After a complete response the connection may already carry the next request.
+    if (this.over && this.completed) return;
     this.abort();
     this.conn.destroy();
   }
