@@ -426,7 +426,8 @@ export class CertificateAuthority {
       throw new WeftError(
         'WEFT_E_CA_ROTATION',
         `the supplied CA has other roots than the stored CA ${state.active.id}; switching directly would ` +
-          'break every running workload: start a rotation with it (startRotation({ supplied })) instead',
+          'break every running workload: start a rotation with it (startRotation({ supplied })) instead; ' +
+          'or, if the stored CA is the newer one (a rotation already happened), update or drop the supplied material',
       );
     const next: CaState = { ...state, active: material.certs };
     await this.write(next, material, state.active.id, modRevision, 'adopt the supplied CA');
@@ -438,22 +439,29 @@ export class CertificateAuthority {
 }
 
 async function readState(store: Store): Promise<Loaded | undefined> {
-  const kv = await store.get(CA_STATE_KEY);
-  if (!kv) return undefined;
-  const state = decodeRecord(caStateSchema, CA_STATE_KEY, kv.value);
-  const keyKey = caKeyRecordKey(state.active.id);
-  const keyKv = await store.get(keyKey);
-  if (!keyKv)
-    throw new WeftError(
-      'WEFT_E_STORE_CORRUPT',
-      `${keyKey} (the active CA's key) is missing; restore it from a backup`,
-    );
-  const record = decodeRecord(caKeyRecordSchema, keyKey, keyKv.value);
-  return {
-    modRevision: kv.modRevision,
-    state,
-    active: await loadAuthority(state.active as AuthorityCerts, record.privateKeyPem),
-  };
+  // The state and its key are two reads; a rotation between them deletes the key just read
+  // for. Then the state has moved on, and reading again gives a matching pair.
+  for (let attempt = 0; ; attempt++) {
+    const kv = await store.get(CA_STATE_KEY);
+    if (!kv) return undefined;
+    const state = decodeRecord(caStateSchema, CA_STATE_KEY, kv.value);
+    const keyKey = caKeyRecordKey(state.active.id);
+    const keyKv = await store.get(keyKey);
+    if (!keyKv) {
+      const now = await store.get(CA_STATE_KEY);
+      if (now && now.modRevision !== kv.modRevision && attempt < 10) continue;
+      throw new WeftError(
+        'WEFT_E_STORE_CORRUPT',
+        `${keyKey} (the active CA's key) is missing; restore it from a backup`,
+      );
+    }
+    const record = decodeRecord(caKeyRecordSchema, keyKey, keyKv.value);
+    return {
+      modRevision: kv.modRevision,
+      state,
+      active: await loadAuthority(state.active as AuthorityCerts, record.privateKeyPem),
+    };
+  }
 }
 
 async function writeState(

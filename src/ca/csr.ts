@@ -132,7 +132,10 @@ export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
 export function checkCsrIdentity(csr: ParsedCsr, spiffeId: string): void {
   const asked = [...csr.uris.map((u) => `URI:${u}`), ...csr.otherNames];
   if (csr.uris.length === 1 && csr.uris[0] === spiffeId && csr.otherNames.length === 0) return;
-  const what = asked.length === 0 ? 'no subjectAltName' : asked.map((a) => JSON.stringify(a)).join(', ');
+  const listed = asked.map((a) => JSON.stringify(a)).join(', ');
+  // The names are the caller's text: quoted, and cut short so a message stays a message.
+  const what =
+    asked.length === 0 ? 'no subjectAltName' : listed.length > 300 ? `${listed.slice(0, 300)}…` : listed;
   throw refuse(
     'wrong_identity',
     `the CSR asks for ${what}, but the caller is entitled only to ${spiffeId}; ` +

@@ -379,3 +379,36 @@ test('unusable supplied material is refused with every problem and its field', a
     e.join('\n'),
   );
 });
+
+test('a replica that reads the state just before a rotation deletes its key re-reads, not "corrupt"', async () => {
+  const store = new MemoryStore();
+  const a = await CertificateAuthority.open({ store, trustDomain: TRUST_DOMAIN });
+  // The replica's store: when it reads the key record named by `trap`, a rotation lands first.
+  let trap: string | undefined;
+  const racy: Store = {
+    revision: () => store.revision(),
+    get: async (key, opts) => {
+      if (key === trap) {
+        trap = undefined;
+        await a.startRotation();
+      }
+      return store.get(key, opts);
+    },
+    list: (prefix) => store.list(prefix),
+    history: (key) => store.history(key),
+    txn: (ops, conditions) => store.txn(ops, conditions),
+    watch: (prefix, onEvent, opts) => store.watch(prefix, onEvent, opts),
+    grantLease: (ttl) => store.grantLease(ttl),
+    keepAlive: (id) => store.keepAlive(id),
+    revokeLease: (id) => store.revokeLease(id),
+    close: () => store.close(),
+  };
+  const b = await CertificateAuthority.open({ store: racy, trustDomain: TRUST_DOMAIN });
+  // Make b's cached state stale, so its next signature reloads the state and then this key.
+  await a.startRotation();
+  await a.finishRotation();
+  trap = `/weft/ca/keys/${(await a.status()).active.id}`;
+  const svid = await issue(b);
+  assert.equal(trap, undefined, 'the rotation happened mid-read');
+  assert.equal(svid.authorityId, (await a.status()).active.id);
+});
