@@ -139,6 +139,8 @@ export function validateSuppliedCa(supplied: SuppliedCa, trustDomain: string, no
     if (!a.cert.ca) report(a.path, 'is not a CA certificate (basicConstraints cA is not true)');
     if (!isSelfSigned(a.cert))
       report(a.path, 'is not self-signed; a trust anchor must be a root certificate');
+    const expires = new x509.X509Certificate(a.cert.raw).notAfter;
+    if (expires.getTime() <= now) report(a.path, `expired at ${expires.toISOString()}`);
   }
   if (anchors.length > 0) checkChain([signer, ...between], anchors, report);
 

@@ -373,6 +373,20 @@ test('unusable supplied material is refused with every problem and its field', a
     d.some((m) => m.startsWith('privateKeyPem: is encrypted')),
     d.join('\n'),
   );
+  // An expired root.
+  const oldRoot = await makeTestCa({ name: 'Old Root', notAfter: new Date(Date.now() - 60_000) });
+  const underOld = await makeTestCa({ name: 'Under Old', issuer: oldRoot });
+  const f = await problems(
+    open({
+      certificatePem: underOld.certificatePem,
+      privateKeyPem: underOld.privateKeyPem,
+      trustAnchorsPem: oldRoot.certificatePem,
+    }),
+  );
+  assert.deepEqual(
+    f.map((m) => m.replace(/at .*/, 'at …')),
+    ['trustAnchorsPem[0]: expired at …'],
+  );
   const e = await problems(open({ certificatePem: root.privateKeyPem, privateKeyPem: root.privateKeyPem }));
   assert.ok(
     e.some((m) => m.startsWith('certificatePem[0]: is a PRIVATE KEY block')),
