@@ -2,15 +2,16 @@
 // `weft`: the one binary. Subcommands: control-plane, apply, get, delete, proxies, version, demo.
 // Output follows kubectl (`httproute/echo configured`); errors go to stderr naming the file,
 // document and field; any failure exits non-zero.
+//
+// This file only declares the commands and their flags; each action imports its implementation
+// when it runs. A long-lived `weft sidecar` then holds only the sidecar's code: loading the
+// control plane, the resource parsers and YAML as well would cost every sidecar several MiB.
 
 import { Command, Option } from 'commander';
-import { stringify } from 'yaml';
 import { WEFT_VERSION } from '../version.js';
 import { isWeftError } from '../errors.js';
-import { CliError, request, serverUrl } from './client.js';
-import { describeErrors, readDocuments, where, type SourcedDocuments } from './files.js';
-import { formatTable, type ListedObject } from './table.js';
-import { runRunCommand, runSidecarCommand, sidecarFlags } from './sidecar-command.js';
+import { CliError, serverUrl } from './client.js';
+import { sidecarFlags, type SidecarFlags } from './sidecar-flags.js';
 
 const program = new Command('weft')
   .description('Weft: a service mesh speaking Envoy xDS v3')
@@ -21,11 +22,6 @@ const program = new Command('weft')
 
 function server(): string {
   return serverUrl(program.opts<{ server?: string }>().server);
-}
-
-interface ApplyResponse {
-  results: Array<{ kind: string; namespace: string; name: string; action: string; resourceVersion: string }>;
-  warnings: Array<{ document: number; message: string }>;
 }
 
 program
@@ -47,19 +43,8 @@ program
   .option('-R, --recursive', 'descend into sub-directories of a directory given to -f')
   .option('--dry-run', 'validate and report what would change, store nothing')
   .action(async (opts: { filename: string[]; recursive?: boolean; dryRun?: boolean }) => {
-    const sourced = readDocuments(opts.filename, opts.recursive);
-    const res = await withSource(sourced, () =>
-      request<ApplyResponse>(server(), 'POST', `/api/v1/apply${opts.dryRun ? '?dryRun=true' : ''}`, {
-        documents: sourced.documents,
-      }),
-    );
-    for (const r of res.results) {
-      console.log(`${r.kind.toLowerCase()}/${r.name} ${r.action}${opts.dryRun ? ' (dry run)' : ''}`);
-    }
-    for (const w of res.warnings) {
-      const o = sourced.origins[w.document];
-      console.error(`Warning: ${o ? `${where(o)}: ` : ''}${w.message}`);
-    }
+    const { runApply } = await import('./api-commands.js');
+    await runApply(server(), opts);
   });
 
 program
@@ -79,26 +64,8 @@ program
       name: string | undefined,
       opts: { namespace: string; allNamespaces?: boolean; output: string; resourceVersion?: string },
     ) => {
-      const k = encodeURIComponent(kind);
-      let items: ListedObject[];
-      if (name !== undefined) {
-        const q = opts.resourceVersion ? `?resourceVersion=${encodeURIComponent(opts.resourceVersion)}` : '';
-        const path = `/api/v1/resources/${k}/${encodeURIComponent(opts.namespace)}/${encodeURIComponent(name)}${q}`;
-        items = [await request<ListedObject>(server(), 'GET', path)];
-      } else {
-        const q = opts.allNamespaces ? '' : `?namespace=${encodeURIComponent(opts.namespace)}`;
-        items = (await request<{ items: ListedObject[] }>(server(), 'GET', `/api/v1/resources/${k}${q}`))
-          .items;
-      }
-      if (opts.output === 'json') {
-        console.log(JSON.stringify(name !== undefined ? items[0] : { items }, null, 2));
-      } else if (opts.output === 'yaml') {
-        process.stdout.write(items.map((i) => stringify(i)).join('---\n'));
-      } else if (items.length === 0) {
-        console.error(`No resources found${opts.allNamespaces ? '' : ` in ${opts.namespace} namespace`}.`);
-      } else {
-        process.stdout.write(formatTable(items, Boolean(opts.allNamespaces)));
-      }
+      const { runGet } = await import('./api-commands.js');
+      await runGet(server(), kind, name, opts);
     },
   );
 
@@ -116,24 +83,8 @@ program
       name: string | undefined,
       opts: { namespace: string; filename?: string[]; recursive?: boolean },
     ) => {
-      let results: Array<{ kind: string; name: string }>;
-      if (opts.filename) {
-        if (kind !== undefined) throw new CliError('give either -f FILE or KIND NAME, not both');
-        const sourced = readDocuments(opts.filename, opts.recursive);
-        results = (
-          await withSource(sourced, () =>
-            request<{ results: Array<{ kind: string; name: string }> }>(server(), 'POST', '/api/v1/delete', {
-              documents: sourced.documents,
-            }),
-          )
-        ).results;
-      } else {
-        if (kind === undefined || name === undefined)
-          throw new CliError('usage: weft delete KIND NAME, or weft delete -f FILE');
-        const path = `/api/v1/resources/${encodeURIComponent(kind)}/${encodeURIComponent(opts.namespace)}/${encodeURIComponent(name)}`;
-        results = [await request<{ kind: string; name: string }>(server(), 'DELETE', path)];
-      }
-      for (const r of results) console.log(`${r.kind.toLowerCase()}/${r.name} deleted`);
+      const { runDelete } = await import('./api-commands.js');
+      await runDelete(server(), kind, name, opts);
     },
   );
 
@@ -142,46 +93,17 @@ program
   .description('connected proxies and whether they ACKed or NACKed their config')
   .option('-o, --output <format>', 'table or json', 'table')
   .action(async (opts: { output: string }) => {
-    const { items } = await request<{ items: ProxyRow[] }>(server(), 'GET', '/api/v1/proxies');
-    if (opts.output === 'json') return void console.log(JSON.stringify(items, null, 2));
-    if (items.length === 0) return void console.error('No proxies connected.');
-    const rows = items.map((p) => {
-      const types = Object.entries(p.types);
-      const nack = types.find(([, t]) => t.lastNack);
-      const short = (u: string): string => u.slice(u.lastIndexOf('.') + 1);
-      return [
-        p.node.id,
-        p.peer,
-        types.map(([u, t]) => `${short(u)}:${t.pending ? 'SENT' : t.ackedVersion ? 'ACKED' : '-'}`).join(' '),
-        nack ? `${short(nack[0])}: ${nack[1].lastNack!.message}` : '',
-      ];
-    });
-    const header = ['NODE', 'PEER', 'STATUS', 'LAST NACK'];
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    for (const r of [header, ...rows])
-      console.log(
-        r
-          .map((c, i) => c.padEnd(widths[i]!))
-          .join('   ')
-          .trimEnd(),
-      );
+    const { runProxies } = await import('./api-commands.js');
+    await runProxies(server(), opts);
   });
-
-interface ProxyRow {
-  node: { id: string };
-  peer: string;
-  types: Record<string, { pending: boolean; ackedVersion: string; lastNack?: { message: string } }>;
-}
 
 program
   .command('version')
   .description('print the CLI and control plane versions')
   .option('--client', 'only the CLI version; do not contact the control plane')
   .action(async (opts: { client?: boolean }) => {
-    console.log(`Client Version: ${WEFT_VERSION}`);
-    if (opts.client) return;
-    const { version } = await request<{ version: string }>(server(), 'GET', '/version');
-    console.log(`Server Version: ${version}`);
+    const { runVersion } = await import('./api-commands.js');
+    await runVersion(server, opts);
   });
 
 program
@@ -212,7 +134,8 @@ program
   );
 
 sidecarFlags(program.command('sidecar').description('run the sidecar proxy next to an app')).action(
-  async (flags: Parameters<typeof runSidecarCommand>[0]) => {
+  async (flags: SidecarFlags) => {
+    const { runSidecarCommand } = await import('./sidecar-command.js');
     await runSidecarCommand(flags);
   },
 );
@@ -222,7 +145,8 @@ sidecarFlags(
     .command('run')
     .description('run an app with its sidecar: ordering, HTTP_PROXY, draining and exit status handled')
     .argument('<command...>', 'the app command, after --'),
-).action(async (command: string[], flags: Parameters<typeof runRunCommand>[0]) => {
+).action(async (command: string[], flags: SidecarFlags) => {
+  const { runRunCommand } = await import('./sidecar-command.js');
   await runRunCommand(flags, command);
 });
 
@@ -245,17 +169,6 @@ program
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });
-
-async function withSource<T>(sourced: SourcedDocuments, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof CliError && e.errors.length > 0) {
-      throw new CliError(describeErrors(e, sourced), e.code);
-    }
-    throw e;
-  }
-}
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   if (e instanceof CliError || isWeftError(e)) {

@@ -4,61 +4,10 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
-import { Option, type Command } from 'commander';
 import { createLogger } from '../log.js';
-// The sidecar stack loads only when these commands run, not for every `weft` invocation.
-import type { AppProtocol, Sidecar, SidecarOptions } from '../sidecar/sidecar.js';
+import { Sidecar, type AppProtocol, type SidecarOptions } from '../sidecar/sidecar.js';
 import { CliError, serverUrl } from './client.js';
-
-interface SidecarFlags {
-  service: string;
-  version?: string;
-  label: string[];
-  namespace: string;
-  name?: string;
-  serviceAccount: string;
-  appPort?: string;
-  protocol: string;
-  controlPlane?: string;
-  xdsAddr?: string;
-  outboundAddr: string;
-  inboundAddr: string;
-  adminAddr: string;
-  advertiseAddr?: string;
-  upstream: string[];
-  drainTimeout: string;
-  appStartTimeout: string;
-  leaseTtl: string;
-}
-
-const collect = (v: string, all: string[]): string[] => [...all, v];
-
-/** The flags `weft sidecar` and `weft run` share. */
-export function sidecarFlags(cmd: Command): Command {
-  return cmd
-    .requiredOption('--service <name>', 'service this workload belongs to (label app)')
-    .option('--version <v>', 'label version (e.g. v2)')
-    .option('--label <k=v>', 'another label (repeatable)', collect, [])
-    .option('-n, --namespace <ns>', 'namespace', 'default')
-    .option('--name <name>', 'workload name (default: service-host-port-pid)')
-    .option('--service-account <sa>', 'identity of the workload', 'default')
-    .option('--app-port <port>', 'where the app listens on 127.0.0.1 (absent: a client-only job)')
-    .addOption(
-      new Option('--protocol <p>', 'the app port protocol')
-        .choices(['HTTP', 'HTTP2', 'GRPC', 'TCP'])
-        .default('HTTP'),
-    )
-    .option('--control-plane <url>', 'control plane API URL (env WEFT_SERVER)')
-    .option('--xds-addr <host:port>', 'xDS address (default: asked from the control plane)')
-    .option('--outbound-addr <host:port>', 'HTTP proxy for the app', '127.0.0.1:15001')
-    .option('--inbound-addr <host:port>', 'where mesh traffic arrives', '0.0.0.0:15006')
-    .option('--admin-addr <host:port>', 'admin endpoint (/ready, /config_dump, /clusters)', '127.0.0.1:15020')
-    .option('--advertise-addr <ip>', 'address other proxies reach the inbound listener at')
-    .option('--upstream <svc:port=local>', 'an opaque TCP upstream on a local port (repeatable)', collect, [])
-    .option('--drain-timeout <seconds>', 'longest graceful shutdown', '10')
-    .option('--app-start-timeout <seconds>', 'how long to wait for the app to listen on --app-port', '60')
-    .option('--lease-ttl <seconds>', 'registration lease; the endpoint goes this long after a crash', '10');
-}
+import type { SidecarFlags } from './sidecar-flags.js';
 
 function toOptions(f: SidecarFlags): SidecarOptions {
   const labels: Record<string, string> = {};
@@ -108,14 +57,9 @@ function printAddresses(sidecar: Sidecar): void {
   console.log(`admin: ${fmt(a.admin)}`);
 }
 
-async function startSidecar(opts: SidecarOptions): Promise<Sidecar> {
-  const { Sidecar } = await import('../sidecar/sidecar.js');
-  return Sidecar.start(opts);
-}
-
 export async function runSidecarCommand(flags: SidecarFlags): Promise<void> {
   const opts = toOptions(flags);
-  const sidecar = await startSidecar(opts);
+  const sidecar = await Sidecar.start(opts);
   printAddresses(sidecar);
   let stopping = false;
   const stop = (): void => {
@@ -155,7 +99,7 @@ function appStartTimeoutMs(flags: SidecarFlags): number {
 export async function runRunCommand(flags: SidecarFlags, command: string[]): Promise<void> {
   if (command.length === 0) throw new CliError('usage: weft run --service NAME [flags] -- COMMAND [ARGS…]');
   const opts = toOptions(flags);
-  const sidecar = await startSidecar(opts);
+  const sidecar = await Sidecar.start(opts);
   printAddresses(sidecar);
   const { outbound } = sidecar.addresses();
   const proxy = `http://${outbound.host.includes(':') ? `[${outbound.host}]` : outbound.host}:${outbound.port}`;
