@@ -236,7 +236,7 @@ export class H1RequestParser {
    * joined once it is complete, so a client sending a byte at a time costs linear work, not
    * quadratic (one concat per read).
    */
-  private parts: Buffer[] = [];
+  private readonly parts: Buffer[] = [];
   private partsLen = 0;
 
   constructor(
@@ -258,7 +258,7 @@ export class H1RequestParser {
 
   reset(): void {
     this.state = State.Head;
-    this.parts = [];
+    this.parts.length = 0;
     this.partsLen = 0;
   }
 
@@ -272,7 +272,7 @@ export class H1RequestParser {
       if (!this.completesPart(chunk)) return undefined;
       this.parts.push(chunk);
       buf = Buffer.concat(this.parts, this.partsLen + chunk.length);
-      this.parts = [];
+      this.parts.length = 0;
       this.partsLen = 0;
     }
     let off = 0;
