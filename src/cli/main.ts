@@ -12,7 +12,7 @@ import { WEFT_VERSION } from '../version.js';
 import { isWeftError } from '../errors.js';
 import { CliError, serverUrl } from './client.js';
 import { sidecarFlags, type SidecarFlags } from './sidecar-flags.js';
-import { capYoungGeneration } from './young-generation.js';
+import { tuneHeapForSidecar } from './sidecar-heap.js';
 
 const program = new Command('weft')
   .description('Weft: a service mesh speaking Envoy xDS v3')
@@ -136,7 +136,7 @@ program
 
 sidecarFlags(program.command('sidecar').description('run the sidecar proxy next to an app')).action(
   async (flags: SidecarFlags) => {
-    capYoungGeneration();
+    tuneHeapForSidecar();
     const { runSidecarCommand } = await import('./sidecar-command.js');
     await runSidecarCommand(flags);
   },
@@ -148,7 +148,7 @@ sidecarFlags(
     .description('run an app with its sidecar: ordering, HTTP_PROXY, draining and exit status handled')
     .argument('<command...>', 'the app command, after --'),
 ).action(async (command: string[], flags: SidecarFlags) => {
-  capYoungGeneration();
+  tuneHeapForSidecar();
   const { runRunCommand } = await import('./sidecar-command.js');
   await runRunCommand(flags, command);
 });

@@ -1,5 +1,6 @@
-// capYoungGeneration: a process that keeps allocating and retaining objects (as a busy sidecar
-// does) keeps its young generation at the cap, and a size given on the command line stands.
+// capYoungGeneration (part of tuneHeapForSidecar): a process that keeps allocating and retaining
+// objects, as a busy sidecar does, keeps its young generation at the cap; a size given on the
+// command line stands.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -9,7 +10,7 @@ const MiB = 1024 * 1024;
 
 /** Runs a child that caps, then churns through objects a fraction of which survive a while. */
 function youngGenerationAfterChurn(nodeFlags: string[]): number {
-  const module = repoPath('dist', 'src', 'cli', 'young-generation.js');
+  const module = repoPath('dist', 'src', 'cli', 'sidecar-heap.js');
   const script = `
     import { capYoungGeneration } from ${JSON.stringify(module)};
     import { getHeapSpaceStatistics } from 'node:v8';
