@@ -53,6 +53,7 @@ function startMeshProcess(
   service: string,
   name: string,
   api: string,
+  token: string,
   app?: { port: number; calls: string[] },
 ): Promise<Started> {
   const args = [
@@ -79,7 +80,7 @@ function startMeshProcess(
   }
   const proc = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? 'warn' },
+    env: { ...process.env, WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? 'warn', WEFT_TOKEN: token },
   });
   return new Promise((resolve, reject) => {
     let out = '';
@@ -148,15 +149,34 @@ export async function runMeshDemo(opts: { duration?: string; interval?: string }
       logger,
     });
     console.log(`  control plane api ${cp.apiUrl}, xds ${cp.xdsAddress}`);
+    // One join token per service account (each service is its own), usable by its instances.
+    const running = cp;
+    const tokens = new Map<string, Promise<string>>();
+    const tokenFor = (sa: string): Promise<string> => {
+      let t = tokens.get(sa);
+      if (!t) {
+        t = running.identity.tokens
+          .create({ namespace: 'default', serviceAccount: sa, ttlMs: 3600_000, maxUses: 0 })
+          .then((c) => c.token);
+        tokens.set(sa, t);
+      }
+      return t;
+    };
     let fe: Started | undefined;
     for (const wave of TOPOLOGY) {
       await Promise.all(
         wave.map(async (app) => {
           const port = await freePort();
-          const started = await startMeshProcess(app.service, app.instance, cp!.apiUrl, {
-            port,
-            calls: app.calls,
-          });
+          const started = await startMeshProcess(
+            app.service,
+            app.instance,
+            cp!.apiUrl,
+            await tokenFor(app.service),
+            {
+              port,
+              calls: app.calls,
+            },
+          );
           children.push(started.proc);
           if (app.service === 'fe') fe = started;
           console.log(
@@ -165,7 +185,7 @@ export async function runMeshDemo(opts: { duration?: string; interval?: string }
         }),
       );
     }
-    const you = await startMeshProcess('you', 'you', cp.apiUrl);
+    const you = await startMeshProcess('you', 'you', cp.apiUrl, await tokenFor('you'));
     children.push(you.proc);
     console.log(`  you    a client-only sidecar: its HTTP proxy is ${you.outbound}`);
     console.log('');
@@ -173,7 +193,9 @@ export async function runMeshDemo(opts: { duration?: string; interval?: string }
     console.log(
       `  curl -x http://${you.outbound} http://fe/          # the whole call tree, through the mesh`,
     );
-    console.log(`  WEFT_SERVER=${cp.apiUrl} npx weft get workloads`);
+    console.log(
+      `  WEFT_ADMIN_TOKEN=$(cat ${cp.adminTokenPath}) WEFT_SERVER=${cp.apiUrl} npx weft get workloads`,
+    );
     console.log(`  curl http://${fe!.admin}/clusters                # fe's sidecar: endpoints and LB stats`);
     console.log('Steady traffic (one request a second to fe; Ctrl-C to stop):');
 
