@@ -13,6 +13,7 @@ import { isWeftError } from '../errors.js';
 import { CliError, serverUrl, useAdminToken } from './client.js';
 import { sidecarFlags, type SidecarFlags } from './sidecar-flags.js';
 import type { ControlPlaneFlags } from './control-plane-command.js';
+import { capYoungGeneration } from './young-generation.js';
 
 const program = new Command('weft')
   .description('Weft: a service mesh speaking Envoy xDS v3')
@@ -183,6 +184,7 @@ program
 
 sidecarFlags(program.command('sidecar').description('run the sidecar proxy next to an app')).action(
   async (flags: SidecarFlags) => {
+    capYoungGeneration();
     const { runSidecarCommand } = await import('./sidecar-command.js');
     await runSidecarCommand(flags);
   },
@@ -194,6 +196,7 @@ sidecarFlags(
     .description('run an app with its sidecar: ordering, HTTP_PROXY, draining and exit status handled')
     .argument('<command...>', 'the app command, after --'),
 ).action(async (command: string[], flags: SidecarFlags) => {
+  capYoungGeneration();
   const { runRunCommand } = await import('./sidecar-command.js');
   await runRunCommand(flags, command);
 });
