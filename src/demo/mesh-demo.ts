@@ -54,6 +54,8 @@ function startMeshProcess(
   name: string,
   api: string,
   token: string,
+  /** Every process is tracked from its spawn: one still starting when the demo stops is stopped too. */
+  track: ChildProcess[],
   app?: { port: number; calls: string[] },
 ): Promise<Started> {
   const args = [
@@ -82,6 +84,7 @@ function startMeshProcess(
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? 'warn', WEFT_TOKEN: token },
   });
+  track.push(proc);
   return new Promise((resolve, reject) => {
     let out = '';
     proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
@@ -172,12 +175,12 @@ export async function runMeshDemo(opts: { duration?: string; interval?: string }
             app.instance,
             cp!.apiUrl,
             await tokenFor(app.service),
+            children,
             {
               port,
               calls: app.calls,
             },
           );
-          children.push(started.proc);
           if (app.service === 'fe') fe = started;
           console.log(
             `  ${app.instance.padEnd(6)} app on 127.0.0.1:${port}, its sidecar takes mesh traffic on ${started.inbound}`,
@@ -185,8 +188,7 @@ export async function runMeshDemo(opts: { duration?: string; interval?: string }
         }),
       );
     }
-    const you = await startMeshProcess('you', 'you', cp.apiUrl, await tokenFor('you'));
-    children.push(you.proc);
+    const you = await startMeshProcess('you', 'you', cp.apiUrl, await tokenFor('you'), children);
     console.log(`  you    a client-only sidecar: its HTTP proxy is ${you.outbound}`);
     console.log('');
     console.log('Try it:');
