@@ -70,7 +70,7 @@ function parseArgs(argv: string[]): Args {
 async function api<T>(cp: ControlPlaneProcess, path: string, body: unknown): Promise<T> {
   const res = await fetch(cp.apiUrl + path, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${cp.adminToken}` },
     body: JSON.stringify(body),
   });
   const text = await res.text();

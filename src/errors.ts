@@ -29,7 +29,9 @@ export type WeftErrorCode =
   | 'WEFT_E_TOKEN_REVOKED'
   | 'WEFT_E_TOKEN_USED_UP'
   | 'WEFT_E_CA_MATERIAL'
-  | 'WEFT_E_CA_ROTATION';
+  | 'WEFT_E_CA_ROTATION'
+  | 'WEFT_E_UNAUTHENTICATED'
+  | 'WEFT_E_FORBIDDEN';
 
 const STATUS: Record<WeftErrorCode, number> = {
   WEFT_E_VALIDATION: 422,
@@ -59,6 +61,8 @@ const STATUS: Record<WeftErrorCode, number> = {
   WEFT_E_TOKEN_USED_UP: 401,
   WEFT_E_CA_MATERIAL: 422,
   WEFT_E_CA_ROTATION: 409,
+  WEFT_E_UNAUTHENTICATED: 401,
+  WEFT_E_FORBIDDEN: 403,
 };
 
 /** One problem found in one document, at one field path. */

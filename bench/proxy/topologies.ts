@@ -5,7 +5,7 @@
 // a Weft sidecar is one Node process) so that every hop gets at most one core's worth, as a
 // sidecar would, and so that the comparison is per core.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -215,9 +215,12 @@ export async function startWeft(upstreamPort: number, cpuProfDir: string | undef
   const started: Child[] = [];
   // Per-request logging would be measured as proxy cost; warnings still show up in errors.
   const env = { ...process.env, WEFT_LOG_LEVEL: 'warn' };
-  const node = (name: string, args: string[], profile: boolean): Child => {
+  const node = (name: string, args: string[], profile: boolean, token?: string): Child => {
     const flags = profile && cpuProfDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [];
-    const c = start(name, process.execPath, [...flags, WEFT_BIN, ...args], env);
+    const c = start(name, process.execPath, [...flags, WEFT_BIN, ...args], {
+      ...env,
+      ...(token === undefined ? {} : { WEFT_TOKEN: token }),
+    });
     started.push(c);
     return c;
   };
@@ -236,6 +239,18 @@ export async function startWeft(upstreamPort: number, cpuProfDir: string | undef
       false,
     );
     const api = (await waitForOutput(cp, /^api: (\S+)$/m))[1]!;
+    const adminToken = readFileSync((await waitForOutput(cp, /^admin-token: (.+)$/m))[1]!, 'utf8').trim();
+    // Each sidecar joins with a join token for its service account (its service name).
+    const joinToken = async (serviceAccount: string): Promise<string> => {
+      const res = await fetch(`${api}/api/v1/tokens`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
+        body: JSON.stringify({ serviceAccount, ttlSeconds: 3600 }),
+      });
+      const body = (await res.json()) as { token?: string; message?: string };
+      if (!body.token) throw new Error(`join token: ${res.status} ${body.message ?? ''}`);
+      return body.token;
+    };
     const ports = [
       '--outbound-addr',
       '127.0.0.1:0',
@@ -248,11 +263,13 @@ export async function startWeft(upstreamPort: number, cpuProfDir: string | undef
       'weft sidecar (inbound)',
       ['sidecar', '--service', SERVICE, '--app-port', String(upstreamPort), '--control-plane', api, ...ports],
       true,
+      await joinToken(SERVICE),
     );
     const outbound = node(
       'weft sidecar (outbound)',
       ['sidecar', '--service', 'bench-client', '--control-plane', api, ...ports],
       true,
+      await joinToken('bench-client'),
     );
     await waitForOutput(inbound, /^ready$/m);
     const out = (await waitForOutput(outbound, /^outbound: (\S+)$/m))[1]!;

@@ -58,6 +58,8 @@ export interface ControlPlaneProcess {
   pid: number;
   apiUrl: string;
   xdsAddress: string;
+  /** The admin token the control plane wrote to its data dir. */
+  adminToken: string;
   stop(): Promise<void>;
 }
 
@@ -104,7 +106,7 @@ export async function startControlPlane(
       timeoutMs,
     );
     proc.stdout!.on('data', () => {
-      if (/^api: /m.test(out)) {
+      if (/^admin-token: /m.test(out)) {
         clearTimeout(timer);
         resolve();
       }
@@ -118,6 +120,7 @@ export async function startControlPlane(
     pid: proc.pid!,
     apiUrl: /^api: (\S+)$/m.exec(out)![1]!,
     xdsAddress: /^xds: (\S+)$/m.exec(out)![1]!,
+    adminToken: readFileSync(/^admin-token: (.+)$/m.exec(out)![1]!, 'utf8').trim(),
     async stop() {
       // SIGTERM first: a clean exit is what makes --cpu-prof write its profile.
       proc.kill('SIGTERM');

@@ -13,6 +13,8 @@ import { TypeUrl } from '../../src/xds/types.js';
 
 const NAMESPACE = 'default';
 const PORT = 50051;
+/** The port's name: an implicit service's cluster is keyed by it (outbound|grpc||svc-N.default). */
+const PORT_NAME = 'grpc';
 const ROUTED_EVERY = 10;
 
 export function serviceName(n: number): string {
@@ -26,7 +28,7 @@ function workload(n: number, k: number): object {
     metadata: { name: `svc-${n}-${k}`, labels: { app: serviceName(n) } },
     spec: {
       address: `10.${(n >> 8) & 255}.${n & 255}.${k + 1}`,
-      ports: [{ name: 'grpc', port: PORT, protocol: 'GRPC' }],
+      ports: [{ name: PORT_NAME, port: PORT, protocol: 'GRPC' }],
     },
   };
 }
@@ -79,8 +81,9 @@ export function subscriptionsFor(dialled: number[], services: number): Partial<C
   const routes = dialled.map((n) => routeConfigName(NAMESPACE, serviceName(n), PORT));
   const clusters = new Set<string>();
   for (const n of dialled) {
-    clusters.add(clusterName(NAMESPACE, serviceName(n), PORT));
-    if (n % ROUTED_EVERY === 0) clusters.add(clusterName(NAMESPACE, serviceName((n + 1) % services), PORT));
+    clusters.add(clusterName(NAMESPACE, serviceName(n), PORT_NAME));
+    if (n % ROUTED_EVERY === 0)
+      clusters.add(clusterName(NAMESPACE, serviceName((n + 1) % services), PORT_NAME));
   }
   return {
     [TypeUrl.Listener]: listeners,

@@ -15,6 +15,14 @@ export class CliError extends Error {
   }
 }
 
+let adminToken: string | undefined;
+
+/** The admin token sent with every request: --admin-token, else WEFT_ADMIN_TOKEN. */
+export function useAdminToken(flag: string | undefined): void {
+  const t = flag ?? process.env.WEFT_ADMIN_TOKEN;
+  adminToken = t === undefined || t.trim() === '' ? undefined : t.trim();
+}
+
 export function serverUrl(flag: string | undefined): string {
   return (flag ?? process.env.WEFT_SERVER ?? DEFAULT_SERVER).replace(/\/+$/, '');
 }
@@ -24,7 +32,10 @@ export async function request<T>(server: string, method: string, path: string, b
   try {
     res = await fetch(`${server}${path}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(adminToken === undefined ? {} : { authorization: `Bearer ${adminToken}` }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (e) {

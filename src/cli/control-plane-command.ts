@@ -5,20 +5,55 @@ import { resolve } from 'node:path';
 import { createLogger } from '../log.js';
 import { WEFT_VERSION } from '../version.js';
 import { startControlPlane } from '../control-plane/control-plane.js';
+import { parseTtl } from './token-commands.js';
+import { CliError } from './client.js';
 
-export async function runControlPlaneCommand(opts: {
+export interface ControlPlaneFlags {
   dataDir: string;
   apiAddr: string;
   xdsAddr: string;
   trustDomain: string;
-}): Promise<void> {
+  workloadApiAddr?: string;
+  openReads?: boolean;
+  svidTtl: string;
+  caCert?: string;
+  caKey?: string;
+  caBundle?: string;
+}
+
+export async function runControlPlaneCommand(opts: ControlPlaneFlags): Promise<void> {
   const logger = createLogger('control-plane');
-  const cp = await startControlPlane({ ...opts, logger });
+  if ((opts.caCert === undefined) !== (opts.caKey === undefined))
+    throw new CliError(
+      '--ca-cert and --ca-key go together: give both, or neither to let the control plane make a root',
+    );
+  const cp = await startControlPlane({
+    dataDir: opts.dataDir,
+    apiAddr: opts.apiAddr,
+    xdsAddr: opts.xdsAddr,
+    trustDomain: opts.trustDomain,
+    logger,
+    openReads: opts.openReads ?? false,
+    svidTtlMs: parseTtl(opts.svidTtl) * 1000,
+    ...(opts.workloadApiAddr === undefined ? {} : { workloadApiAddr: opts.workloadApiAddr }),
+    ...(opts.caCert === undefined || opts.caKey === undefined
+      ? {}
+      : {
+          caFiles: {
+            cert: opts.caCert,
+            key: opts.caKey,
+            ...(opts.caBundle === undefined ? {} : { bundle: opts.caBundle }),
+          },
+        }),
+  });
   console.log(`weft control-plane ${WEFT_VERSION}`);
   console.log(`data-dir: ${resolve(opts.dataDir)}`);
   console.log(`trust-domain: ${opts.trustDomain}`);
   console.log(`xds: ${cp.xdsAddress}`);
   console.log(`api: ${cp.apiUrl}`);
+  console.log(`workload-api: ${cp.workloadApiUrl}`);
+  console.log(`spiffe-id: ${cp.identity.spiffeId}`);
+  if (cp.adminTokenPath) console.log(`admin-token: ${cp.adminTokenPath}`);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

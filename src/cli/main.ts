@@ -10,19 +10,27 @@
 import { Command, Option } from 'commander';
 import { WEFT_VERSION } from '../version.js';
 import { isWeftError } from '../errors.js';
-import { CliError, serverUrl } from './client.js';
+import { CliError, serverUrl, useAdminToken } from './client.js';
 import { sidecarFlags, type SidecarFlags } from './sidecar-flags.js';
+import type { ControlPlaneFlags } from './control-plane-command.js';
 import { tuneHeapForSidecar } from './sidecar-heap.js';
 
 const program = new Command('weft')
   .description('Weft: a service mesh speaking Envoy xDS v3')
   .version(WEFT_VERSION, '--client-version', 'print the CLI version')
   .addOption(new Option('--server <url>', 'control plane API URL (env WEFT_SERVER)').default(undefined))
+  .addOption(
+    new Option('--admin-token <token>', 'admin token of the control plane (env WEFT_ADMIN_TOKEN)').default(
+      undefined,
+    ),
+  )
   .showHelpAfterError()
   .configureOutput({ outputError: (str, write) => write(str) });
 
 function server(): string {
-  return serverUrl(program.opts<{ server?: string }>().server);
+  const opts = program.opts<{ server?: string; adminToken?: string }>();
+  useAdminToken(opts.adminToken);
+  return serverUrl(opts.server);
 }
 
 program
@@ -32,7 +40,16 @@ program
   .option('--api-addr <host:port>', 'REST API address (port 0 picks a free port)', '127.0.0.1:15080')
   .option('--xds-addr <host:port>', 'xDS (ADS gRPC) address (port 0 picks a free port)', '127.0.0.1:15010')
   .option('--trust-domain <domain>', 'SPIFFE trust domain of this mesh', 'weft.local')
-  .action(async (opts: { dataDir: string; apiAddr: string; xdsAddr: string; trustDomain: string }) => {
+  .option('--workload-api-addr <host:port>', 'TLS API for sidecars (default: the API host, a free port)')
+  .option(
+    '--open-reads',
+    'let anyone read resources, proxies and watches (writes still need the admin token)',
+  )
+  .option('--svid-ttl <duration>', 'lifetime of issued SVIDs: 24h, 30m, 60s (at least 1m)', '24h')
+  .option('--ca-cert <file>', 'bring your own CA: PEM certificate (root or intermediate) that signs SVIDs')
+  .option('--ca-key <file>', 'bring your own CA: its PEM private key')
+  .option('--ca-bundle <file>', 'bring your own CA: PEM root(s) to trust, when --ca-cert is an intermediate')
+  .action(async (opts: ControlPlaneFlags) => {
     const { runControlPlaneCommand } = await import('./control-plane-command.js');
     await runControlPlaneCommand(opts);
   });
@@ -96,6 +113,37 @@ program
   .action(async (opts: { output: string }) => {
     const { runProxies } = await import('./api-commands.js');
     await runProxies(server(), opts);
+  });
+
+const token = program
+  .command('token')
+  .description('join tokens: what a workload proves its identity with at first');
+token
+  .command('create')
+  .description('a join token for one service account; printed on the last line, only once')
+  .requiredOption('--service-account <sa>', 'service account the token entitles')
+  .option('-n, --namespace <ns>', 'namespace the token entitles', 'default')
+  .option('--ttl <duration>', 'how long it is valid: 24h, 90m, 45s', '24h')
+  .option('--max-uses <n>', 'how many workloads may use it (0 = any number until it expires)', '1')
+  .action(async (opts: { serviceAccount: string; namespace: string; ttl: string; maxUses: string }) => {
+    const { runTokenCreate } = await import('./token-commands.js');
+    await runTokenCreate(server(), opts);
+  });
+token
+  .command('list')
+  .description('join tokens (never their secrets)')
+  .option('-o, --output <format>', 'table or json', 'table')
+  .action(async (opts: { output: string }) => {
+    const { runTokenList } = await import('./token-commands.js');
+    await runTokenList(server(), opts);
+  });
+token
+  .command('revoke')
+  .description('revoke a join token, by id or by the token itself')
+  .argument('<id-or-token>')
+  .action(async (which: string) => {
+    const { runTokenRevoke } = await import('./token-commands.js');
+    await runTokenRevoke(server(), which);
   });
 
 program

@@ -3,11 +3,30 @@
 // workload is registered, for people and scripts; logs go to standard error.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { createLogger } from '../log.js';
 import { Sidecar, type AppProtocol, type SidecarOptions } from '../sidecar/sidecar.js';
 import { CliError, serverUrl } from './client.js';
 import type { SidecarFlags } from './sidecar-flags.js';
+
+/** --token-file, else WEFT_TOKEN; undefined when neither is given. */
+function joinToken(file: string | undefined): string | undefined {
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new CliError(`--token-file ${file}: ${(e as Error).message}`);
+    }
+    const token = text.trim();
+    if (token === '')
+      throw new CliError(`--token-file ${file} is empty; it should hold a token from \`weft token create\``);
+    return token;
+  }
+  const env = process.env.WEFT_TOKEN?.trim();
+  return env === '' ? undefined : env;
+}
 
 function toOptions(f: SidecarFlags): SidecarOptions {
   const labels: Record<string, string> = {};
@@ -31,7 +50,8 @@ function toOptions(f: SidecarFlags): SidecarOptions {
     namespace: f.namespace,
     ...(f.name ? { name: f.name } : {}),
     labels,
-    serviceAccount: f.serviceAccount,
+    serviceAccount: f.serviceAccount ?? f.service,
+    token: joinToken(f.tokenFile),
     ...(appPort !== undefined ? { appPort } : {}),
     protocol: f.protocol as AppProtocol,
     controlPlane: serverUrl(f.controlPlane),
@@ -107,7 +127,8 @@ export async function runRunCommand(flags: SidecarFlags, command: string[]): Pro
   const app: ChildProcess = spawn(command[0]!, command.slice(1), {
     stdio: 'inherit',
     env: {
-      ...process.env,
+      // The app gets no credential of the sidecar's: not its join token, not an admin token.
+      ...withoutCredentials(process.env),
       HTTP_PROXY: proxy,
       http_proxy: proxy,
       WEFT_OUTBOUND: proxy,
@@ -162,6 +183,11 @@ export async function runRunCommand(flags: SidecarFlags, command: string[]): Pro
     await sidecar.close();
     process.exit(1);
   }
+}
+
+function withoutCredentials(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { WEFT_TOKEN: _token, WEFT_ADMIN_TOKEN: _admin, ...rest } = env;
+  return rest;
 }
 
 function signalNumber(signal: NodeJS.Signals): number {

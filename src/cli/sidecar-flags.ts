@@ -9,7 +9,8 @@ export interface SidecarFlags {
   label: string[];
   namespace: string;
   name?: string;
-  serviceAccount: string;
+  serviceAccount?: string;
+  tokenFile?: string;
   appPort?: string;
   protocol: string;
   controlPlane?: string;
@@ -34,7 +35,8 @@ export function sidecarFlags(cmd: Command): Command {
     .option('--label <k=v>', 'another label (repeatable)', collect, [])
     .option('-n, --namespace <ns>', 'namespace', 'default')
     .option('--name <name>', 'workload name (default: service-host-port-pid)')
-    .option('--service-account <sa>', 'identity of the workload', 'default')
+    .option('--service-account <sa>', 'identity of the workload (default: the service name)')
+    .option('--token-file <file>', 'join token for the first SVID (env WEFT_TOKEN); see `weft token create`')
     .option('--app-port <port>', 'where the app listens on 127.0.0.1 (absent: a client-only job)')
     .addOption(
       new Option('--protocol <p>', 'the app port protocol')

@@ -1,7 +1,7 @@
 // The control plane's REST API (JSON). Paths:
 //   GET    /healthz                                   200 once the store is open and xDS listens
 //   GET    /version
-//   GET    /api/v1/info                               {version, xdsAddress, trustDomain}
+//   GET    /api/v1/info                               {version, xdsAddress, trustDomain, …}
 //   POST   /api/v1/apply[?dryRun=true]                body: {"documents":[…]} or YAML text
 //   POST   /api/v1/delete                             body: {"documents":[…]} or YAML text
 //   GET    /api/v1/resources/{kind}[?namespace=ns]
@@ -12,9 +12,14 @@
 //   GET    /api/v1/proxies                            connected proxies, ACK/NACK state
 //   POST   /api/v1/leases {"ttlSeconds":N}            a lease for registrations (apply ?lease=ID)
 //   POST   /api/v1/leases/{id}/keepalive · DELETE /api/v1/leases/{id}
+//   POST   /api/v1/svids {"csr":PEM[,"namespace","serviceAccount"]}   an X.509-SVID
+//   POST   /api/v1/tokens {"serviceAccount","namespace"?,"ttlSeconds"?,"maxUses"?} · GET /api/v1/tokens
+//   POST   /api/v1/tokens/revoke {"token"|"id"}
+// Who may call what: see api-auth.ts (admin token, join token, workload SVID; --open-reads).
 // Errors are {code, message, errors?[{document, path, message}]} with a 4xx/5xx status.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { WeftError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -25,6 +30,9 @@ import { readBody, sendError, sendJson } from '../http-util.js';
 import { RESOURCE_PREFIX, type MeshState, type StoredObject } from './mesh-state.js';
 import type { ResourceService } from './resource-service.js';
 import { resourceStoreKey, withVersion } from './resource-service.js';
+import type { AdminToken } from './admin-token.js';
+import { forbidden, principalOf, unauthenticated, type Principal } from './api-auth.js';
+import type { ControlPlaneIdentity, ServingCredentials } from './identity.js';
 
 export interface ApiDeps {
   store: Store;
@@ -32,23 +40,55 @@ export interface ApiDeps {
   resources: ResourceService;
   proxies: () => unknown[];
   /** What a sidecar needs to know to join: where xDS is served, the trust domain. */
-  info: () => { xdsAddress: string; trustDomain: string };
+  info: () => { xdsAddress: string; trustDomain: string; workloadApi?: string };
   healthy: () => boolean;
   log: Logger;
+  admin: AdminToken;
+  identity: ControlPlaneIdentity;
+  /** GETs of resources, proxies and watches answer without a credential. */
+  openReads: boolean;
 }
+
+/** Where a lease's owner is recorded (bound to the lease, so it goes with it). */
+const LEASE_OWNER_PREFIX = '/weft/lease-owners/';
 
 export class ApiServer {
   private readonly server: Server;
+  private tlsServer: HttpsServer | undefined;
   private readonly streams = new Set<ServerResponse>();
+  private readonly onRotated = (c: ServingCredentials): void =>
+    this.tlsServer?.setSecureContext(tlsOptions(c));
 
   constructor(private readonly deps: ApiDeps) {
-    this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => {
-        if (res.headersSent) return void res.destroy();
-        // A body we stopped reading (too large) leaves the connection mid-request: close it
-        // after the answer so the client's next request does not land in the leftover bytes.
-        if (!req.complete) res.setHeader('connection', 'close');
-        sendError(res, err);
+    this.server = createServer((req, res) => this.serve(req, res));
+  }
+
+  private serve(req: IncomingMessage, res: ServerResponse): void {
+    this.handle(req, res).catch((err: unknown) => {
+      if (res.headersSent) return void res.destroy();
+      // A body we stopped reading (too large) leaves the connection mid-request: close it
+      // after the answer so the client's next request does not land in the leftover bytes.
+      if (!req.complete) res.setHeader('connection', 'close');
+      sendError(res, err);
+    });
+  }
+
+  /**
+   * The same API over TLS 1.3 with the control plane's SVID, asking for a client certificate:
+   * the listener sidecars use, authenticated by their SVIDs (or a join token for the first).
+   */
+  listenTls(host: string, port: number): Promise<AddressInfo> {
+    const server = createTlsServer(
+      { ...tlsOptions(this.deps.identity.serving()), requestCert: true, rejectUnauthorized: false },
+      (req, res) => this.serve(req, res),
+    );
+    this.tlsServer = server;
+    this.deps.identity.on('rotated', this.onRotated);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve(server.address() as AddressInfo);
       });
     });
   }
@@ -65,10 +105,17 @@ export class ApiServer {
 
   async close(): Promise<void> {
     for (const s of this.streams) s.end();
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    this.deps.identity.off('rotated', this.onRotated);
+    await Promise.all(
+      [this.server, this.tlsServer].map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            if (!server?.listening) return resolve();
+            server.close(() => resolve());
+            server.closeAllConnections();
+          }),
+      ),
+    );
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -97,24 +144,97 @@ export class ApiServer {
     if (parts[0] !== 'api' || parts[1] !== 'v1') throw notFound(url.pathname);
     const route = parts.slice(2);
 
+    if (route[0] === 'info' && route.length === 1 && method === 'GET') {
+      return sendJson(res, 200, {
+        version: WEFT_VERSION,
+        ...deps.info(),
+        controlPlaneId: deps.identity.spiffeId,
+        trustBundle: await deps.identity.trustBundlePem(),
+      });
+    }
+    const principal = principalOf(req, deps.admin, deps.identity.ca.trustDomain);
+    const admin = principal.kind === 'admin';
+    const reader = admin || deps.openReads;
+    const need: (ok: boolean, what: string) => asserts ok = (ok, what) => {
+      if (ok) return;
+      throw principal.kind === 'anonymous' ? unauthenticated(what) : forbidden(principal, what);
+    };
+
+    if (route[0] === 'svids' && route.length === 1 && method === 'POST') {
+      need(principal.kind !== 'anonymous', 'ask for an SVID');
+      return sendJson(res, 200, await this.issueSvid(req, principal));
+    }
+    if (route[0] === 'tokens') {
+      need(admin, 'manage join tokens');
+      if (route.length === 1 && method === 'POST') {
+        const body = await readJson(req);
+        const allowed = ['serviceAccount', 'namespace', 'ttlSeconds', 'maxUses'];
+        const unknown = Object.keys(body).filter((k) => !allowed.includes(k));
+        if (unknown.length > 0) {
+          throw new WeftError(
+            'WEFT_E_VALIDATION',
+            `unknown field "${unknown[0]}"; allowed: ${allowed.join(', ')}`,
+            [{ path: unknown[0]!, message: `unknown field; allowed: ${allowed.join(', ')}` }],
+          );
+        }
+        const ttl = body.ttlSeconds;
+        if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isFinite(ttl))) {
+          throw new WeftError('WEFT_E_VALIDATION', 'ttlSeconds must be a number of seconds', [
+            { path: 'ttlSeconds', message: 'must be a number of seconds' },
+          ]);
+        }
+        const created = await deps.identity.tokens.create({
+          namespace: (body.namespace ?? 'default') as string,
+          serviceAccount: body.serviceAccount as string,
+          ...(ttl === undefined ? {} : { ttlMs: Math.round(ttl * 1000) }),
+          ...(body.maxUses === undefined ? {} : { maxUses: body.maxUses as number }),
+        });
+        return sendJson(res, 200, created);
+      }
+      if (route.length === 1 && method === 'GET') {
+        return sendJson(res, 200, { items: await deps.identity.tokens.list() });
+      }
+      if (route.length === 2 && route[1] === 'revoke' && method === 'POST') {
+        const body = await readJson(req);
+        const which = body.token ?? body.id;
+        if (typeof which !== 'string')
+          throw new WeftError('WEFT_E_BAD_REQUEST', 'revoke needs {"token": TOKEN} or {"id": ID}');
+        await deps.identity.tokens.revoke(which);
+        return sendJson(res, 200, { action: 'revoked' });
+      }
+    }
     if (route[0] === 'apply' && route.length === 1 && method === 'POST') {
       const documents = await readDocuments(req);
       const dryRun = url.searchParams.get('dryRun') === 'true';
       const lease = url.searchParams.get('lease');
       const opts = lease === null ? { dryRun } : { dryRun, lease: parseRevision(lease, 'lease') };
+      if (!admin) {
+        need(principal.kind === 'workload', 'apply resources');
+        if (opts.lease === undefined) throw forbidden(principal, 'apply without a lease of its own');
+        await this.checkLeaseOwner(principal, opts.lease);
+        ownWorkloads(principal, documents, deps.resources);
+      }
       return sendJson(res, 200, await deps.resources.apply(documents, opts));
     }
     if (route[0] === 'leases') {
+      need(admin || principal.kind === 'workload', 'use leases');
       if (route.length === 1 && method === 'POST') {
-        let body: { ttlSeconds?: unknown };
-        try {
-          body = JSON.parse((await readBody(req)) || '{}') as { ttlSeconds?: unknown };
-        } catch (e) {
-          throw new WeftError('WEFT_E_PARSE', `request body is not valid JSON: ${(e as Error).message}`);
+        const body = await readJson(req);
+        const granted = await deps.resources.grantLease(body.ttlSeconds);
+        if (principal.kind === 'workload') {
+          await deps.store.txn([
+            {
+              type: 'put',
+              key: `${LEASE_OWNER_PREFIX}${granted.id}`,
+              value: principal.spiffeId,
+              lease: granted.id,
+            },
+          ]);
         }
-        return sendJson(res, 200, await deps.resources.grantLease(body.ttlSeconds));
+        return sendJson(res, 200, granted);
       }
       const id = route[1] === undefined ? NaN : parseRevision(route[1], 'lease id');
+      if (!admin) await this.checkLeaseOwner(principal, id);
       if (route.length === 3 && route[2] === 'keepalive' && method === 'POST') {
         await deps.resources.keepAlive(id);
         return sendJson(res, 200, { id });
@@ -127,18 +247,22 @@ export class ApiServer {
     if (route[0] === 'delete' && route.length === 1 && method === 'POST') {
       const documents = await readDocuments(req);
       const refs = documents.map((d, i) => refOf(d, i, deps.resources));
+      if (!admin) {
+        need(principal.kind === 'workload', 'delete resources');
+        await this.checkOwnStored(principal, refs);
+      }
       return sendJson(res, 200, { results: await deps.resources.delete(refs) });
     }
-    if (route[0] === 'info' && route.length === 1 && method === 'GET') {
-      return sendJson(res, 200, { version: WEFT_VERSION, ...deps.info() });
-    }
     if (route[0] === 'proxies' && route.length === 1 && method === 'GET') {
+      need(reader, 'list proxies');
       return sendJson(res, 200, { items: deps.proxies() });
     }
     if (route[0] === 'watch' && route.length === 1 && method === 'GET') {
+      need(reader, 'watch resources');
       return this.watch(url, res);
     }
     if (route[0] === 'resources' && route.length >= 2) {
+      need(method === 'GET' ? reader : admin, method === 'GET' ? 'read resources' : 'change resources');
       const kind = deps.resources.kind(route[1]!);
       if (route.length === 2 && method === 'GET') {
         const ns = url.searchParams.get('namespace');
@@ -174,6 +298,64 @@ export class ApiServer {
       }
     }
     throw notFound(`${method} ${url.pathname}`);
+  }
+
+  /**
+   * An SVID for the caller's CSR. A join token entitles its first one (the token is checked,
+   * the CSR signed, and only then the token consumed: a bad CSR does not burn it); a workload's
+   * current SVID entitles a renewal for the same identity; the admin may name any identity.
+   */
+  private async issueSvid(req: IncomingMessage, principal: Principal): Promise<object> {
+    const body = await readJson(req);
+    if (typeof body.csr !== 'string')
+      throw new WeftError('WEFT_E_BAD_REQUEST', 'the request needs "csr": a PKCS#10 request in PEM');
+    const id = this.deps.identity;
+    const tokens = id.tokens;
+    let identity: { namespace: string; serviceAccount: string };
+    if (principal.kind === 'join-token') identity = await tokens.verify(principal.token);
+    else if (principal.kind === 'workload') identity = principal;
+    else {
+      identity = {
+        namespace: typeof body.namespace === 'string' ? body.namespace : 'default',
+        serviceAccount: String(body.serviceAccount ?? ''),
+      };
+    }
+    const svid = await id.issue(body.csr, {
+      namespace: identity.namespace,
+      serviceAccount: identity.serviceAccount,
+    });
+    if (principal.kind === 'join-token') await tokens.consume(principal.token);
+    this.deps.log.info(
+      { spiffeId: svid.spiffeId, by: principal.kind, serial: svid.serialNumber },
+      'SVID issued',
+    );
+    return svid;
+  }
+
+  private async checkLeaseOwner(principal: Principal, lease: number): Promise<void> {
+    if (principal.kind !== 'workload') throw forbidden(principal, `use lease ${lease}`);
+    const owner = await this.deps.store.get(`${LEASE_OWNER_PREFIX}${lease}`);
+    // The owner record goes with its lease: none means the lease is gone (expired, revoked).
+    if (!owner) throw new WeftError('WEFT_E_LEASE_NOT_FOUND', `lease ${lease} not found`);
+    if (owner.value !== principal.spiffeId)
+      throw forbidden(principal, `use lease ${lease}, which it did not take`);
+  }
+
+  /** A workload may delete only Workloads that name its own identity. */
+  private async checkOwnStored(
+    principal: Extract<Principal, { kind: 'workload' }>,
+    refs: Array<{ kind: string; namespace: string; name: string }>,
+  ): Promise<void> {
+    for (const ref of refs) {
+      const kv = await this.deps.store.get(resourceStoreKey(ref.kind, ref.namespace, ref.name));
+      const stored = kv ? (JSON.parse(kv.value) as { spec?: { serviceAccount?: unknown } }) : undefined;
+      if (
+        ref.kind !== 'Workload' ||
+        ref.namespace !== principal.namespace ||
+        (stored !== undefined && stored.spec?.serviceAccount !== principal.serviceAccount)
+      )
+        throw forbidden(principal, `delete ${ref.kind} ${ref.namespace}/${ref.name}`);
+    }
   }
 
   /** NDJSON: one {type, revision, object} line per change; `fromRevision` replays history. */
@@ -219,6 +401,46 @@ export class ApiServer {
       this.streams.delete(res);
     });
   }
+}
+
+function tlsOptions(c: ServingCredentials): { key: string; cert: string; ca: string; minVersion: 'TLSv1.3' } {
+  return { key: c.privateKeyPem, cert: c.chainPem, ca: c.trustBundlePem, minVersion: 'TLSv1.3' };
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  let body: unknown;
+  try {
+    body = JSON.parse((await readBody(req)) || '{}');
+  } catch (e) {
+    throw new WeftError('WEFT_E_PARSE', `request body is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new WeftError('WEFT_E_BAD_REQUEST', 'request body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+/** A workload may apply only Workloads of its own namespace that name its service account. */
+function ownWorkloads(
+  p: Extract<Principal, { kind: 'workload' }>,
+  documents: unknown[],
+  resources: ResourceService,
+): void {
+  documents.forEach((doc, i) => {
+    const d = doc as {
+      kind?: unknown;
+      metadata?: { namespace?: unknown };
+      spec?: { serviceAccount?: unknown };
+    } | null;
+    const kind = typeof d?.kind === 'string' ? resources.kind(d.kind) : undefined;
+    const ns = typeof d?.metadata?.namespace === 'string' ? d.metadata.namespace : 'default';
+    if (kind !== 'Workload' || ns !== p.namespace || d?.spec?.serviceAccount !== p.serviceAccount) {
+      throw forbidden(
+        p,
+        `apply document ${i}: a workload may register only Workloads in namespace ${p.namespace} ` +
+          `with spec.serviceAccount ${p.serviceAccount}`,
+      );
+    }
+  });
 }
 
 /** How much unread watch output one client may leave buffered before its stream is closed. */

@@ -13,6 +13,8 @@ import { MeshState } from './mesh-state.js';
 import { MeshXdsSource } from './xds-source.js';
 import { ResourceService } from './resource-service.js';
 import { ApiServer } from './api-server.js';
+import { AdminToken } from './admin-token.js';
+import { ControlPlaneIdentity } from './identity.js';
 
 export interface ControlPlaneOptions {
   dataDir: string;
@@ -22,11 +24,26 @@ export interface ControlPlaneOptions {
   logger: Logger;
   /** Use this store instead of opening the file store in dataDir (tests, etcd later). */
   store?: Store;
+  /** The workload API (TLS, SVID client certificates); default: the API's host, port 0. */
+  workloadApiAddr?: string;
+  /** Let GETs of resources, proxies and watches answer without the admin token. */
+  openReads?: boolean;
+  /** Lifetime of issued SVIDs (ms); default 24 h. */
+  svidTtlMs?: number;
+  /** Bring your own CA: PEM files of the signing certificate (root or intermediate) and its key. */
+  caFiles?: { cert: string; key: string; bundle?: string };
 }
 
 export interface RunningControlPlane {
   apiUrl: string;
+  /** `https://…` — the workload API. */
+  workloadApiUrl: string;
   xdsAddress: string;
+  /** Where the admin token was written (with a data dir). */
+  adminTokenPath: string | undefined;
+  /** The admin token itself, only when there was no data dir to write it to. */
+  adminToken: string | undefined;
+  identity: ControlPlaneIdentity;
   store: Store;
   state: MeshState;
   ads: AdsServer;
@@ -53,6 +70,10 @@ function formatHost(host: string): string {
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<RunningControlPlane> {
   const api = parseHostPort(opts.apiAddr, '--api-addr');
   const xds = parseHostPort(opts.xdsAddr, '--xds-addr');
+  const workloadApi = parseHostPort(
+    opts.workloadApiAddr ?? `${formatHost(api.host)}:0`,
+    '--workload-api-addr',
+  );
   const log = opts.logger;
 
   const store = opts.store ?? (await FileStore.open(opts.dataDir, { logger: log }));
@@ -60,6 +81,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
   try {
     const state = await MeshState.load(store, log);
     cleanups.unshift(() => state.close());
+    const identity = await ControlPlaneIdentity.open({
+      store,
+      trustDomain: opts.trustDomain,
+      logger: log,
+      ...(opts.svidTtlMs === undefined ? {} : { svidTtlMs: opts.svidTtlMs }),
+      ...(opts.caFiles === undefined ? {} : { caFiles: opts.caFiles }),
+    });
+    cleanups.unshift(() => identity.close());
+    const admin = await AdminToken.ensure(store, opts.store ? undefined : opts.dataDir, log);
     const ads = new AdsServer(new MeshXdsSource(state), {
       logger: log,
       controlPlaneId: `weft@${opts.trustDomain}`,
@@ -67,23 +97,37 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     const bound = await ads.bind(`${formatHost(xds.host)}:${xds.port}`);
     cleanups.unshift(() => ads.close());
     let listening = false;
+    let workloadApiUrl = '';
     const apiServer = new ApiServer({
       store,
       state,
       resources: new ResourceService(store, state),
       proxies: () => ads.listProxies(),
-      info: () => ({ xdsAddress: `${formatHost(bound.host)}:${bound.port}`, trustDomain: opts.trustDomain }),
+      info: () => ({
+        xdsAddress: `${formatHost(bound.host)}:${bound.port}`,
+        trustDomain: opts.trustDomain,
+        workloadApi: workloadApiUrl,
+      }),
       healthy: () => listening,
       log,
+      admin: admin.admin,
+      identity,
+      openReads: opts.openReads ?? false,
     });
     const addr: AddressInfo = await apiServer.listen(api.host, api.port);
     cleanups.unshift(() => apiServer.close());
+    const tlsAddr = await apiServer.listenTls(workloadApi.host, workloadApi.port);
+    workloadApiUrl = `https://${formatHost(tlsAddr.address)}:${tlsAddr.port}`;
     listening = true;
 
     let closing: Promise<void> | undefined;
     return {
       apiUrl: `http://${formatHost(addr.address)}:${addr.port}`,
+      workloadApiUrl,
       xdsAddress: `${formatHost(bound.host)}:${bound.port}`,
+      adminTokenPath: admin.path,
+      adminToken: admin.created,
+      identity,
       store,
       state,
       ads,

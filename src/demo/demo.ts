@@ -3,7 +3,7 @@
 // keeps calling `xds:///echo` and prints where its calls land. Half-way it shifts the weights to
 // show a route change reaching the client without a restart. Ctrl-C stops everything cleanly.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../log.js';
@@ -93,7 +93,8 @@ export async function runDemo(opts: { dataDir?: string; calls?: string }): Promi
       logger,
     });
     closers.push(() => cp.close());
-    console.log(`  api: ${cp.apiUrl}   (try: WEFT_SERVER=${cp.apiUrl} npx weft get workloads)`);
+    const tokenEnv = cp.adminTokenPath ? `WEFT_ADMIN_TOKEN=$(cat ${cp.adminTokenPath}) ` : '';
+    console.log(`  api: ${cp.apiUrl}   (try: ${tokenEnv}WEFT_SERVER=${cp.apiUrl} npx weft get workloads)`);
     console.log(`  xds: ${cp.xdsAddress}`);
 
     const v1 = await startEchoServer({ name: 'echo-v1' });
@@ -104,10 +105,11 @@ export async function runDemo(opts: { dataDir?: string; calls?: string }): Promi
     );
     console.log(`  echo-v1 gRPC server on ${v1.address}, echo-v2 on ${v2.address}`);
 
+    const admin = cp.adminToken ?? readFileSync(cp.adminTokenPath!, 'utf8').trim();
     const apply = async (weights: [number, number]): Promise<void> => {
       const res = await fetch(`${cp.apiUrl}/api/v1/apply`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
         body: JSON.stringify({ documents: manifests(v1, v2, weights) }),
       });
       if (!res.ok) throw new Error(`apply failed: ${res.status} ${await res.text()}`);

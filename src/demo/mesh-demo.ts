@@ -53,6 +53,9 @@ function startMeshProcess(
   service: string,
   name: string,
   api: string,
+  token: string,
+  /** Every process is tracked from its spawn: one still starting when the demo stops is stopped too. */
+  track: ChildProcess[],
   app?: { port: number; calls: string[] },
 ): Promise<Started> {
   const args = [
@@ -79,8 +82,9 @@ function startMeshProcess(
   }
   const proc = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? 'warn' },
+    env: { ...process.env, WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? 'warn', WEFT_TOKEN: token },
   });
+  track.push(proc);
   return new Promise((resolve, reject) => {
     let out = '';
     proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
@@ -148,16 +152,35 @@ export async function runMeshDemo(opts: { duration?: string; interval?: string }
       logger,
     });
     console.log(`  control plane api ${cp.apiUrl}, xds ${cp.xdsAddress}`);
+    // One join token per service account (each service is its own), usable by its instances.
+    const running = cp;
+    const tokens = new Map<string, Promise<string>>();
+    const tokenFor = (sa: string): Promise<string> => {
+      let t = tokens.get(sa);
+      if (!t) {
+        t = running.identity.tokens
+          .create({ namespace: 'default', serviceAccount: sa, ttlMs: 3600_000, maxUses: 0 })
+          .then((c) => c.token);
+        tokens.set(sa, t);
+      }
+      return t;
+    };
     let fe: Started | undefined;
     for (const wave of TOPOLOGY) {
       await Promise.all(
         wave.map(async (app) => {
           const port = await freePort();
-          const started = await startMeshProcess(app.service, app.instance, cp!.apiUrl, {
-            port,
-            calls: app.calls,
-          });
-          children.push(started.proc);
+          const started = await startMeshProcess(
+            app.service,
+            app.instance,
+            cp!.apiUrl,
+            await tokenFor(app.service),
+            children,
+            {
+              port,
+              calls: app.calls,
+            },
+          );
           if (app.service === 'fe') fe = started;
           console.log(
             `  ${app.instance.padEnd(6)} app on 127.0.0.1:${port}, its sidecar takes mesh traffic on ${started.inbound}`,
@@ -165,15 +188,16 @@ export async function runMeshDemo(opts: { duration?: string; interval?: string }
         }),
       );
     }
-    const you = await startMeshProcess('you', 'you', cp.apiUrl);
-    children.push(you.proc);
+    const you = await startMeshProcess('you', 'you', cp.apiUrl, await tokenFor('you'), children);
     console.log(`  you    a client-only sidecar: its HTTP proxy is ${you.outbound}`);
     console.log('');
     console.log('Try it:');
     console.log(
       `  curl -x http://${you.outbound} http://fe/          # the whole call tree, through the mesh`,
     );
-    console.log(`  WEFT_SERVER=${cp.apiUrl} npx weft get workloads`);
+    console.log(
+      `  WEFT_ADMIN_TOKEN=$(cat ${cp.adminTokenPath}) WEFT_SERVER=${cp.apiUrl} npx weft get workloads`,
+    );
     console.log(`  curl http://${fe!.admin}/clusters                # fe's sidecar: endpoints and LB stats`);
     console.log('Steady traffic (one request a second to fe; Ctrl-C to stop):');
 

@@ -8,8 +8,8 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 
 export interface RegistrationOptions {
-  /** Control plane API URL, e.g. http://127.0.0.1:15080. */
-  controlPlane: string;
+  /** A call to the control plane's workload API, authenticated as this workload. */
+  call: (method: string, path: string, body?: unknown) => Promise<{ status: number; json: unknown }>;
   workload: object;
   ttlSeconds: number;
   logger: Logger;
@@ -18,21 +18,6 @@ export interface RegistrationOptions {
 interface ApiError {
   code?: string;
   message?: string;
-}
-
-async function post(
-  url: string,
-  body?: unknown,
-  method = 'POST',
-): Promise<{ status: number; json: unknown }> {
-  const res = await fetch(url, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    signal: AbortSignal.timeout(5000),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text === '' ? {} : (JSON.parse(text) as unknown) };
 }
 
 export class Registration extends EventEmitter<{ registered: [number]; lost: [string] }> {
@@ -74,12 +59,12 @@ export class Registration extends EventEmitter<{ registered: [number]; lost: [st
   }
 
   private async register(): Promise<void> {
-    const { controlPlane, ttlSeconds, workload } = this.opts;
-    const lease = await post(`${controlPlane}/api/v1/leases`, { ttlSeconds });
+    const { call, ttlSeconds, workload } = this.opts;
+    const lease = await call('POST', '/api/v1/leases', { ttlSeconds });
     if (lease.status !== 200)
       throw new Error(`lease: ${lease.status} ${(lease.json as ApiError).message ?? ''}`);
     const id = (lease.json as { id: number }).id;
-    const applied = await post(`${controlPlane}/api/v1/apply?lease=${id}`, { documents: [workload] });
+    const applied = await call('POST', `/api/v1/apply?lease=${id}`, { documents: [workload] });
     if (applied.status !== 200) {
       const err = applied.json as ApiError;
       throw new Error(
@@ -91,7 +76,7 @@ export class Registration extends EventEmitter<{ registered: [number]; lost: [st
     this.opts.logger.info({ lease: id }, 'workload registered');
     this.emit('registered', id);
     if (previous !== 0 && previous !== id) {
-      await post(`${controlPlane}/api/v1/leases/${previous}`, undefined, 'DELETE').catch(() => undefined);
+      await call('DELETE', `/api/v1/leases/${previous}`).catch(() => undefined);
     }
   }
 
@@ -109,7 +94,7 @@ export class Registration extends EventEmitter<{ registered: [number]; lost: [st
 
   private async keepAlive(): Promise<void> {
     try {
-      const res = await post(`${this.opts.controlPlane}/api/v1/leases/${this.lease}/keepalive`);
+      const res = await this.opts.call('POST', `/api/v1/leases/${this.lease}/keepalive`);
       if (this.stopped) return;
       if (res.status === 404) {
         this.opts.logger.warn({ lease: this.lease }, 'registration lease expired; registering again');
@@ -129,7 +114,8 @@ export class Registration extends EventEmitter<{ registered: [number]; lost: [st
     await this.inflight;
     if (this.lease === 0) return;
     try {
-      await post(`${this.opts.controlPlane}/api/v1/leases/${this.lease}`, undefined, 'DELETE');
+      const res = await this.opts.call('DELETE', `/api/v1/leases/${this.lease}`);
+      if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
       this.opts.logger.info({ lease: this.lease }, 'workload deregistered');
     } catch (e) {
       this.opts.logger.warn({ err: (e as Error).message }, 'could not deregister; the lease will expire');

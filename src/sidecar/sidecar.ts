@@ -16,6 +16,7 @@ import { WeftError } from '../errors.js';
 import { AdminServer } from './admin-server.js';
 import { Proxy } from './proxy/proxy.js';
 import { Registration } from './registration.js';
+import { IdentityClient, type JoinInfo } from './identity-client.js';
 import { XdsAgent } from './xds-agent.js';
 
 export type AppProtocol = 'HTTP' | 'HTTP2' | 'GRPC' | 'TCP';
@@ -32,6 +33,8 @@ export interface SidecarOptions {
   protocol: AppProtocol;
   /** Control plane REST API URL. */
   controlPlane: string;
+  /** Join token for the first SVID (--token-file / WEFT_TOKEN). */
+  token?: string | undefined;
   /** xDS address; default: what the control plane's /api/v1/info says. */
   xdsAddr?: string;
   outboundAddr: string;
@@ -106,15 +109,11 @@ async function getJson(url: string, timeoutMs: number): Promise<unknown> {
   });
 }
 
-async function fetchInfo(
-  controlPlane: string,
-  log: Logger,
-  signal: AbortSignal,
-): Promise<{ xdsAddress: string }> {
+async function fetchInfo(controlPlane: string, log: Logger, signal: AbortSignal): Promise<JoinInfo> {
   let delay = 200;
   for (;;) {
     try {
-      return (await getJson(`${controlPlane}/api/v1/info`, 3000)) as { xdsAddress: string };
+      return (await getJson(`${controlPlane}/api/v1/info`, 3000)) as JoinInfo;
     } catch (e) {
       if (signal.aborted)
         throw new WeftError('WEFT_E_UNAVAILABLE', 'stopped before the control plane answered');
@@ -150,6 +149,7 @@ export class Sidecar {
     private readonly proxy: Proxy,
     private readonly admin: AdminServer,
     readonly adminAddress: HostPort,
+    readonly identity: IdentityClient,
   ) {}
 
   /** Starts and resolves once the first config is in force and every listener is bound. */
@@ -169,7 +169,18 @@ export class Sidecar {
     const name =
       opts.name ?? dnsName(`${opts.service}-${hostname()}-${opts.appPort ?? 'client'}-${process.pid}`);
     const abort = new AbortController();
-    const xdsAddress = opts.xdsAddr ?? (await fetchInfo(opts.controlPlane, log, abort.signal)).xdsAddress;
+    const info = await fetchInfo(opts.controlPlane, log, abort.signal);
+    const xdsAddress = opts.xdsAddr ?? info.xdsAddress;
+    // The identity first: without an SVID the sidecar can neither register nor take mTLS traffic.
+    const identity = new IdentityClient({
+      info,
+      namespace: opts.namespace,
+      serviceAccount: opts.serviceAccount,
+      token: opts.token,
+      logger: log,
+      refreshInfo: async () => (await getJson(`${opts.controlPlane}/api/v1/info`, 3000)) as JoinInfo,
+    });
+    await identity.start();
 
     const metadata: Record<string, string> = {
       WEFT_PROXY_TYPE: 'sidecar',
@@ -230,9 +241,10 @@ export class Sidecar {
     try {
       const bound = await admin.listen(adminAddr.host, adminAddr.port);
       await firstApplied;
-      sidecar = new Sidecar({ ...opts, name }, agent, proxy, admin, bound);
+      sidecar = new Sidecar({ ...opts, name }, agent, proxy, admin, bound, identity);
       return sidecar;
     } catch (e) {
+      identity.close();
       agent.close();
       await proxy.close();
       await admin.close();
@@ -302,7 +314,7 @@ export class Sidecar {
       },
     };
     this.registration = new Registration({
-      controlPlane: this.opts.controlPlane,
+      call: (method, path, body) => this.identity.call(method, path, body),
       workload,
       ttlSeconds: this.opts.leaseTtlSeconds,
       logger: this.opts.logger,
@@ -340,6 +352,7 @@ export class Sidecar {
   async close(): Promise<void> {
     this.abort.abort();
     await this.registration?.stop();
+    this.identity.close();
     this.agent.close();
     await this.proxy.close();
     await this.admin.close();

@@ -6,7 +6,13 @@ import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { runWeft, startControlPlane, tempDir, type ControlPlaneProcess } from '../helpers/weft-process.js';
+import {
+  runWeft,
+  startControlPlane,
+  tempDir,
+  type ControlPlaneProcess,
+  apiFetch,
+} from '../helpers/weft-process.js';
 
 let cp: ControlPlaneProcess;
 let dir: string;
@@ -64,7 +70,7 @@ test('apply creates, re-apply is unchanged, a change is configured; get shows it
 test('the store keeps history: an earlier version can be read back', async () => {
   const r = await weft(['get', 'workload', 'api-1', '-o', 'json']);
   const current = JSON.parse(r.stdout) as { metadata: { resourceVersion: string } };
-  const hist = await fetch(`${cp.apiUrl}/api/v1/resources/workloads/default/api-1/history`);
+  const hist = await apiFetch(`${cp.apiUrl}/api/v1/resources/workloads/default/api-1/history`);
   const versions = (
     (await hist.json()) as {
       items: Array<{ spec: { address: string }; metadata: { resourceVersion: string } }>;
@@ -96,7 +102,7 @@ test('a stale resourceVersion is refused with 409 and nothing changes', async ()
     '10.0.0.1',
     '10.9.9.9',
   );
-  const res = await fetch(`${cp.apiUrl}/api/v1/apply`, {
+  const res = await apiFetch(`${cp.apiUrl}/api/v1/apply`, {
     method: 'POST',
     headers: { 'content-type': 'application/yaml' },
     body: doc,
@@ -227,7 +233,7 @@ test('version, health, and an unreachable server', async () => {
   let r = await weft(['version']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^Client Version: \d+\.\d+\.\d+\nServer Version: \d+\.\d+\.\d+\n$/);
-  const health = await fetch(`${cp.apiUrl}/healthz`);
+  const health = await apiFetch(`${cp.apiUrl}/healthz`);
   assert.equal(health.status, 200);
   r = await runWeft(['get', 'workloads'], { server: 'http://127.0.0.1:1' });
   assert.equal(r.code, 1);

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync, appendFileSync, statSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runWeft, startControlPlane, tempDir } from '../helpers/weft-process.js';
+import { runWeft, startControlPlane, tempDir, apiFetch } from '../helpers/weft-process.js';
 
 function workload(i: number): object {
   return {
@@ -29,7 +29,7 @@ test('every acknowledged apply survives kill -9 of the control plane (3 rounds)'
       while (!stop) {
         const i = next++;
         try {
-          const res = await fetch(`${cp.apiUrl}/api/v1/apply`, {
+          const res = await apiFetch(`${cp.apiUrl}/api/v1/apply`, {
             method: 'POST',
             headers: { 'content-type': 'application/json' },
             body: JSON.stringify({ documents: [workload(i)] }),
@@ -50,7 +50,7 @@ test('every acknowledged apply survives kill -9 of the control plane (3 rounds)'
 
   const cp = await startControlPlane({ dataDir });
   try {
-    const res = await fetch(`${cp.apiUrl}/api/v1/resources/workloads`);
+    const res = await apiFetch(`${cp.apiUrl}/api/v1/resources/workloads`);
     const names = new Set(
       ((await res.json()) as { items: Array<{ metadata: { name: string } }> }).items.map(
         (o) => o.metadata.name,

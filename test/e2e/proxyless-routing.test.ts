@@ -14,6 +14,7 @@ import {
   startControlPlane,
   tempDir,
   type ControlPlaneProcess,
+  apiFetch,
 } from '../helpers/weft-process.js';
 
 let cp: ControlPlaneProcess;
@@ -227,7 +228,7 @@ test('a route holding a RequestRedirect still works for proxyless gRPC (which re
 `),
   );
   await allCallsReach('echo-v2', 2000);
-  const proxies = (await (await fetch(`${cp.apiUrl}/api/v1/proxies`)).json()) as {
+  const proxies = (await (await apiFetch(`${cp.apiUrl}/api/v1/proxies`)).json()) as {
     items: Array<{ node: { id: string }; types: Record<string, { lastNack?: { message: string } }> }>;
   };
   const me = proxies.items.find((p) => p.node.id === 'e2e-client');

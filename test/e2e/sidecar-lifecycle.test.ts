@@ -15,6 +15,7 @@ import { WEFT_BIN } from '../helpers/paths.js';
 import {
   eventually,
   freePort,
+  joinTokenFor,
   getViaProxy,
   runWeft,
   startControlPlane,
@@ -227,22 +228,26 @@ test('weft run: an app that calls a peer on its first line succeeds; a job exit 
     "const u = new URL(process.env.HTTP_PROXY); require('http').get({ host: u.hostname, port: u.port, path: 'http://be2/', headers: { host: 'be2' } },",
     '  (r) => process.exit(r.statusCode === 200 ? 0 : 10)).on("error", () => process.exit(11));',
   ].join('\n');
+  const token = await joinTokenFor(cp.apiUrl, 'job');
   const run = (script: string) =>
-    runWeft([
-      'run',
-      '--service',
-      'job',
-      '--control-plane',
-      cp.apiUrl,
-      '--outbound-addr',
-      '127.0.0.1:0',
-      '--admin-addr',
-      '127.0.0.1:0',
-      '--',
-      process.execPath,
-      '-e',
-      script,
-    ]);
+    runWeft(
+      [
+        'run',
+        '--service',
+        'job',
+        '--control-plane',
+        cp.apiUrl,
+        '--outbound-addr',
+        '127.0.0.1:0',
+        '--admin-addr',
+        '127.0.0.1:0',
+        '--',
+        process.execPath,
+        '-e',
+        script,
+      ],
+      { token },
+    );
   const ok = await run(first);
   assert.equal(ok.code, 0, `the first call failed: ${ok.stderr}`);
   const failing = await run('process.exit(7)');

@@ -2,7 +2,7 @@
 // is tracked and killed when the test file ends, even when an assertion failed half-way.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
@@ -36,9 +36,61 @@ export function tempDir(prefix = 'weft-test-'): string {
   return d;
 }
 
+/** Admin token per control plane API URL, so helpers and the CLI runs can authenticate. */
+const adminTokens = new Map<string, string>();
+/** Reusable join tokens per API URL, namespace and service account. */
+const joinTokens = new Map<string, Promise<string>>();
+
+/** The admin token of the control plane at `apiUrl` (started by these helpers). */
+export function adminTokenFor(apiUrl: string): string | undefined {
+  return adminTokens.get(apiUrl.replace(/\/+$/, ''));
+}
+
+/** Remembers a control plane's admin token (from its data dir or its RunningControlPlane). */
+export function registerControlPlane(apiUrl: string, token: string): void {
+  adminTokens.set(apiUrl.replace(/\/+$/, ''), token);
+}
+
+/**
+ * fetch() that sends the admin token to a control plane these helpers started (any other URL,
+ * a sidecar's admin endpoint say, goes as it is). `init.headers.authorization` set by the
+ * caller (even to '') wins, for tests of authentication itself.
+ */
+export function apiFetch(url: string, init: RequestInit = {}): Promise<Response> {
+  const origin = new URL(url).origin;
+  const token = adminTokens.get(origin);
+  const headers = new Headers(init.headers);
+  if (token !== undefined && !headers.has('authorization')) headers.set('authorization', `Bearer ${token}`);
+  if (headers.get('authorization') === '') headers.delete('authorization');
+  return fetch(url, { ...init, headers });
+}
+
+/** A join token (any number of uses, 1 h) for a service account, made once per control plane. */
+export function joinTokenFor(apiUrl: string, serviceAccount: string, namespace = 'default'): Promise<string> {
+  const key = `${apiUrl}|${namespace}|${serviceAccount}`;
+  let t = joinTokens.get(key);
+  if (!t) {
+    t = (async () => {
+      const res = await apiFetch(`${apiUrl.replace(/\/+$/, '')}/api/v1/tokens`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ serviceAccount, namespace, ttlSeconds: 3600, maxUses: 0 }),
+      });
+      const body = (await res.json()) as { token?: string; message?: string };
+      if (res.status !== 200 || !body.token)
+        throw new Error(`join token: ${res.status} ${body.message ?? ''}`);
+      return body.token;
+    })();
+    joinTokens.set(key, t);
+    t.catch(() => joinTokens.delete(key));
+  }
+  return t;
+}
+
 export interface ControlPlaneProcess {
   proc: ChildProcess;
   apiUrl: string;
+  adminToken: string;
   xdsAddress: string;
   xdsPort: number;
   stdout: () => string;
@@ -88,7 +140,7 @@ export async function startControlPlane(opts: {
       reject(new Error(`control plane did not start within ${opts.timeoutMs ?? 15000} ms\n${out}\n${err}`));
     }, opts.timeoutMs ?? 15000);
     const check = (): void => {
-      if (/^api: /m.test(out)) {
+      if (/^admin-token: /m.test(out)) {
         clearTimeout(timer);
         resolve();
       }
@@ -103,9 +155,12 @@ export async function startControlPlane(opts: {
   });
   const apiUrl = /^api: (\S+)$/m.exec(out)![1]!;
   const xdsAddress = /^xds: (\S+)$/m.exec(out)![1]!;
+  const adminToken = readFileSync(/^admin-token: (.+)$/m.exec(out)![1]!, 'utf8').trim();
+  registerControlPlane(apiUrl, adminToken);
   return {
     proc,
     apiUrl,
+    adminToken,
     xdsAddress,
     xdsPort: Number(xdsAddress.slice(xdsAddress.lastIndexOf(':') + 1)),
     stdout: () => out,
@@ -130,10 +185,15 @@ export interface CliResult {
 /** Runs `weft ARGS…` to completion. */
 export function runWeft(
   args: string[],
-  opts: { server?: string; input?: string; cwd?: string } = {},
+  opts: { server?: string; input?: string; cwd?: string; adminToken?: string | null; token?: string } = {},
 ): Promise<CliResult> {
   const env: NodeJS.ProcessEnv = { ...process.env };
+  if (opts.token !== undefined) env.WEFT_TOKEN = opts.token;
   if (opts.server) env.WEFT_SERVER = opts.server;
+  // The admin token of a control plane these helpers started, unless the test says otherwise.
+  const token = opts.adminToken === undefined && opts.server ? adminTokenFor(opts.server) : opts.adminToken;
+  if (token) env.WEFT_ADMIN_TOKEN = token;
+  else delete env.WEFT_ADMIN_TOKEN;
   const proc = spawn(process.execPath, [WEFT_BIN, ...args], {
     env,
     cwd: opts.cwd,
@@ -179,13 +239,15 @@ export async function eventually<T>(
 
 /** An in-process control plane on ephemeral ports and a fresh data dir, for integration tests. */
 export async function startInProcessControlPlane(): Promise<RunningControlPlane> {
-  return startRunningControlPlane({
+  const cp = await startRunningControlPlane({
     dataDir: tempDir(),
     apiAddr: '127.0.0.1:0',
     xdsAddr: '127.0.0.1:0',
     trustDomain: 'weft.local',
     logger: silentLogger(),
   });
+  registerControlPlane(cp.apiUrl, cp.adminToken ?? readFileSync(cp.adminTokenPath!, 'utf8').trim());
+  return cp;
 }
 
 export { freePort } from '../../src/free-port.js';
@@ -213,7 +275,21 @@ export async function startMeshProcess(opts: {
   command?: string[];
   extra?: string[];
   timeoutMs?: number;
+  /** Join token to use; default: a reusable one for the service account (the service name). */
+  token?: string | null;
 }): Promise<MeshProcess> {
+  const flag = (name: string): string | undefined => {
+    const i = (opts.extra ?? []).indexOf(name);
+    return i >= 0 ? opts.extra![i + 1] : undefined;
+  };
+  const token =
+    opts.token === undefined
+      ? await joinTokenFor(
+          opts.controlPlane,
+          flag('--service-account') ?? opts.service,
+          flag('--namespace') ?? flag('-n') ?? 'default',
+        )
+      : opts.token;
   const args = [
     WEFT_BIN,
     opts.command ? 'run' : 'sidecar',
@@ -236,7 +312,11 @@ export async function startMeshProcess(opts: {
   const proc = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
-    env: { ...process.env, WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? 'warn' },
+    env: {
+      ...process.env,
+      WEFT_LOG_LEVEL: process.env.WEFT_LOG_LEVEL ?? 'warn',
+      ...(token ? { WEFT_TOKEN: token } : {}),
+    },
   });
   children.add(proc);
   groups.add(proc.pid!);

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RunningControlPlane } from '../../src/control-plane/control-plane.js';
-import { startInProcessControlPlane } from '../helpers/weft-process.js';
+import { startInProcessControlPlane, apiFetch } from '../helpers/weft-process.js';
 
 let cp: RunningControlPlane;
 
@@ -24,7 +24,11 @@ async function post(
   body: string,
   type = 'application/json',
 ): Promise<{ status: number; body: ErrorBody }> {
-  const res = await fetch(`${cp.apiUrl}${path}`, { method: 'POST', headers: { 'content-type': type }, body });
+  const res = await apiFetch(`${cp.apiUrl}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': type },
+    body,
+  });
   return { status: res.status, body: (await res.json()) as ErrorBody };
 }
 
@@ -105,10 +109,10 @@ test('duplicate names are a 4xx with a stable code', async () => {
 
 test('an empty apply, an unknown path, an unknown kind in a URL, and a too-large body', async () => {
   assert.equal((await post('/api/v1/apply', JSON.stringify({ documents: [] }))).status, 400);
-  const nf = await fetch(`${cp.apiUrl}/api/v1/nothing`);
+  const nf = await apiFetch(`${cp.apiUrl}/api/v1/nothing`);
   assert.equal(nf.status, 404);
   assert.equal(((await nf.json()) as ErrorBody).code, 'WEFT_E_NOT_FOUND');
-  const uk = await fetch(`${cp.apiUrl}/api/v1/resources/gadgets`);
+  const uk = await apiFetch(`${cp.apiUrl}/api/v1/resources/gadgets`);
   assert.equal(uk.status, 400);
   assert.match(((await uk.json()) as ErrorBody).message, /known kinds: workloads/);
   const big = await post('/api/v1/apply', 'x'.repeat(5 * 1024 * 1024), 'application/yaml');
@@ -117,7 +121,7 @@ test('an empty apply, an unknown path, an unknown kind in a URL, and a too-large
 });
 
 test('a route to a missing backend is stored with a warning in the response', async () => {
-  const res = await fetch(`${cp.apiUrl}/api/v1/apply`, {
+  const res = await apiFetch(`${cp.apiUrl}/api/v1/apply`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ documents: [route(1, '-warn')] }),
@@ -133,7 +137,7 @@ test('a route to a missing backend is stored with a warning in the response', as
 
 test('dry run validates and reports but stores nothing', async () => {
   const before = cp.store.revision();
-  const res = await fetch(`${cp.apiUrl}/api/v1/apply?dryRun=true`, {
+  const res = await apiFetch(`${cp.apiUrl}/api/v1/apply?dryRun=true`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ documents: [route(1, '-dry')] }),
@@ -144,10 +148,10 @@ test('dry run validates and reports but stores nothing', async () => {
 });
 
 test('watch: a bad revision is a 400 before any stream starts; a malformed path is a 400', async () => {
-  const bad = await fetch(`${cp.apiUrl}/api/v1/watch?fromRevision=abc`);
+  const bad = await apiFetch(`${cp.apiUrl}/api/v1/watch?fromRevision=abc`);
   assert.equal(bad.status, 400);
   assert.equal(((await bad.json()) as ErrorBody).code, 'WEFT_E_BAD_REQUEST');
-  const uri = await fetch(`${cp.apiUrl}/api/v1/resources/%E0%A4%A/x/y`);
+  const uri = await apiFetch(`${cp.apiUrl}/api/v1/resources/%E0%A4%A/x/y`);
   assert.equal(uri.status, 400);
   assert.match(((await uri.json()) as ErrorBody).message, /percent-encoding/);
 });
@@ -193,5 +197,5 @@ test('delete: naming one object twice is a 400, and nothing is deleted', async (
   assert.equal(res.status, 400);
   assert.equal(res.body.code, 'WEFT_E_DUPLICATE');
   assert.equal(res.body.errors?.[0]?.document, 1);
-  assert.equal((await fetch(`${cp.apiUrl}/api/v1/resources/workloads/default/twice`)).status, 200);
+  assert.equal((await apiFetch(`${cp.apiUrl}/api/v1/resources/workloads/default/twice`)).status, 200);
 });

@@ -9,7 +9,14 @@ import { once } from 'node:events';
 import type { RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { AdsClient, type ResponseEvent } from '../../src/xds/ads-client.js';
 import { TypeUrl } from '../../src/xds/types.js';
-import { eventually, runWeft, startInProcessControlPlane, tempDir } from '../helpers/weft-process.js';
+import {
+  eventually,
+  registerControlPlane,
+  runWeft,
+  startInProcessControlPlane,
+  tempDir,
+  apiFetch,
+} from '../helpers/weft-process.js';
 import { startControlPlane as startRunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { silentLogger } from '../../src/log.js';
@@ -27,7 +34,7 @@ function workload(name: string, app: string, port: number, namespace = 'default'
 }
 
 async function apply(documents: object[]): Promise<void> {
-  const res = await fetch(`${cp.apiUrl}/api/v1/apply`, {
+  const res = await apiFetch(`${cp.apiUrl}/api/v1/apply`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ documents }),
@@ -76,7 +83,7 @@ test("a NACK is visible through the API and `weft proxies` with the proxy's mess
   };
   // The client fires 'nack' as it sends; the server records it when it arrives.
   const nack = await eventually('the NACK recorded by the control plane', async () => {
-    const body = (await (await fetch(`${cp.apiUrl}/api/v1/proxies`)).json()) as Proxies;
+    const body = (await (await apiFetch(`${cp.apiUrl}/api/v1/proxies`)).json()) as Proxies;
     return body.items.find((p) => p.node.id === 'nacker')?.types[TypeUrl.Listener]?.lastNack;
   });
   assert.equal(nack.message, 'listener a: field frobnicate is not supported');
@@ -143,18 +150,18 @@ test("short names resolve in the proxy's own namespace", async () => {
 });
 
 test('the watch API replays from a past revision, then streams live changes, as NDJSON', async () => {
-  const start = (await (await fetch(`${cp.apiUrl}/api/v1/resources/workloads`)).json()) as {
+  const start = (await (await apiFetch(`${cp.apiUrl}/api/v1/resources/workloads`)).json()) as {
     revision: number;
   };
   // A change made before the watch starts: only replay from history can deliver it.
   await apply([workload('w-past', 'watch', 9101)]);
   const ac = new AbortController();
-  const res = await fetch(`${cp.apiUrl}/api/v1/watch?kind=workloads&fromRevision=${start.revision + 1}`, {
+  const res = await apiFetch(`${cp.apiUrl}/api/v1/watch?kind=workloads&fromRevision=${start.revision + 1}`, {
     signal: ac.signal,
   });
   assert.equal(res.status, 200);
   await apply([workload('w-watch', 'watch', 9100)]);
-  const del = await fetch(`${cp.apiUrl}/api/v1/resources/workloads/default/w-watch`, { method: 'DELETE' });
+  const del = await apiFetch(`${cp.apiUrl}/api/v1/resources/workloads/default/w-watch`, { method: 'DELETE' });
   assert.equal(del.status, 200);
   const reader = res.body!.getReader();
   let text = '';
@@ -187,16 +194,17 @@ test('watch from a revision no longer in history is a 410 before any stream star
     logger: silentLogger(),
     store: new MemoryStore({ limits: { eventLogRevisions: 3 } }),
   });
+  registerControlPlane(small.apiUrl, small.adminToken!);
   try {
     for (let i = 0; i < 6; i++) {
-      const r = await fetch(`${small.apiUrl}/api/v1/apply`, {
+      const r = await apiFetch(`${small.apiUrl}/api/v1/apply`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ documents: [workload(`h-${i}`, 'h', 9200 + i)] }),
       });
       assert.equal(r.status, 200);
     }
-    const res = await fetch(`${small.apiUrl}/api/v1/watch?fromRevision=1`);
+    const res = await apiFetch(`${small.apiUrl}/api/v1/watch?fromRevision=1`);
     assert.equal(res.status, 410);
     assert.equal(((await res.json()) as { code: string }).code, 'WEFT_E_COMPACTED');
   } finally {

@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RunningControlPlane } from '../../src/control-plane/control-plane.js';
-import { eventually, startInProcessControlPlane } from '../helpers/weft-process.js';
+import { eventually, startInProcessControlPlane, apiFetch } from '../helpers/weft-process.js';
 
 let cp: RunningControlPlane;
 before(async () => {
@@ -18,7 +18,7 @@ async function call(
   path: string,
   body?: unknown,
 ): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${cp.apiUrl}${path}`, {
+  const res = await apiFetch(`${cp.apiUrl}${path}`, {
     method,
     headers: { 'content-type': 'application/json' },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
@@ -34,7 +34,7 @@ const workload = (name: string, address = '127.0.0.1'): object => ({
 });
 
 const exists = async (name: string): Promise<boolean> =>
-  (await fetch(`${cp.apiUrl}/api/v1/resources/workloads/default/${name}`)).status === 200;
+  (await apiFetch(`${cp.apiUrl}/api/v1/resources/workloads/default/${name}`)).status === 200;
 
 test('revoking the lease removes what was applied with it', async () => {
   const lease = await call('POST', '/api/v1/leases', { ttlSeconds: 30 });

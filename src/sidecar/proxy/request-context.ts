@@ -6,6 +6,7 @@ import type { ForwardAction, HttpListener, Route, RuntimeConfig, VirtualHost } f
 import type { ActiveCluster } from './cluster-manager.js';
 import type { HeaderMap } from './header-map.js';
 import type { LbEndpoint } from './load-balancer.js';
+import type { PeerIdentity } from './peer-identity.js';
 
 /** One applied config with its pickable clusters; replaced whole on every apply(). */
 export interface ConfigSnapshot {
@@ -18,6 +19,8 @@ export interface RequestContext {
   readonly snapshot: ConfigSnapshot;
   readonly protocol: 'http1' | 'http2';
   readonly remoteAddress: string;
+  /** The client's verified SPIFFE identity when it came over mutual TLS; undefined otherwise. */
+  readonly peer?: PeerIdentity | undefined;
   /** An HTTP/1.1 Upgrade (WebSocket) to be tunnelled rather than forwarded as a message. */
   readonly upgrade: boolean;
   /** gRPC over HTTP/2: gets gRPC-shaped local replies and needs an HTTP/2 cluster. */

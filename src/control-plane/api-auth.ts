@@ -1,0 +1,75 @@
+// Who is calling the REST API, and what they may do. Three credentials:
+// - the admin token (`Authorization: Bearer weft-admin-…`): everything;
+// - a join token (`Authorization: Bearer weft-jt-…`): only its first SVID (POST /api/v1/svids);
+// - a workload's SVID as a TLS client certificate (on the workload listener): its own SVIDs,
+//   leases it took, and Workloads of its own namespace and service account.
+// Without one, only /healthz, /version and /api/v1/info answer, and reads when the control plane
+// was started with --open-reads.
+
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { parseSpiffeId, TOKEN_PREFIX } from '../ca/index.js';
+import { WeftError } from '../errors.js';
+import type { AdminToken } from './admin-token.js';
+
+export type Principal =
+  | { kind: 'anonymous' }
+  | { kind: 'admin' }
+  | { kind: 'join-token'; token: string }
+  | { kind: 'workload'; spiffeId: string; namespace: string; serviceAccount: string };
+
+export const HOW_TO_AUTHENTICATE =
+  'pass the admin token with --admin-token TOKEN or the WEFT_ADMIN_TOKEN environment variable ' +
+  '(the control plane wrote it to <data-dir>/admin-token at its first start)';
+
+/** The caller's principal; a credential that is present but wrong is a 401, not anonymous. */
+export function principalOf(req: IncomingMessage, admin: AdminToken, trustDomain: string): Principal {
+  const header = req.headers.authorization;
+  if (header !== undefined) {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!m) {
+      throw new WeftError(
+        'WEFT_E_UNAUTHENTICATED',
+        `the Authorization header must be "Bearer TOKEN"; ${HOW_TO_AUTHENTICATE}`,
+      );
+    }
+    const token = m[1]!;
+    if (token.startsWith(TOKEN_PREFIX)) return { kind: 'join-token', token };
+    if (admin.verify(token)) return { kind: 'admin' };
+    throw new WeftError('WEFT_E_UNAUTHENTICATED', `the token is not the admin token; ${HOW_TO_AUTHENTICATE}`);
+  }
+  const socket = req.socket as Partial<TLSSocket>;
+  if (socket.encrypted && socket.authorized) {
+    const cert = socket.getPeerX509Certificate?.();
+    const uris = (cert?.subjectAltName ?? '')
+      .split(', ')
+      .filter((s) => s.startsWith('URI:'))
+      .map((s) => s.slice(4));
+    if (uris.length === 1) {
+      const parsed = parseSpiffeId(uris[0]!);
+      const id = parsed.ok ? parsed.id : undefined;
+      const m = /^\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(id?.path ?? '');
+      if (id && m && id.trustDomain === trustDomain)
+        return { kind: 'workload', spiffeId: uris[0]!, namespace: m[1]!, serviceAccount: m[2]! };
+    }
+    throw new WeftError(
+      'WEFT_E_UNAUTHENTICATED',
+      `the client certificate is not an X.509-SVID of trust domain ${trustDomain}`,
+    );
+  }
+  return { kind: 'anonymous' };
+}
+
+export function unauthenticated(what: string): WeftError {
+  return new WeftError('WEFT_E_UNAUTHENTICATED', `${what} needs a credential; ${HOW_TO_AUTHENTICATE}`);
+}
+
+export function forbidden(principal: Principal, what: string): WeftError {
+  const who =
+    principal.kind === 'workload'
+      ? `workload ${principal.spiffeId}`
+      : principal.kind === 'join-token'
+        ? 'a join token'
+        : principal.kind;
+  return new WeftError('WEFT_E_FORBIDDEN', `${who} may not ${what}`);
+}

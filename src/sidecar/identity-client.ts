@@ -1,0 +1,248 @@
+// The sidecar's identity: its own key (made here, kept in this process), an X.509-SVID for it
+// from the control plane's CA, and the control plane's workload API reached over TLS 1.3 with
+// that SVID as the client certificate. The first SVID is paid for with a join token; each later
+// one (at half the lifetime) with the SVID it replaces, on a fresh key. 'rotated' tells the
+// users of the credentials (the proxy's TLS, the xDS channel) to load the new ones.
+
+import { EventEmitter } from 'node:events';
+import { request as httpsRequest } from 'node:https';
+import { X509Certificate } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
+import { createCsr, generateWorkloadKey, workloadSpiffeId } from '../ca/index.js';
+import { WeftError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+/** What the control plane's /api/v1/info says a joining sidecar needs. */
+export interface JoinInfo {
+  xdsAddress: string;
+  trustDomain: string;
+  /** `https://host:port` of the workload API. */
+  workloadApi: string;
+  /** The SPIFFE ID the control plane's TLS listeners present. */
+  controlPlaneId: string;
+  /** PEM roots. */
+  trustBundle: string;
+}
+
+export interface Svid {
+  spiffeId: string;
+  /** PKCS#8 PEM, never sent anywhere. */
+  privateKeyPem: string;
+  /** The SVID and its intermediates (node:tls `cert`). */
+  chainPem: string;
+  /** The roots (node:tls `ca`). */
+  trustBundlePem: string;
+  notAfter: Date;
+  renewAt: Date;
+}
+
+export interface IdentityClientOptions {
+  info: JoinInfo;
+  namespace: string;
+  serviceAccount: string;
+  /** The join token; needed only until the first SVID is in hand. */
+  token: string | undefined;
+  logger: Logger;
+  /**
+   * Asks the control plane's REST API again where things are: after a restart the workload API
+   * may listen elsewhere. Only addresses are taken from it, never trust.
+   */
+  refreshInfo?: () => Promise<JoinInfo>;
+}
+
+export interface ApiAnswer {
+  status: number;
+  json: unknown;
+}
+
+/** The URI SANs of a peer certificate (`URI:…` entries of subjectaltname). */
+export function uriSans(cert: PeerCertificate | X509Certificate | undefined): string[] {
+  const san = cert instanceof X509Certificate ? cert.subjectAltName : cert?.subjectaltname;
+  return (san ?? '')
+    .split(', ')
+    .filter((s) => s.startsWith('URI:'))
+    .map((s) => s.slice(4));
+}
+
+export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
+  private svid: Svid | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  readonly spiffeId: string;
+
+  constructor(private opts: IdentityClientOptions) {
+    super();
+    this.spiffeId = workloadSpiffeId(opts.info.trustDomain, {
+      namespace: opts.namespace,
+      serviceAccount: opts.serviceAccount,
+    });
+  }
+
+  /** The current SVID; throws before start() has obtained the first. */
+  current(): Svid {
+    if (!this.svid) throw new WeftError('WEFT_E_INTERNAL', 'the sidecar has no SVID yet');
+    return this.svid;
+  }
+
+  /** The first SVID, with the join token. Errors say what the control plane refused and why. */
+  async start(): Promise<Svid> {
+    if (this.opts.token === undefined) {
+      throw new WeftError(
+        'WEFT_E_UNAUTHENTICATED',
+        'the sidecar needs a join token for its first SVID: pass --token-file FILE or set WEFT_TOKEN ' +
+          `(create one with \`weft token create --service-account ${this.opts.serviceAccount}` +
+          `${this.opts.namespace === 'default' ? '' : ` -n ${this.opts.namespace}`}\`)`,
+      );
+    }
+    const svid = await this.obtain(this.opts.token);
+    this.install(svid);
+    return svid;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+  }
+
+  /**
+   * A call to the workload API over TLS: the server must present the control plane's SPIFFE ID
+   * under our trust bundle; we present our SVID (or, with `token`, a join token instead).
+   */
+  async call(method: string, path: string, body?: unknown, token?: string): Promise<ApiAnswer> {
+    try {
+      return await this.callOnce(method, path, body, token);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (!this.opts.refreshInfo || (code !== 'ECONNREFUSED' && code !== 'ECONNRESET')) throw e;
+      const fresh = await this.opts.refreshInfo();
+      if (fresh.workloadApi === this.opts.info.workloadApi) throw e;
+      this.opts.logger.info(
+        { workloadApi: fresh.workloadApi },
+        'the workload API moved; using its new address',
+      );
+      this.opts.info = { ...this.opts.info, workloadApi: fresh.workloadApi, xdsAddress: fresh.xdsAddress };
+      return this.callOnce(method, path, body, token);
+    }
+  }
+
+  private callOnce(method: string, path: string, body?: unknown, token?: string): Promise<ApiAnswer> {
+    const { info } = this.opts;
+    const url = new URL(path, info.workloadApi);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const svid = this.svid;
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(
+        url,
+        {
+          method,
+          ca: svid?.trustBundlePem ?? info.trustBundle,
+          ...(svid && token === undefined ? { key: svid.privateKeyPem, cert: svid.chainPem } : {}),
+          minVersion: 'TLSv1.3',
+          // The control plane is known by its SPIFFE ID, not by a host name.
+          checkServerIdentity: (_host, cert) => {
+            const ids = uriSans(cert);
+            return ids.length === 1 && ids[0] === info.controlPlaneId
+              ? undefined
+              : new Error(
+                  `the workload API presented ${ids.join(', ') || 'no SPIFFE ID'}, not ${info.controlPlaneId}`,
+                );
+          },
+          headers: {
+            ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+            ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+          },
+          agent: false,
+          timeout: 5000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', reject);
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            try {
+              resolve({
+                status: res.statusCode ?? 0,
+                json: text === '' ? {} : (JSON.parse(text) as unknown),
+              });
+            } catch {
+              reject(new Error(`the workload API answered ${res.statusCode} with a body that is not JSON`));
+            }
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('the workload API did not answer within 5 s')));
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  private async obtain(token: string | undefined): Promise<Svid> {
+    const key = await generateWorkloadKey();
+    const csr = await createCsr(key, this.spiffeId);
+    const res = await this.call('POST', '/api/v1/svids', { csr }, token);
+    if (res.status !== 200) {
+      const err = res.json as { code?: string; message?: string };
+      throw new WeftError(
+        res.status === 401
+          ? 'WEFT_E_UNAUTHENTICATED'
+          : res.status === 403
+            ? 'WEFT_E_FORBIDDEN'
+            : 'WEFT_E_UNAVAILABLE',
+        `the control plane refused the SVID for ${this.spiffeId}: ${err.code ?? res.status} ${err.message ?? ''}`.trim(),
+      );
+    }
+    const got = res.json as {
+      spiffeId: string;
+      chainPem: string;
+      trustBundlePem: string;
+      notAfter: string;
+      renewAt: string;
+    };
+    if (got.spiffeId !== this.spiffeId)
+      throw new WeftError(
+        'WEFT_E_INTERNAL',
+        `the control plane issued ${got.spiffeId}, not ${this.spiffeId}`,
+      );
+    return {
+      spiffeId: got.spiffeId,
+      privateKeyPem: key.privateKeyPem,
+      chainPem: got.chainPem,
+      trustBundlePem: got.trustBundlePem,
+      notAfter: new Date(got.notAfter),
+      renewAt: new Date(got.renewAt),
+    };
+  }
+
+  private install(svid: Svid): void {
+    this.svid = svid;
+    this.opts.logger.info({ spiffeId: svid.spiffeId, notAfter: svid.notAfter }, 'SVID in force');
+    this.schedule(svid.renewAt.getTime() - Date.now());
+    this.emit('rotated', svid);
+  }
+
+  private schedule(ms: number): void {
+    clearTimeout(this.timer);
+    if (this.closed) return;
+    this.timer = setTimeout(() => void this.renew(), Math.max(0, Math.min(ms, 2 ** 31 - 1)));
+    this.timer.unref();
+  }
+
+  /** Renews with the current SVID; on failure retries (every 1–30 s) until it expires. */
+  private async renew(attempt = 0): Promise<void> {
+    if (this.closed) return;
+    try {
+      this.install(await this.obtain(undefined));
+    } catch (e) {
+      const left = (this.svid?.notAfter.getTime() ?? 0) - Date.now();
+      this.opts.logger.warn({ err: (e as Error).message, msLeft: left }, 'SVID renewal failed; retrying');
+      if (this.closed) return;
+      clearTimeout(this.timer);
+      this.timer = setTimeout(
+        () => void this.renew(attempt + 1),
+        Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5)),
+      );
+      this.timer.unref();
+    }
+  }
+}
