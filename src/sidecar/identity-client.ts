@@ -8,7 +8,8 @@ import { EventEmitter } from 'node:events';
 import { request as httpsRequest } from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
-import { createCsr, generateWorkloadKey, workloadSpiffeId } from '../ca/index.js';
+import { newWorkloadKey, workloadCsr } from '../ca/pkcs10.js';
+import { workloadSpiffeId } from '../ca/spiffe-id.js';
 import { WeftError } from '../errors.js';
 import type { Logger } from '../log.js';
 
@@ -178,8 +179,8 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
   }
 
   private async obtain(token: string | undefined): Promise<Svid> {
-    const key = await generateWorkloadKey();
-    const csr = await createCsr(key, this.spiffeId);
+    const key = newWorkloadKey();
+    const csr = workloadCsr(key, this.spiffeId);
     const res = await this.call('POST', '/api/v1/svids', { csr }, token);
     if (res.status !== 200) {
       const err = res.json as { code?: string; message?: string };
