@@ -367,14 +367,11 @@ test('WebSocket echo through two sidecars: text, a 100 KB binary frame, a clean 
 
 const GiB = 1024 ** 3;
 const MiB = 1024 * 1024;
-// The target is 150 MB per sidecar, but a sidecar idles at 90–102 MiB RSS (xDS client, gRPC,
-// descriptors) and V8 lets 35–60 MiB of spent socket Buffers pile up between scavenges
-// ("external memory pressure"), so measured peaks are 132–161 MiB: that bound would fail some
-// runs. Asserted instead, per sidecar: a peak under 200 MiB and a growth over the idle
-// baseline under 128 MiB — buffering even an eighth of a body breaks both. Whether the 150 MB
-// target held is reported as a diagnostic.
-const RSS_TARGET = 150 * 1000 * 1000;
-const RSS_LIMIT = 200 * MiB;
+// The issue's bound: each sidecar's RSS stays under 150 MB while 1 GiB streams through it each
+// way (sampled ~10 times a second), and it grows less than 128 MiB over its idle size — buffering
+// even an eighth of a body breaks both. Sidecars idle at ~70–80 MiB and peak at ~105–122 MiB
+// here with their young generation capped (src/cli/sidecar-heap.ts).
+const RSS_LIMIT = 150 * 1000 * 1000;
 const RSS_GROWTH_LIMIT = 128 * MiB;
 
 /**
@@ -535,12 +532,8 @@ test(
     );
     // At ~10 samples a second, a transfer of several seconds gives many: the maxima are real.
     assert.ok(samples >= 10, `only ${samples} RSS samples`);
-    t.diagnostic(
-      `150 MB target: client sidecar ${max.client < RSS_TARGET ? 'met' : 'missed'}, ` +
-        `upstream sidecar ${max.upstream < RSS_TARGET ? 'met' : 'missed'}`,
-    );
     for (const who of ['client', 'upstream'] as const) {
-      assert.ok(max[who] < RSS_LIMIT, `${who} sidecar RSS reached ${mb(max[who])}`);
+      assert.ok(max[who] < RSS_LIMIT, `${who} sidecar RSS reached ${mb(max[who])} (limit 150 MB)`);
       assert.ok(
         max[who] - base[who] < RSS_GROWTH_LIMIT,
         `${who} sidecar RSS grew ${mb(max[who] - base[who])} (from ${mb(base[who])})`,
