@@ -3,7 +3,8 @@
 // workload is registered, for people and scripts; logs go to standard error.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { createLogger } from '../log.js';
 import { Sidecar, type AppProtocol, type SidecarOptions } from '../sidecar/sidecar.js';
@@ -124,7 +125,8 @@ export async function runRunCommand(flags: SidecarFlags, command: string[]): Pro
   const { outbound } = sidecar.addresses();
   const proxy = `http://${outbound.host.includes(':') ? `[${outbound.host}]` : outbound.host}:${outbound.port}`;
   const noProxy = 'localhost,127.0.0.1,::1';
-  const app: ChildProcess = spawn(command[0]!, command.slice(1), {
+  const [file, args] = withParentDeathSignal(command);
+  const app: ChildProcess = spawn(file, args, {
     stdio: 'inherit',
     env: {
       // The app gets no credential of the sidecar's: not its join token, not an admin token.
@@ -183,6 +185,24 @@ export async function runRunCommand(flags: SidecarFlags, command: string[]): Pro
     await sidecar.close();
     process.exit(1);
   }
+}
+
+/**
+ * On Linux the app is started through util-linux's `setpriv --pdeathsig TERM` (it sets the
+ * parent-death signal, then execs the app: same pid, same argv for the app). Then even a weft run
+ * killed with SIGKILL, which can run no cleanup of its own, leaves no app behind: the kernel
+ * sends the app SIGTERM. Elsewhere, or without setpriv, the app is started directly.
+ */
+function withParentDeathSignal(command: string[]): [string, string[]] {
+  const setpriv =
+    process.platform === 'linux'
+      ? (process.env.PATH ?? '')
+          .split(':')
+          .filter((d) => d !== '')
+          .map((d) => join(d, 'setpriv'))
+          .find((p) => existsSync(p))
+      : undefined;
+  return setpriv ? [setpriv, ['--pdeathsig', 'TERM', '--', ...command]] : [command[0]!, command.slice(1)];
 }
 
 function withoutCredentials(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {

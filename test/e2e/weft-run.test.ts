@@ -1,8 +1,10 @@
 // End to end: `weft run` never leaves its app behind and reports how the app ended.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { WEFT_BIN } from '../helpers/paths.js';
 import {
+  eventually,
   freePort,
   joinTokenFor,
   runWeft,
@@ -90,4 +92,39 @@ test('the app sees neither the join token nor an admin token', async () => {
   );
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^\[null,null\]$/m);
+});
+
+test('weft run killed with SIGKILL: the kernel stops its app too (parent-death signal)', async () => {
+  const port = await freePort();
+  const marker = `pdeathsig-${process.pid}-${port}`;
+  // The app listens on --app-port so weft run gets to `ready`, then idles.
+  const app = `require('http').createServer((q, s) => s.end('ok')).listen(${port}, '127.0.0.1'); // ${marker}`;
+  const p = spawn(
+    process.execPath,
+    [WEFT_BIN, ...base(), '--app-port', String(port), '--', process.execPath, '-e', app],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, WEFT_TOKEN: await joinTokenFor(cp.apiUrl, 'job'), WEFT_LOG_LEVEL: 'warn' },
+    },
+  );
+  const findApp = (): string[] =>
+    execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((l) => l.includes(marker) && !l.includes('setpriv') && !l.includes(WEFT_BIN));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      p.stdout.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+        if (/^ready$/m.test(out)) resolve();
+      });
+      p.once('exit', (code) => reject(new Error(`weft run exited ${code} before ready`)));
+    });
+    assert.equal(findApp().length, 1, 'the app runs');
+    p.kill('SIGKILL'); // weft run only, not its process group
+    await eventually('the app gone after weft run was SIGKILLed', async () => findApp().length === 0, 5000);
+  } finally {
+    p.kill('SIGKILL');
+    for (const line of findApp()) process.kill(Number(line.trim().split(/\s+/)[0]), 'SIGKILL');
+  }
 });
