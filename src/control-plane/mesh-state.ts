@@ -132,6 +132,7 @@ export function modelInput(objects: readonly StoredObject[]): ModelInput {
     httpRoutes: [],
     grpcRoutes: [],
     trafficSplits: [],
+    authorizationPolicies: [],
   };
   for (const o of objects as readonly AnyResource[]) {
     switch (o.kind) {
@@ -149,6 +150,9 @@ export function modelInput(objects: readonly StoredObject[]): ModelInput {
         break;
       case 'TrafficSplit':
         input.trafficSplits.push(o);
+        break;
+      case 'AuthorizationPolicy':
+        input.authorizationPolicies!.push(o);
         break;
     }
   }

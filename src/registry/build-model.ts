@@ -6,6 +6,8 @@
 
 import { isDns1035Label } from '../resources/formats.js';
 import type {
+  AuthorizationBinding,
+  AuthzRule,
   Endpoint,
   HeaderEdit,
   PathModifier,
@@ -130,12 +132,18 @@ export interface TrafficSplitView {
   spec: { service: string; backends: Array<{ service: string; weight: number }> };
 }
 
+export interface AuthorizationPolicyView {
+  metadata: Meta;
+  spec: { targetRef: { name: string }; action: 'ALLOW' | 'DENY'; rules: AuthzRule[] };
+}
+
 export interface ModelInput {
   workloads: WorkloadView[];
   services: ServiceView[];
   httpRoutes: HTTPRouteView[];
   grpcRoutes: GRPCRouteView[];
   trafficSplits: TrafficSplitView[];
+  authorizationPolicies?: AuthorizationPolicyView[];
 }
 
 export function buildModel(input: ModelInput): MeshModel {
@@ -158,11 +166,26 @@ export function buildModel(input: ModelInput): MeshModel {
       compare(a.source.kind, b.source.kind),
   );
 
+  const authorization: AuthorizationBinding[] = (input.authorizationPolicies ?? [])
+    .map((p) => ({
+      source: { kind: 'AuthorizationPolicy', namespace: p.metadata.namespace, name: p.metadata.name },
+      target: { namespace: p.metadata.namespace, name: p.spec.targetRef.name },
+      action: p.spec.action,
+      rules: structuredClone(p.spec.rules),
+    }))
+    .sort(
+      (a, b) =>
+        compare(a.source.kind, b.source.kind) ||
+        compare(a.source.namespace, b.source.namespace) ||
+        compare(a.source.name, b.source.name),
+    );
+
   return {
     services: [...services.values()].sort(
       (a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name),
     ),
     routes,
+    ...(authorization.length > 0 ? { authorization } : {}),
   };
 }
 

@@ -5,6 +5,8 @@ import { WeftError } from '../errors.js';
 import type { FieldError } from '../errors.js';
 import { describeValue, isPlainObject } from '../schema/schema.js';
 import type { KindDefinition } from './kind.js';
+import { authorizationPolicyKind } from './kinds/authorization-policy.js';
+import type { AuthorizationPolicy } from './kinds/authorization-policy.js';
 import { grpcRouteKind } from './kinds/grpc-route.js';
 import type { GRPCRoute } from './kinds/grpc-route.js';
 import { httpRouteKind } from './kinds/http-route.js';
@@ -17,8 +19,8 @@ import { workloadKind } from './kinds/workload.js';
 import type { Workload } from './kinds/workload.js';
 
 export type { KindDefinition } from './kind.js';
-export type { Workload, Service, HTTPRoute, GRPCRoute, TrafficSplit };
-export type AnyResource = Workload | Service | HTTPRoute | GRPCRoute | TrafficSplit;
+export type { Workload, Service, HTTPRoute, GRPCRoute, TrafficSplit, AuthorizationPolicy };
+export type AnyResource = Workload | Service | HTTPRoute | GRPCRoute | TrafficSplit | AuthorizationPolicy;
 export type ResourceKind = AnyResource['kind'];
 
 export const KINDS: readonly KindDefinition[] = [
@@ -27,6 +29,7 @@ export const KINDS: readonly KindDefinition[] = [
   httpRouteKind,
   grpcRouteKind,
   trafficSplitKind,
+  authorizationPolicyKind,
 ] as unknown as readonly KindDefinition[];
 
 const KIND_NAMES = KINDS.map((k) => k.kind).join(', ');
