@@ -17,19 +17,28 @@ export const NETWORK_RBAC_TYPE = 'type.googleapis.com/envoy.extensions.filters.n
 
 type Obj = Record<string, unknown>;
 
-/** The policies guarding these services, as HTTP or network RBAC filters (none when no policy). */
+/**
+ * The policies guarding a workload — those targeting its Services, and (SMI) its service
+ * account — as HTTP or network RBAC filters (none when no policy applies).
+ */
 export function rbacFilters(
   bindings: readonly AuthorizationBinding[],
   targets: ReadonlyArray<{ namespace: string; name: string }>,
+  serviceAccount: { namespace: string; name: string } | undefined,
   kind: 'http' | 'tcp',
 ): object[] {
   const wanted = new Set(targets.map((t) => `${t.namespace}/${t.name}`));
-  const mine = bindings.filter((b) => wanted.has(`${b.target.namespace}/${b.target.name}`));
+  const sa = serviceAccount && `${serviceAccount.namespace}/${serviceAccount.name}`;
+  const applies = (b: AuthorizationBinding): boolean => {
+    const key = `${b.target.namespace}/${b.target.name}`;
+    return b.target.kind === 'ServiceAccount' ? key === sa : wanted.has(key);
+  };
+  const mine = bindings.filter(applies);
   if (mine.length === 0) return [];
-  const statPrefix = [...wanted]
-    .sort()
-    .map((k) => `Service/${k}`)
-    .join(',');
+  const prefixes = [...wanted].sort().map((k) => `Service/${k}`);
+  if (sa !== undefined && mine.some((b) => b.target.kind === 'ServiceAccount'))
+    prefixes.push(`ServiceAccount/${sa}`);
+  const statPrefix = prefixes.join(',');
   const out: object[] = [];
   for (const action of ['DENY', 'ALLOW'] as const) {
     const ofAction = mine.filter((b) => b.action === action);
@@ -97,6 +106,16 @@ function source(s: AuthzSource): Obj {
     }));
     parts.push(any(ns, 'or_ids', 'ids'));
   }
+  if (s.serviceAccounts) {
+    const sas = s.serviceAccounts.map((a) => ({
+      authenticated: {
+        principal_name: {
+          safe_regex: { regex: `spiffe://[^/]+/ns/${a.namespace}/sa/${a.name.replace(/\./g, '\\.')}` },
+        },
+      },
+    }));
+    parts.push(any(sas, 'or_ids', 'ids'));
+  }
   return all(parts, 'and_ids', 'ids');
 }
 
@@ -113,6 +132,7 @@ function operation(o: AuthzOperation): Obj {
     parts.push(any(methods, 'or_rules', 'rules'));
   }
   if (o.paths) parts.push(any(o.paths.map(pathMatcher), 'or_rules', 'rules'));
+  if (o.pathRegex !== undefined) parts.push({ url_path: { path: { safe_regex: { regex: o.pathRegex } } } });
   if (o.notPaths) parts.push({ not_rule: any(o.notPaths.map(pathMatcher), 'or_rules', 'rules') });
   for (const h of o.headers ?? []) {
     const name = h.name.toLowerCase();

@@ -76,6 +76,19 @@ function listener(
 }
 
 /** The Services with an endpoint on this workload (any port): whose policies it enforces. */
+/** The workload's service account, as its endpoints in those Services record it. */
+function serviceAccountOf(
+  workload: string | undefined,
+  services: MeshService[],
+): { namespace: string; name: string } | undefined {
+  if (workload === undefined) return undefined;
+  for (const s of services)
+    for (const p of s.ports)
+      for (const e of p.endpoints)
+        if (e.workload === workload) return { namespace: workload.split('/')[0]!, name: e.serviceAccount };
+  return undefined;
+}
+
 function servicesOf(workload: string | undefined, services: Map<string, MeshService>): MeshService[] {
   if (workload === undefined) return [];
   return [...services.values()].filter((s) =>
@@ -138,7 +151,12 @@ export function sidecarResources(
     const inboundName = inboundListenerName(inbound.port);
     const targets = servicesOf(view.workload, services);
     const tcp = inbound.protocol === 'TCP';
-    const rbac = rbacFilters(authorization, targets, tcp ? 'tcp' : 'http');
+    const rbac = rbacFilters(
+      authorization,
+      targets,
+      serviceAccountOf(view.workload, targets),
+      tcp ? 'tcp' : 'http',
+    );
     const inboundFilter = tcp
       ? tcpProxy(inboundName, appCluster)
       : httpConnectionManager(

@@ -133,6 +133,8 @@ export function modelInput(objects: readonly StoredObject[]): ModelInput {
     grpcRoutes: [],
     trafficSplits: [],
     authorizationPolicies: [],
+    trafficTargets: [],
+    httpRouteGroups: [],
   };
   for (const o of objects as readonly AnyResource[]) {
     switch (o.kind) {
@@ -153,6 +155,12 @@ export function modelInput(objects: readonly StoredObject[]): ModelInput {
         break;
       case 'AuthorizationPolicy':
         input.authorizationPolicies!.push(o);
+        break;
+      case 'TrafficTarget':
+        input.trafficTargets!.push(o);
+        break;
+      case 'HTTPRouteGroup':
+        input.httpRouteGroups!.push(o);
         break;
     }
   }

@@ -92,6 +92,8 @@ export interface AuthzSource {
   principals?: string[];
   notPrincipals?: string[];
   namespaces?: string[];
+  /** Service accounts (SMI TrafficTarget sources), in any trust domain. */
+  serviceAccounts?: Array<{ namespace: string; name: string }>;
 }
 
 /** Requests, as a `to` entry names them; every field set must match. */
@@ -100,6 +102,8 @@ export interface AuthzOperation {
   /** `/exact`, `/prefix/*`, or `*`; any of them. */
   paths?: string[];
   notPaths?: string[];
+  /** An RE2 pattern the whole path must match (SMI HTTPRouteGroup `pathRegex`). */
+  pathRegex?: string;
   /** All must match; neither value nor prefix: present. */
   headers?: Array<{ name: string; value?: string; prefix?: string }>;
 }
@@ -110,10 +114,13 @@ export interface AuthzRule {
   to?: AuthzOperation[];
 }
 
-/** One authorization policy, bound to the Service whose workloads enforce it. */
+/**
+ * One authorization policy, bound to the Service whose workloads enforce it, or (SMI
+ * TrafficTarget, `kind: 'ServiceAccount'`) to the workloads running as a service account.
+ */
 export interface AuthorizationBinding {
   source: { kind: string; namespace: string; name: string };
-  target: { namespace: string; name: string };
+  target: { namespace: string; name: string; kind?: 'ServiceAccount' };
   action: 'ALLOW' | 'DENY';
   rules: AuthzRule[];
 }

@@ -188,6 +188,28 @@ test('an ALLOW policy with no rules denies everything; deleting it restores acce
   assert.equal((await get(port, '/')).status, 200);
 });
 
+test("an SMI TrafficTarget on the workload's service account turns on default deny; its sources need mutual TLS", async () => {
+  await apply([
+    {
+      source: { kind: 'TrafficTarget', namespace: 'default', name: 'be-from-fe' },
+      target: { namespace: 'default', name: 'be', kind: 'ServiceAccount' },
+      action: 'ALLOW',
+      rules: [
+        {
+          from: [{ serviceAccounts: [{ namespace: 'default', name: 'fe' }] }],
+          to: [{ pathRegex: '/api/.*' }],
+        },
+      ],
+    },
+  ]);
+  const a = await get(port, '/api/x');
+  assert.equal(a.status, 403);
+  assert.equal(
+    a.body,
+    'RBAC: access denied: no ALLOW policy matched for Service/default/be,ServiceAccount/default/be (ALLOW policies: TrafficTarget/default/be-from-fe)\n',
+  );
+});
+
 test('every decision is counted per policy and action', async () => {
   const before = proxy.rbac();
   await apply([

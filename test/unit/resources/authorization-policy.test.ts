@@ -75,3 +75,44 @@ test('every bad field is reported with its path', () => {
     ['spec.rules[0].to[2]', 'a to entry must set at least one of methods, paths, notPaths, headers'],
   ]);
 });
+
+test('SMI TrafficTarget and HTTPRouteGroup: valid documents and errors with paths', () => {
+  const target = {
+    apiVersion: 'access.smi-spec.io/v1alpha3',
+    kind: 'TrafficTarget',
+    metadata: { name: 'metrics' },
+    spec: {
+      destination: { kind: 'ServiceAccount', name: 'service-a', namespace: 'default' },
+      sources: [{ kind: 'ServiceAccount', name: 'prometheus', namespace: 'monitoring' }],
+      rules: [{ kind: 'HTTPRouteGroup', name: 'the-routes', matches: ['metrics'] }],
+    },
+  };
+  assertValid(target);
+  const group = {
+    apiVersion: 'specs.smi-spec.io/v1alpha4',
+    kind: 'HTTPRouteGroup',
+    metadata: { name: 'the-routes' },
+    spec: {
+      matches: [{ name: 'metrics', methods: ['GET'], pathRegex: '/metrics', headers: { 'x-probe': '1' } }],
+    },
+  };
+  assertValid(group);
+  assertErrors(withField(group, 'spec.matches', [{ name: 'a' }, { name: 'a' }]), [
+    ['spec.matches[1].name', 'a'],
+  ]);
+  assertErrors(withField(target, 'spec.rules', [{ kind: 'TCPRoute', name: 'x' }]), [
+    ['spec.rules[0].kind', 'must be one of HTTPRouteGroup'],
+  ]);
+  assertErrors(withField(target, 'spec.sources', []), [['spec.sources', 'at least 1']]);
+  assertErrors(
+    withField(group, 'spec.matches', [
+      { name: 'a', methods: ['get'], pathRegex: '/(?=x)' },
+      { name: 'a', headers: { 'bad header': 'x' } },
+    ]),
+    [
+      ['spec.matches[0].methods[0]', 'upper-case HTTP method'],
+      ['spec.matches[0].pathRegex', 'lookahead'],
+      ['spec.matches[1].headers["bad header"]', 'header name'],
+    ],
+  );
+});
