@@ -63,6 +63,11 @@ export interface SidecarView {
   inbound?: { host: string; port: number; appPort: number; protocol: ServicePort['protocol'] };
   /** Opaque TCP upstreams, each on a local port of its own: `service[.ns]:port` → localPort. */
   tcpUpstreams: Array<{ service: string; port: number; localPort: number }>;
+  /**
+   * `namespace/name` of the Workload this sidecar fronts: the Services selecting it decide which
+   * authorization policies its inbound listener enforces. Absent: none.
+   */
+  workload?: string;
 }
 
 export function compile(model: MeshModel, node: NodeView): ResourceSet {
@@ -123,7 +128,7 @@ export function compile(model: MeshModel, node: NodeView): ResourceSet {
   }
 
   if (node.sidecar) {
-    const own = sidecarResources(node.sidecar, node.namespace, hosts, services);
+    const own = sidecarResources(node.sidecar, node.namespace, hosts, services, model.authorization ?? []);
     for (const [name, l] of own.listeners) listeners.set(name, l);
     for (const [name, r] of own.routes) routes.set(name, r);
     for (const [name, c] of own.clusters) clusters.set(name, c);

@@ -4,12 +4,15 @@
 //                     by Host over RouteConfiguration `outbound`, one virtual host per service
 //                     port under every name it can be reached by;
 //   inbound|<port>    where mesh traffic for this workload arrives: to the local app, through
-//                     an HTTP connection manager (HTTP, HTTP2, GRPC) or a TCP proxy (TCP);
+//                     an HTTP connection manager (HTTP, HTTP2, GRPC) or a TCP proxy (TCP),
+//                     behind the RBAC filters of the authorization policies targeting the
+//                     Services that select this workload (authorization.ts);
 //   outbound|<local>  one TCP proxy per declared opaque TCP upstream, on its own local port.
 // The app cluster `inbound|<appPort>||` is STATIC: the app is on this host, not in EDS.
 
-import type { MeshService, ServicePort } from '../registry/model.js';
+import type { AuthorizationBinding, MeshService, ServicePort } from '../registry/model.js';
 import { serviceKey } from '../registry/model.js';
+import { rbacFilters } from './authorization.js';
 import type { SidecarView } from './compile.js';
 import { ADS_SOURCE, HCM_TYPE, ROUTER_TYPE, http2Options, loadAssignment } from './envoy-fragments.js';
 import { clusterFor } from './names.js';
@@ -30,7 +33,12 @@ function socketAddress(host: string, port: number): object {
   return { socket_address: { address: host, port_value: port } };
 }
 
-function httpConnectionManager(statPrefix: string, codec: string, routing: Record<string, unknown>): object {
+function httpConnectionManager(
+  statPrefix: string,
+  codec: string,
+  routing: Record<string, unknown>,
+  rbac: object[] = [],
+): object {
   return {
     name: 'envoy.filters.network.http_connection_manager',
     typed_config: {
@@ -38,7 +46,8 @@ function httpConnectionManager(statPrefix: string, codec: string, routing: Recor
       stat_prefix: statPrefix,
       codec_type: codec,
       ...routing,
-      http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } }],
+      // Authorization before routing: a denied request never reaches the router.
+      http_filters: [...rbac, { name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } }],
     },
   };
 }
@@ -50,13 +59,41 @@ function tcpProxy(statPrefix: string, cluster: string): object {
   };
 }
 
-function listener(name: string, host: string, port: number, direction: string, filter: object): object {
+function listener(
+  name: string,
+  host: string,
+  port: number,
+  direction: string,
+  filter: object,
+  ahead: object[] = [],
+): object {
   return {
     name,
     address: socketAddress(host, port),
     traffic_direction: direction,
-    filter_chains: [{ filters: [filter] }],
+    filter_chains: [{ filters: [...ahead, filter] }],
   };
+}
+
+/** The Services with an endpoint on this workload (any port): whose policies it enforces. */
+/** The workload's service account, as its endpoints in those Services record it. */
+function serviceAccountOf(
+  workload: string | undefined,
+  services: MeshService[],
+): { namespace: string; name: string } | undefined {
+  if (workload === undefined) return undefined;
+  for (const s of services)
+    for (const p of s.ports)
+      for (const e of p.endpoints)
+        if (e.workload === workload) return { namespace: workload.split('/')[0]!, name: e.serviceAccount };
+  return undefined;
+}
+
+function servicesOf(workload: string | undefined, services: Map<string, MeshService>): MeshService[] {
+  if (workload === undefined) return [];
+  return [...services.values()].filter((s) =>
+    s.ports.some((p) => p.endpoints.some((e) => e.workload === workload)),
+  );
 }
 
 /** `svc` (the node's namespace) or `svc.ns`, as an app would name a TCP upstream. */
@@ -80,6 +117,7 @@ export function sidecarResources(
   nodeNamespace: string,
   hosts: Array<{ name: string; domains: string[]; routes: object[] }>,
   services: Map<string, MeshService>,
+  authorization: readonly AuthorizationBinding[] = [],
 ): SidecarResources {
   const out: SidecarResources = {
     listeners: new Map(),
@@ -111,10 +149,20 @@ export function sidecarResources(
   if (inbound) {
     const appCluster = inboundClusterName(inbound.appPort);
     const inboundName = inboundListenerName(inbound.port);
-    const inboundFilter =
-      inbound.protocol === 'TCP'
-        ? tcpProxy(inboundName, appCluster)
-        : httpConnectionManager(inboundName, inbound.protocol === 'HTTP' ? 'AUTO' : 'HTTP2', {
+    const targets = servicesOf(view.workload, services);
+    const tcp = inbound.protocol === 'TCP';
+    const rbac = rbacFilters(
+      authorization,
+      targets,
+      serviceAccountOf(view.workload, targets),
+      tcp ? 'tcp' : 'http',
+    );
+    const inboundFilter = tcp
+      ? tcpProxy(inboundName, appCluster)
+      : httpConnectionManager(
+          inboundName,
+          inbound.protocol === 'HTTP' ? 'AUTO' : 'HTTP2',
+          {
             route_config: {
               name: inboundName,
               virtual_hosts: [
@@ -132,10 +180,12 @@ export function sidecarResources(
                 },
               ],
             },
-          });
+          },
+          rbac,
+        );
     out.listeners.set(
       inboundName,
-      listener(inboundName, inbound.host, inbound.port, 'INBOUND', inboundFilter),
+      listener(inboundName, inbound.host, inbound.port, 'INBOUND', inboundFilter, tcp ? rbac : []),
     );
     out.clusters.set(appCluster, {
       name: appCluster,

@@ -132,6 +132,9 @@ export function modelInput(objects: readonly StoredObject[]): ModelInput {
     httpRoutes: [],
     grpcRoutes: [],
     trafficSplits: [],
+    authorizationPolicies: [],
+    trafficTargets: [],
+    httpRouteGroups: [],
   };
   for (const o of objects as readonly AnyResource[]) {
     switch (o.kind) {
@@ -149,6 +152,15 @@ export function modelInput(objects: readonly StoredObject[]): ModelInput {
         break;
       case 'TrafficSplit':
         input.trafficSplits.push(o);
+        break;
+      case 'AuthorizationPolicy':
+        input.authorizationPolicies!.push(o);
+        break;
+      case 'TrafficTarget':
+        input.trafficTargets!.push(o);
+        break;
+      case 'HTTPRouteGroup':
+        input.httpRouteGroups!.push(o);
         break;
     }
   }

@@ -53,7 +53,7 @@ const PROTOCOLS = new Set(['HTTP', 'HTTP2', 'GRPC', 'TCP']);
 /**
  * The sidecar's own listeners, from its node metadata: OUTBOUND_ADDR and INBOUND_ADDR
  * (`host:port`), APP_PORT, APP_PROTOCOL (HTTP|HTTP2|GRPC|TCP), and TCP_UPSTREAMS
- * (`svc[.ns]:port=localPort,…`). Anything malformed: no sidecar listeners (the node still gets
+ * (`svc[.ns]:port=localPort,…`), WORKLOAD_NAME (with NAMESPACE). Anything malformed: no sidecar listeners (the node still gets
  * clusters and routes), rather than listeners on addresses it did not ask for.
  */
 export function sidecarView(md: Record<string, unknown>): SidecarView | undefined {
@@ -74,6 +74,10 @@ export function sidecarView(md: Record<string, unknown>): SidecarView | undefine
     tcpUpstreams.push({ service: m[1]!, port: Number(m[2]), localPort: Number(m[3]) });
   }
   const view: SidecarView = { outbound, tcpUpstreams };
+  // Our sidecar names the Workload it registers; its policies follow the Services selecting it.
+  const ns = typeof md.NAMESPACE === 'string' && md.NAMESPACE !== '' ? md.NAMESPACE : 'default';
+  if (typeof md.WORKLOAD_NAME === 'string' && md.WORKLOAD_NAME !== '')
+    view.workload = `${ns}/${md.WORKLOAD_NAME}`;
   if (hasApp && inbound) {
     view.inbound = {
       ...inbound,

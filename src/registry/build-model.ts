@@ -6,6 +6,8 @@
 
 import { isDns1035Label } from '../resources/formats.js';
 import type {
+  AuthorizationBinding,
+  AuthzRule,
   Endpoint,
   HeaderEdit,
   PathModifier,
@@ -130,12 +132,46 @@ export interface TrafficSplitView {
   spec: { service: string; backends: Array<{ service: string; weight: number }> };
 }
 
+export interface AuthorizationPolicyView {
+  metadata: Meta;
+  spec: { targetRef: { name: string }; action: 'ALLOW' | 'DENY'; rules: AuthzRule[] };
+}
+
+interface SmiIdentityView {
+  name: string;
+  namespace?: string;
+}
+
+export interface TrafficTargetView {
+  metadata: Meta;
+  spec: {
+    destination: SmiIdentityView;
+    sources: SmiIdentityView[];
+    rules: Array<{ name: string; matches?: string[] }>;
+  };
+}
+
+export interface HTTPRouteGroupView {
+  metadata: Meta;
+  spec: {
+    matches: Array<{
+      name: string;
+      methods?: string[];
+      pathRegex?: string;
+      headers?: Record<string, string>;
+    }>;
+  };
+}
+
 export interface ModelInput {
   workloads: WorkloadView[];
   services: ServiceView[];
   httpRoutes: HTTPRouteView[];
   grpcRoutes: GRPCRouteView[];
   trafficSplits: TrafficSplitView[];
+  authorizationPolicies?: AuthorizationPolicyView[];
+  trafficTargets?: TrafficTargetView[];
+  httpRouteGroups?: HTTPRouteGroupView[];
 }
 
 export function buildModel(input: ModelInput): MeshModel {
@@ -158,11 +194,65 @@ export function buildModel(input: ModelInput): MeshModel {
       compare(a.source.kind, b.source.kind),
   );
 
+  const authorization: AuthorizationBinding[] = [
+    ...(input.authorizationPolicies ?? []).map((p): AuthorizationBinding => ({
+      source: { kind: 'AuthorizationPolicy', namespace: p.metadata.namespace, name: p.metadata.name },
+      target: { namespace: p.metadata.namespace, name: p.spec.targetRef.name },
+      action: p.spec.action,
+      rules: structuredClone(p.spec.rules),
+    })),
+    ...(input.trafficTargets ?? []).map((t) => trafficTargetBinding(t, input.httpRouteGroups ?? [])),
+  ].sort(
+    (a, b) =>
+      compare(a.source.kind, b.source.kind) ||
+      compare(a.source.namespace, b.source.namespace) ||
+      compare(a.source.name, b.source.name),
+  );
+
   return {
     services: [...services.values()].sort(
       (a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name),
     ),
     routes,
+    ...(authorization.length > 0 ? { authorization } : {}),
+  };
+}
+
+/**
+ * An SMI TrafficTarget as an ALLOW policy on its destination service account's workloads: its
+ * sources may make the requests its HTTPRouteGroup matches describe. A group or match name
+ * that does not exist allows nothing (fail closed); the target still turns on default deny.
+ */
+function trafficTargetBinding(t: TrafficTargetView, groups: HTTPRouteGroupView[]): AuthorizationBinding {
+  const ns = t.metadata.namespace;
+  const to: AuthzRule['to'] = [];
+  let anyRequest = false;
+  for (const rule of t.spec.rules) {
+    const group = groups.find((g) => g.metadata.namespace === ns && g.metadata.name === rule.name);
+    for (const m of group?.spec.matches ?? []) {
+      if (rule.matches !== undefined && !rule.matches.includes(m.name)) continue;
+      const op: NonNullable<AuthzRule['to']>[number] = {};
+      if (m.methods !== undefined && !m.methods.includes('*')) op.methods = [...m.methods];
+      if (m.pathRegex !== undefined) op.pathRegex = m.pathRegex;
+      const headers = Object.entries(m.headers ?? {});
+      if (headers.length > 0) op.headers = headers.map(([name, value]) => ({ name, value }));
+      if (Object.keys(op).length === 0) anyRequest = true;
+      else to.push(op);
+    }
+  }
+  const from = [
+    { serviceAccounts: t.spec.sources.map((s) => ({ namespace: s.namespace ?? ns, name: s.name })) },
+  ];
+  const rules: AuthzRule[] = anyRequest ? [{ from }] : to.length > 0 ? [{ from, to }] : [];
+  return {
+    source: { kind: 'TrafficTarget', namespace: ns, name: t.metadata.name },
+    target: {
+      namespace: t.spec.destination.namespace ?? ns,
+      name: t.spec.destination.name,
+      kind: 'ServiceAccount',
+    },
+    action: 'ALLOW',
+    rules,
   };
 }
 

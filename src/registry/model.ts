@@ -1,6 +1,6 @@
 // The mesh as the compiler sees it: services with their ports and endpoints, and the routes
-// attached to them, already resolved from the stored resources (Workload, Service, HTTPRoute,
-// GRPCRoute, TrafficSplit). Kept separate from the resource kinds so that the compiler depends
+// attached to them, and the authorization policies guarding them, already resolved from the
+// stored resources (Workload, Service, HTTPRoute, GRPCRoute, TrafficSplit, AuthorizationPolicy). Kept separate from the resource kinds so that the compiler depends
 // on one small, stable shape and every route kind is translated into it once.
 
 export type PortProtocol = 'HTTP' | 'HTTP2' | 'GRPC' | 'TCP';
@@ -86,11 +86,52 @@ export interface RouteBinding {
   rules: RouteRule[];
 }
 
+/** Callers, as an AuthorizationPolicy `from` entry names them; every field set must match. */
+export interface AuthzSource {
+  /** SPIFFE IDs, prefixes ending in `*`, or `*` (any verified identity); any of them. */
+  principals?: string[];
+  notPrincipals?: string[];
+  namespaces?: string[];
+  /** Service accounts (SMI TrafficTarget sources), in any trust domain. */
+  serviceAccounts?: Array<{ namespace: string; name: string }>;
+}
+
+/** Requests, as a `to` entry names them; every field set must match. */
+export interface AuthzOperation {
+  methods?: string[];
+  /** `/exact`, `/prefix/*`, or `*`; any of them. */
+  paths?: string[];
+  notPaths?: string[];
+  /** An RE2 pattern the whole path must match (SMI HTTPRouteGroup `pathRegex`). */
+  pathRegex?: string;
+  /** All must match; neither value nor prefix: present. */
+  headers?: Array<{ name: string; value?: string; prefix?: string }>;
+}
+
+/** A rule matches when one `from` entry and one `to` entry match (absent: anything). */
+export interface AuthzRule {
+  from?: AuthzSource[];
+  to?: AuthzOperation[];
+}
+
+/**
+ * One authorization policy, bound to the Service whose workloads enforce it, or (SMI
+ * TrafficTarget, `kind: 'ServiceAccount'`) to the workloads running as a service account.
+ */
+export interface AuthorizationBinding {
+  source: { kind: string; namespace: string; name: string };
+  target: { namespace: string; name: string; kind?: 'ServiceAccount' };
+  action: 'ALLOW' | 'DENY';
+  rules: AuthzRule[];
+}
+
 export interface MeshModel {
   /** Sorted by namespace then name. */
   services: MeshService[];
   /** Sorted by creation time then namespace/name (Gateway API tie-break order). */
   routes: RouteBinding[];
+  /** Sorted by source kind, namespace and name. Absent: no policies. */
+  authorization?: AuthorizationBinding[];
 }
 
 export function serviceKey(namespace: string, name: string): string {

@@ -5,20 +5,43 @@ import { WeftError } from '../errors.js';
 import type { FieldError } from '../errors.js';
 import { describeValue, isPlainObject } from '../schema/schema.js';
 import type { KindDefinition } from './kind.js';
+import { authorizationPolicyKind } from './kinds/authorization-policy.js';
+import type { AuthorizationPolicy } from './kinds/authorization-policy.js';
 import { grpcRouteKind } from './kinds/grpc-route.js';
+import { httpRouteGroupKind } from './kinds/http-route-group.js';
+import type { HTTPRouteGroup } from './kinds/http-route-group.js';
 import type { GRPCRoute } from './kinds/grpc-route.js';
 import { httpRouteKind } from './kinds/http-route.js';
 import type { HTTPRoute } from './kinds/http-route.js';
 import { serviceKind } from './kinds/service.js';
 import type { Service } from './kinds/service.js';
 import { trafficSplitKind } from './kinds/traffic-split.js';
+import { trafficTargetKind } from './kinds/traffic-target.js';
+import type { TrafficTarget } from './kinds/traffic-target.js';
 import type { TrafficSplit } from './kinds/traffic-split.js';
 import { workloadKind } from './kinds/workload.js';
 import type { Workload } from './kinds/workload.js';
 
 export type { KindDefinition } from './kind.js';
-export type { Workload, Service, HTTPRoute, GRPCRoute, TrafficSplit };
-export type AnyResource = Workload | Service | HTTPRoute | GRPCRoute | TrafficSplit;
+export type {
+  Workload,
+  Service,
+  HTTPRoute,
+  GRPCRoute,
+  TrafficSplit,
+  AuthorizationPolicy,
+  TrafficTarget,
+  HTTPRouteGroup,
+};
+export type AnyResource =
+  | Workload
+  | Service
+  | HTTPRoute
+  | GRPCRoute
+  | TrafficSplit
+  | AuthorizationPolicy
+  | TrafficTarget
+  | HTTPRouteGroup;
 export type ResourceKind = AnyResource['kind'];
 
 export const KINDS: readonly KindDefinition[] = [
@@ -27,6 +50,9 @@ export const KINDS: readonly KindDefinition[] = [
   httpRouteKind,
   grpcRouteKind,
   trafficSplitKind,
+  authorizationPolicyKind,
+  trafficTargetKind,
+  httpRouteGroupKind,
 ] as unknown as readonly KindDefinition[];
 
 const KIND_NAMES = KINDS.map((k) => k.kind).join(', ');

@@ -20,6 +20,8 @@ export interface AdminServerOptions {
   appHealthy: () => boolean | Promise<boolean>;
   /** Per-cluster state for GET /clusters, from the proxy. */
   clusterStats: () => unknown;
+  /** Authorization decision counters for GET /stats, from the proxy. */
+  rbacStats?: () => unknown;
   /** Starts a graceful drain (POST /drain); need not wait for it to finish. */
   drain: () => void | Promise<void>;
   /** How long /ready waits for appHealthy before failing. Default 2000. */
@@ -44,6 +46,7 @@ export class AdminServer {
       '/ready': { GET: (_req, res) => this.ready(res) },
       '/config_dump': { GET: (_req, res) => sendJson(res, 200, this.opts.agent.configDump()) },
       '/clusters': { GET: (_req, res) => sendJson(res, 200, this.opts.clusterStats()) },
+      '/stats': { GET: (_req, res) => sendJson(res, 200, { rbac: this.opts.rbacStats?.() ?? null }) },
       '/drain': { POST: (_req, res) => this.drain(res) },
     };
     this.server = createServer((req, res) => {
@@ -82,7 +85,7 @@ export class AdminServer {
       sendText(
         res,
         404,
-        `no such admin endpoint ${path}; try /ready, /config_dump, /clusters, POST /drain\n`,
+        `no such admin endpoint ${path}; try /ready, /config_dump, /clusters, /stats, POST /drain\n`,
       );
       return;
     }

@@ -45,6 +45,8 @@ export interface HttpListener extends ListenerBase {
   maxRequestHeadersBytes?: number;
   requestTimeoutMs?: number;
   streamIdleTimeoutMs?: number;
+  /** RBAC filters in chain order (DENY before ALLOW as compiled); absent or empty = no checks. */
+  rbac?: RbacRules[];
 }
 
 export interface TcpListener extends ListenerBase {
@@ -52,7 +54,50 @@ export interface TcpListener extends ListenerBase {
   /** Cluster every accepted connection is forwarded to (opaque bytes, no sniffing). */
   cluster: string;
   idleTimeoutMs?: number;
+  /** Network RBAC filters in chain order, checked once per connection at accept. */
+  rbac?: RbacRules[];
 }
+
+/**
+ * One RBAC filter (`envoy.filters.http.rbac` or `envoy.filters.network.rbac`). A policy matches
+ * when one of its permissions and one of its principals match. ALLOW: a request no policy
+ * matches is denied; DENY: a request a policy matches is denied.
+ */
+export interface RbacRules {
+  action: 'ALLOW' | 'DENY';
+  /** In name order, so the policy reported for a decision does not depend on map order. */
+  policies: RbacPolicy[];
+  /** The filter's stat prefix: what it protects (the compiler writes the target services). */
+  statPrefix: string;
+}
+
+export interface RbacPolicy {
+  /** The compiler writes `<Kind>/<namespace>/<name>` of the resource the policy came from. */
+  name: string;
+  permissions: RbacPermission[];
+  principals: RbacPrincipal[];
+}
+
+/** What is asked for. `urlPath` matches the path without its query; HTTP-only parts never match a TCP connection. */
+export type RbacPermission =
+  | { any: true }
+  | { and: RbacPermission[] }
+  | { or: RbacPermission[] }
+  | { not: RbacPermission }
+  | { header: HeaderMatch }
+  | { urlPath: StringMatcher }
+  | { destinationPort: number };
+
+/**
+ * Who asks. `authenticated` matches a verified peer (mutual TLS), and when `principalName` is
+ * set, only one whose SPIFFE ID it matches; a plaintext client matches no `authenticated`.
+ */
+export type RbacPrincipal =
+  | { any: true }
+  | { and: RbacPrincipal[] }
+  | { or: RbacPrincipal[] }
+  | { not: RbacPrincipal }
+  | { authenticated: true; principalName?: StringMatcher };
 
 export interface RouteTable {
   name: string;

@@ -234,6 +234,7 @@ export class Sidecar {
       agent,
       appHealthy: () => (opts.appPort === undefined ? true : portAnswers(opts.appPort)),
       clusterStats: () => proxy.stats(),
+      rbacStats: () => proxy.rbac(),
       drain: () => sidecar?.shutdown(),
       draining: () => sidecar?.isDraining ?? false,
       logger: log,

@@ -92,7 +92,7 @@ test('POST /drain starts a drain and answers 202; other methods and paths are re
   assert.equal(wrong.status, 405);
   assert.equal(wrong.res.headers.get('allow'), 'POST');
   assert.equal((await get('/ready', { method: 'POST' })).status, 405);
-  const missing = await get('/stats');
+  const missing = await get('/metrics');
   assert.equal(missing.status, 404);
   assert.match(missing.body, /try \/ready/);
 });

@@ -1,9 +1,11 @@
 // The HttpConnectionManager network filter: codec, limits, and where the routes come from (RDS
-// over ADS, or inline). Its HTTP filter chain must be exactly the router: the sidecar has no
-// other HTTP filters yet, and an optional filter it does not know is skipped, as Envoy does.
-import type { HttpListener, RouteTable } from '../runtime-config.js';
+// over ADS, or inline). Its HTTP filter chain is RBAC filters (any number, enforced in order)
+// then exactly one router, last; an optional filter the sidecar does not know is skipped, as
+// Envoy does.
+import type { HttpListener, RbacRules, RouteTable } from '../runtime-config.js';
 import { CONFIG_SOURCE, durationMs, wrapped } from './common.js';
 import { at, type ProblemSink } from './problems.js';
+import { HTTP_RBAC, HTTP_RBAC_TYPE, translateRbac } from './rbac.js';
 import { ROUTE_CONFIGURATION, translateRouteConfiguration } from './route-configuration.js';
 import {
   DURATION,
@@ -23,7 +25,10 @@ export const HCM_TYPE = 'envoy.extensions.filters.network.http_connection_manage
 export const ROUTER_TYPE = 'envoy.extensions.filters.http.router.v3.Router';
 
 /** HTTP filters the sidecar implements, by message type; the router has no options we take. */
-const HTTP_FILTERS: Record<string, MessageSpec> = { [ROUTER_TYPE]: { fields: {} } };
+const HTTP_FILTERS: Record<string, MessageSpec> = {
+  [HTTP_RBAC_TYPE]: HTTP_RBAC,
+  [ROUTER_TYPE]: { fields: {} },
+};
 
 /** An `is_optional` filter the sidecar does not know is left out, not refused (Envoy's rule). */
 function skippableFilter(f: unknown): boolean {
@@ -61,7 +66,7 @@ export interface TranslatedHcm {
   settings: Pick<
     HttpListener,
     'codec' | 'maxRequestHeadersBytes' | 'requestTimeoutMs' | 'streamIdleTimeoutMs'
-  >;
+  > & { rbac?: RbacRules[] };
   /** RDS: the RouteConfiguration to look up. */
   rdsName?: string;
   /** Inline route config, already translated. */
@@ -86,6 +91,15 @@ export function translateHcm(hcm: Obj, path: string, inlineName: string, sink: P
   const settings: TranslatedHcm['settings'] = {
     codec: CODEC[(hcm.codec_type as string | undefined) ?? 'AUTO'] ?? 'auto',
   };
+  const rbac: RbacRules[] = [];
+  (Array.isArray(hcm.http_filters) ? (hcm.http_filters as Obj[]) : []).forEach((f, i) => {
+    if (anyTypeName(f.typed_config) !== HTTP_RBAC_TYPE) return;
+    const config = f.typed_config as Obj;
+    const prefix = typeof config.rules_stat_prefix === 'string' ? config.rules_stat_prefix : '';
+    const rules = translateRbac(config, prefix, at(at(at(path, 'http_filters'), i), 'typed_config'), sink);
+    if (rules) rbac.push(rules);
+  });
+  if (rbac.length > 0) settings.rbac = rbac;
   const kb = wrapped<number>(hcm.max_request_headers_kb, 0);
   if (kb !== undefined) {
     // Envoy's bounds: more than 0 and at most 8 MiB of headers.

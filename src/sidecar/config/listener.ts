@@ -1,10 +1,12 @@
-// Listener → RuntimeListener: a socket address and one filter chain holding one network filter,
-// an HttpConnectionManager (HTTP) or a tcp_proxy (opaque TCP). No filter_chain_match: the
-// sidecar does not pick chains by SNI, ALPN or destination, so one chain is all it can honour.
-import type { ListenerDirection, RouteTable, RuntimeListener } from '../runtime-config.js';
+// Listener → RuntimeListener: a socket address and one filter chain ending in one terminal
+// network filter, an HttpConnectionManager (HTTP) or a tcp_proxy (opaque TCP); a tcp_proxy may
+// have network RBAC filters ahead of it, checked at accept. No filter_chain_match: the sidecar
+// does not pick chains by SNI, ALPN or destination, so one chain is all it can honour.
+import type { ListenerDirection, RbacRules, RouteTable, RuntimeListener } from '../runtime-config.js';
 import { ADDRESS, socketAddress } from './common.js';
 import { HCM_TYPE, HTTP_CONNECTION_MANAGER, translateHcm } from './http-connection-manager.js';
-import type { ProblemSink } from './problems.js';
+import { at, type ProblemSink } from './problems.js';
+import { NETWORK_RBAC, NETWORK_RBAC_TYPE, translateRbac } from './rbac.js';
 import { TCP_PROXY, TCP_PROXY_TYPE, translateTcpProxy } from './tcp-proxy.js';
 import { anyOf, anyTypeName, enumOf, list, message, str, type MessageSpec } from './subset.js';
 
@@ -15,7 +17,11 @@ const FILTER_CHAIN: MessageSpec = {
       message({
         fields: {
           name: str,
-          typed_config: anyOf({ [HCM_TYPE]: HTTP_CONNECTION_MANAGER, [TCP_PROXY_TYPE]: TCP_PROXY }),
+          typed_config: anyOf({
+            [NETWORK_RBAC_TYPE]: NETWORK_RBAC,
+            [HCM_TYPE]: HTTP_CONNECTION_MANAGER,
+            [TCP_PROXY_TYPE]: TCP_PROXY,
+          }),
         },
         required: ['typed_config'],
       }),
@@ -63,16 +69,44 @@ export function translateListener(l: Obj, sink: ProblemSink): TranslatedListener
     return undefined;
   }
   const filters = (chains[0]!.filters as Obj[] | undefined) ?? [];
-  if (filters.length !== 1) {
-    sink.add('filter_chains[0].filters', `must hold exactly one filter (found ${filters.length})`);
+  const last = filters.length - 1;
+  const rbacFilters = filters.slice(0, Math.max(last, 0));
+  if (filters.length === 0 || rbacFilters.some((f) => anyTypeName(f.typed_config) !== NETWORK_RBAC_TYPE)) {
+    sink.add(
+      'filter_chains[0].filters',
+      `must end in one ${HCM_TYPE} or ${TCP_PROXY_TYPE}, with only ${NETWORK_RBAC_TYPE} filters ahead of it (found ${filters.length} filter${filters.length === 1 ? '' : 's'})`,
+    );
     return undefined;
   }
-  const path = 'filter_chains[0].filters[0].typed_config';
-  const config = filters[0]!.typed_config as Obj;
+  const path = `filter_chains[0].filters[${last}].typed_config`;
+  const config = filters[last]!.typed_config as Obj;
+  if (anyTypeName(config) === NETWORK_RBAC_TYPE) {
+    sink.add(path, `${NETWORK_RBAC_TYPE} must be followed by a tcp_proxy`);
+    return undefined;
+  }
+  const rbac: RbacRules[] = [];
+  rbacFilters.forEach((f, i) => {
+    const c = f.typed_config as Obj;
+    const rules = translateRbac(
+      c,
+      c.stat_prefix as string,
+      at(at('filter_chains[0].filters', i), 'typed_config'),
+      sink,
+    );
+    if (rules) rbac.push(rules);
+  });
   const base = { name, direction: direction(l, name), host: addr?.host ?? '', port: addr?.port ?? 0 };
   let out: TranslatedListener;
   if (anyTypeName(config) === TCP_PROXY_TYPE) {
-    out = { listener: { ...base, kind: 'tcp', ...translateTcpProxy(config, path, sink) } };
+    const tcp = translateTcpProxy(config, path, sink);
+    out = { listener: { ...base, kind: 'tcp', ...tcp, ...(rbac.length > 0 ? { rbac } : {}) } };
+  } else if (rbacFilters.length > 0) {
+    // Not implemented for HTTP listeners: the HTTP RBAC filter inside the HCM does that job.
+    sink.add(
+      'filter_chains[0].filters[0]',
+      `a ${NETWORK_RBAC_TYPE} filter is supported only ahead of a tcp_proxy; use envoy.filters.http.rbac inside the HttpConnectionManager`,
+    );
+    return undefined;
   } else {
     // An inline table is private to its listener; naming it after the listener keeps it apart
     // from RDS tables unless it names itself.

@@ -37,7 +37,7 @@ import {
   type MessageSpec,
 } from './subset.js';
 
-const HEADER_MATCHER: MessageSpec = {
+export const HEADER_MATCHER: MessageSpec = {
   fields: {
     name: str,
     string_match: message(STRING_MATCHER),
@@ -276,7 +276,7 @@ function routeMatch(m: Obj, path: string, sink: ProblemSink): RouteMatch {
   return { path: p, caseSensitive: wrapped<boolean>(m.case_sensitive, false) ?? true, headers, query };
 }
 
-function headerMatch(h: Obj, path: string, sink: ProblemSink): HeaderMatch {
+export function headerMatch(h: Obj, path: string, sink: ProblemSink): HeaderMatch {
   const out: HeaderMatch = { name: (h.name as string).toLowerCase() };
   if (out.name === '') sink.add(at(path, 'name'), 'must not be empty');
   if (h.invert_match === true) out.invert = true;

@@ -12,7 +12,8 @@ export type FieldSpec =
   | { t: 'enum'; values: readonly string[] }
   | { t: 'message'; spec: MessageSpec }
   | { t: 'list'; of: FieldSpec; skip?: (item: unknown) => boolean }
-  | { t: 'map'; keys: readonly string[]; of: FieldSpec }
+  /** `keys` undefined: any key (a proto map keyed by names the config chooses). */
+  | { t: 'map'; keys?: readonly string[]; of: FieldSpec }
   | { t: 'any'; types: Readonly<Record<string, MessageSpec>> };
 
 export interface MessageSpec {
@@ -33,6 +34,8 @@ export const message = (spec: MessageSpec): FieldSpec => ({ t: 'message', spec }
 export const list = (of: FieldSpec, skip?: (item: unknown) => boolean): FieldSpec =>
   skip ? { t: 'list', of, skip } : { t: 'list', of };
 export const mapOf = (keys: readonly string[], of: FieldSpec): FieldSpec => ({ t: 'map', keys, of });
+/** A proto map with string keys of the config's choosing. */
+export const mapOfAny = (of: FieldSpec): FieldSpec => ({ t: 'map', of });
 /** An Any holding one of the given message types (full names, without the type URL prefix). */
 export const anyOf = (types: Record<string, MessageSpec>): FieldSpec => ({ t: 'any', types });
 
@@ -128,7 +131,8 @@ function walkField(field: FieldSpec, v: unknown, path: string, sink: ProblemSink
         return;
       }
       for (const [k, item] of Object.entries(v)) {
-        if (!field.keys.includes(k)) sink.add(at(path, k), 'is not supported by the Weft sidecar');
+        if (field.keys !== undefined && !field.keys.includes(k))
+          sink.add(at(path, k), 'is not supported by the Weft sidecar');
         else walkField(field.of, item, at(path, k), sink);
       }
       return;
@@ -166,27 +170,35 @@ export function anyTypeName(v: unknown): string | undefined {
   return t.startsWith(TYPE_PREFIX) ? t.slice(TYPE_PREFIX.length) : t.slice(t.lastIndexOf('/') + 1);
 }
 
-/** Every field path a spec declares, e.g. `filter_chains[].filters[].typed_config…`, for docs and tests. */
-export function declaredPaths(spec: MessageSpec, prefix = ''): string[] {
+/**
+ * Every field path a spec declares, e.g. `filter_chains[].filters[].typed_config…`, for docs and
+ * tests. A recursive message (RBAC's Permission holds Permissions) is listed once, not unrolled.
+ */
+export function declaredPaths(spec: MessageSpec, prefix = '', open = new Set<MessageSpec>()): string[] {
   const out: string[] = [];
+  if (open.has(spec)) return out;
+  open.add(spec);
   for (const [name, field] of Object.entries(spec.fields)) {
     const p = prefix === '' ? name : `${prefix}.${name}`;
     out.push(p);
-    out.push(...fieldPaths(field, p));
+    out.push(...fieldPaths(field, p, open));
   }
+  open.delete(spec);
   return out;
 }
 
-function fieldPaths(field: FieldSpec, p: string): string[] {
+function fieldPaths(field: FieldSpec, p: string, open: Set<MessageSpec>): string[] {
   switch (field.t) {
     case 'message':
-      return declaredPaths(field.spec, p);
+      return declaredPaths(field.spec, p, open);
     case 'list':
-      return fieldPaths(field.of, `${p}[]`);
+      return fieldPaths(field.of, `${p}[]`, open);
     case 'map':
-      return field.keys.flatMap((k) => fieldPaths(field.of, `${p}["${k}"]`));
+      return field.keys === undefined
+        ? fieldPaths(field.of, `${p}[*]`, open)
+        : field.keys.flatMap((k) => fieldPaths(field.of, `${p}["${k}"]`, open));
     case 'any':
-      return Object.entries(field.types).flatMap(([, spec]) => declaredPaths(spec, p));
+      return Object.entries(field.types).flatMap(([, spec]) => declaredPaths(spec, p, open));
     default:
       return [];
   }

@@ -8,19 +8,25 @@
 //                    the client addressed to this connection only, and a `Connection: x-foo`
 //                    cannot smuggle `x-foo` past a route's header match into the upstream.
 //  2. request-id   — before any decision, so every outcome, local replies included, carries it.
-//  3. x-forwarded  — the proxy's own facts about the client, recorded before the route runs so
-//                    that a route's header mutations (step 5) can still override them.
-//  4. router       — virtual host and route; 404s, redirects and direct responses stop here,
+//  3. rbac         — authorization on what the client sent (after hop-by-hop, so a header the
+//                    client nominated for removal cannot satisfy a header rule), before the
+//                    proxy adds its own headers and before any route is looked at: a denied
+//                    request learns nothing about routes and costs no routing work (Envoy puts
+//                    its RBAC filter ahead of the router too).
+//  4. x-forwarded  — the proxy's own facts about the client, recorded before the route runs so
+//                    that a route's header mutations (step 6) can still override them.
+//  5. router       — virtual host and route; 404s, redirects and direct responses stop here,
 //                    before any cluster is looked at.
-//  5. route-mutations — the matched route's header edits and path/host rewrites; they need the
+//  6. route-mutations — the matched route's header edits and path/host rewrites; they need the
 //                    route and must precede forwarding.
-//  6. cluster      — weighted cluster and endpoint last: the load balancer counts a pick as load,
+//  7. cluster      — weighted cluster and endpoint last: the load balancer counts a pick as load,
 //                    so it picks only for requests that will really be sent.
 
 import {
   clusterFilter,
   forwardedFilter,
   hopByHopFilter,
+  rbacFilter,
   requestIdFilter,
   routeMutationFilter,
   routerFilter,
@@ -32,6 +38,7 @@ import type { RequestContext, ResponseHead } from './request-context.js';
 export const HTTP_FILTER_CHAIN: readonly HttpFilter[] = Object.freeze([
   hopByHopFilter,
   requestIdFilter,
+  rbacFilter,
   forwardedFilter,
   routerFilter,
   routeMutationFilter,

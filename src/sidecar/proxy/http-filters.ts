@@ -12,6 +12,7 @@ import {
   stripHopByHop,
 } from './header-filters.js';
 import { proxyError, type LocalReply } from './local-reply.js';
+import { authorize, denialMessage } from './rbac.js';
 import { pickWeightedCluster, selectRoute, selectVirtualHost, splitAuthority } from './router.js';
 import type { RequestContext, ResponseHead } from './request-context.js';
 
@@ -40,6 +41,19 @@ export const requestIdFilter: HttpFilter = {
   onRequest(ctx) {
     ctx.requestId = ensureRequestId(ctx.headers);
     return undefined;
+  },
+};
+
+/** The listener's RBAC filters: 403 naming the policy that denied, or that no ALLOW policy matched. */
+export const rbacFilter: HttpFilter = {
+  name: 'rbac',
+  onRequest(ctx) {
+    const rbac = ctx.listener.rbac;
+    if (rbac === undefined || rbac.length === 0) return undefined;
+    const input = { peer: ctx.peer, destinationPort: ctx.listener.port, request: ctx };
+    const decision = authorize(rbac, input, ctx.snapshot.rbacStats);
+    if (decision.allowed) return undefined;
+    return proxyError(403, 'WEFT_E_PROXY_RBAC_DENIED', denialMessage(decision));
   },
 };
 

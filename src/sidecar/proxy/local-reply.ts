@@ -18,7 +18,8 @@ export type ProxyErrorCode =
   | 'WEFT_E_PROXY_HEADERS_TOO_LARGE'
   | 'WEFT_E_PROXY_BAD_REQUEST'
   | 'WEFT_E_PROXY_NOT_IMPLEMENTED'
-  | 'WEFT_E_PROXY_DRAINING';
+  | 'WEFT_E_PROXY_DRAINING'
+  | 'WEFT_E_PROXY_RBAC_DENIED';
 
 export interface LocalReply {
   status: number;

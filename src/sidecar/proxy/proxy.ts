@@ -14,6 +14,7 @@ import { isGrpc } from './http-filters.js';
 import { HttpListenerServer } from './http-listener.js';
 import { resolveLimits, type ProxyLimits } from './limits.js';
 import { proxyError, type LocalReply } from './local-reply.js';
+import { RbacStats, type RbacStatsView } from './rbac.js';
 import type { ConfigSnapshot, RequestContext } from './request-context.js';
 import { TcpListenerServer } from './tcp-proxy.js';
 import { tunnelUpgrade, writeRawReply } from './upgrade-tunnel.js';
@@ -65,6 +66,7 @@ export class Proxy {
   private readonly logger: Logger;
   private readonly limits: ProxyLimits;
   private readonly clusters = new ClusterManager();
+  private readonly rbacStats = new RbacStats();
   private readonly pool: UpstreamPool;
   private readonly listeners = new Map<string, ListenerServer>();
   /** Removed from the config but still finishing their connections. */
@@ -89,7 +91,7 @@ export class Proxy {
   private async applyNow(config: RuntimeConfig): Promise<void> {
     if (this.closed) throw new Error('proxy is closed');
     // Routes and clusters first: a listener opened below must already find its route table.
-    this.snapshot = { config, clusters: this.clusters.build(config) };
+    this.snapshot = { config, clusters: this.clusters.build(config), rbacStats: this.rbacStats };
 
     const wanted = new Map(config.listeners.map((l) => [l.name, l]));
     for (const [name, server] of this.listeners) {
@@ -157,6 +159,11 @@ export class Proxy {
     return [...this.listeners.entries()].map(([name, s]) => ({ name, ...s.address() }));
   }
 
+  /** Authorization decisions so far, HTTP and TCP (admin `/stats`). */
+  rbac(): RbacStatsView {
+    return this.rbacStats.view();
+  }
+
   stats(): ProxyStats {
     return {
       versions: this.snapshot?.config.versions ?? null,
@@ -181,7 +188,13 @@ export class Proxy {
 
   private createListener(l: RuntimeListener): ListenerServer {
     if (l.kind === 'tcp') {
-      return new TcpListenerServer(l, this.limits, (name) => this.snapshot?.clusters.get(name), this.logger);
+      return new TcpListenerServer(
+        l,
+        this.limits,
+        (name) => this.snapshot?.clusters.get(name),
+        this.logger,
+        this.rbacStats,
+      );
     }
     return new HttpListenerServer(
       l,

@@ -7,11 +7,14 @@ import type { ActiveCluster } from './cluster-manager.js';
 import type { HeaderMap } from './header-map.js';
 import type { LbEndpoint } from './load-balancer.js';
 import type { PeerIdentity } from './peer-identity.js';
+import type { RbacStats } from './rbac.js';
 
 /** One applied config with its pickable clusters; replaced whole on every apply(). */
 export interface ConfigSnapshot {
   config: RuntimeConfig;
   clusters: Map<string, ActiveCluster>;
+  /** Authorization counters; the same object across snapshots, so a swap keeps the counts. */
+  rbacStats?: RbacStats;
 }
 
 export interface RequestContext {

@@ -142,7 +142,7 @@ function headerFor(input: MatchInput, name: string): string | undefined {
   }
 }
 
-function matchHeader(h: HeaderMatch, input: MatchInput): boolean {
+export function matchHeader(h: HeaderMatch, input: MatchInput): boolean {
   const value = headerFor(input, h.name);
   const ok = value !== undefined && (h.value === undefined || matchString(h.value, value));
   return h.invert ? !ok : ok;

@@ -2,13 +2,28 @@
 // of the listener's cluster, dialled at once — before the client says anything, so protocols
 // where the server speaks first (SMTP, MySQL, a greeting) work — and bytes are piped both ways
 // with backpressure. Half-close is passed through; an error on either side closes both.
+// A listener with RBAC filters decides once per connection, at accept, before dialling: a
+// denied connection is closed without a byte read or an upstream opened.
 
+import { createHash } from 'node:crypto';
 import net from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { Logger } from '../../log.js';
 import type { TcpListener } from '../runtime-config.js';
 import { Acceptor } from './acceptor.js';
 import type { ActiveCluster } from './cluster-manager.js';
 import type { ProxyLimits } from './limits.js';
+import { peerIdentityOf, type PeerIdentity } from './peer-identity.js';
+import { authorize, denialMessage, type RbacStats } from './rbac.js';
+
+/** The verified SPIFFE ID of a mutual-TLS client (first URI SAN); undefined for plaintext. */
+function peerOfSocket(socket: net.Socket): PeerIdentity | undefined {
+  if (!(socket instanceof TLSSocket) || !socket.authorized) return undefined;
+  const cert = socket.getPeerCertificate();
+  const uri = /(?:^|, )URI:([^,]+)/.exec(cert.subjectaltname ?? '')?.[1];
+  if (uri === undefined || cert.raw === undefined) return undefined;
+  return peerIdentityOf(uri, createHash('sha256').update(cert.raw).digest('hex'));
+}
 
 export class TcpListenerServer {
   private readonly acceptor: Acceptor;
@@ -19,6 +34,7 @@ export class TcpListenerServer {
     /** The listener's cluster in the config current when a connection arrives. */
     private readonly resolveCluster: (name: string) => ActiveCluster | undefined,
     private readonly logger: Logger,
+    private readonly rbacStats?: RbacStats,
   ) {
     this.acceptor = new Acceptor(
       listener.name,
@@ -59,8 +75,18 @@ export class TcpListenerServer {
     this.acceptor.destroyAll();
   }
 
-  private onConnection(client: net.Socket): void {
-    const { cluster: clusterName, name, idleTimeoutMs } = this.listener;
+  /** `peer`: the client's verified identity; by default read from a TLS socket's certificate. */
+  private onConnection(client: net.Socket, peer: PeerIdentity | undefined = peerOfSocket(client)): void {
+    const { cluster: clusterName, name, idleTimeoutMs, rbac } = this.listener;
+    const decision = authorize(rbac, { peer, destinationPort: this.listener.port }, this.rbacStats);
+    if (!decision.allowed) {
+      this.logger.info(
+        { listener: name, peer: peer?.spiffeId, remote: client.remoteAddress },
+        `tcp: ${denialMessage(decision)}; closing the connection`,
+      );
+      client.destroy();
+      return;
+    }
     const cluster = this.resolveCluster(clusterName);
     const picked = cluster?.lb.pick();
     if (!cluster || !picked) {

@@ -290,3 +290,84 @@ test('two workloads at one address:port are one endpoint (xDS clients reject dup
     );
   }
 });
+
+test('an SMI TrafficTarget becomes an ALLOW binding on its service account; missing routes allow nothing', () => {
+  const meta = (name: string) => ({ name, namespace: 'default' });
+  const model = buildModel({
+    workloads: [],
+    services: [],
+    httpRoutes: [],
+    grpcRoutes: [],
+    trafficSplits: [],
+    httpRouteGroups: [
+      {
+        metadata: meta('routes'),
+        spec: {
+          matches: [
+            { name: 'metrics', methods: ['GET'], pathRegex: '/metrics' },
+            { name: 'all', methods: ['*'] },
+            { name: 'probe', headers: { 'x-probe': '1' } },
+          ],
+        },
+      },
+    ],
+    trafficTargets: [
+      {
+        metadata: meta('a-metrics'),
+        spec: {
+          destination: { name: 'service-a' },
+          sources: [{ name: 'prometheus', namespace: 'monitoring' }, { name: 'bot' }],
+          rules: [{ name: 'routes', matches: ['metrics', 'probe', 'nonexistent'] }],
+        },
+      },
+      {
+        metadata: meta('b-all'),
+        spec: {
+          destination: { name: 'service-b' },
+          sources: [{ name: 'x' }],
+          rules: [{ name: 'routes', matches: ['all'] }],
+        },
+      },
+      {
+        metadata: meta('c-missing'),
+        spec: {
+          destination: { name: 'service-c' },
+          sources: [{ name: 'x' }],
+          rules: [{ name: 'no-such-group' }],
+        },
+      },
+    ],
+  });
+  assert.deepEqual(model.authorization, [
+    {
+      source: { kind: 'TrafficTarget', namespace: 'default', name: 'a-metrics' },
+      target: { namespace: 'default', name: 'service-a', kind: 'ServiceAccount' },
+      action: 'ALLOW',
+      rules: [
+        {
+          from: [
+            {
+              serviceAccounts: [
+                { namespace: 'monitoring', name: 'prometheus' },
+                { namespace: 'default', name: 'bot' },
+              ],
+            },
+          ],
+          to: [{ methods: ['GET'], pathRegex: '/metrics' }, { headers: [{ name: 'x-probe', value: '1' }] }],
+        },
+      ],
+    },
+    {
+      source: { kind: 'TrafficTarget', namespace: 'default', name: 'b-all' },
+      target: { namespace: 'default', name: 'service-b', kind: 'ServiceAccount' },
+      action: 'ALLOW',
+      rules: [{ from: [{ serviceAccounts: [{ namespace: 'default', name: 'x' }] }] }],
+    },
+    {
+      source: { kind: 'TrafficTarget', namespace: 'default', name: 'c-missing' },
+      target: { namespace: 'default', name: 'service-c', kind: 'ServiceAccount' },
+      action: 'ALLOW',
+      rules: [],
+    },
+  ]);
+});

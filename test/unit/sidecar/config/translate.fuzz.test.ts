@@ -24,7 +24,32 @@ const base = (() => {
   const set = basicSet({
     request_headers_to_add: [{ header: { key: 'x', value: 'y' }, append_action: 'ADD_IF_ABSENT' }],
   });
-  set.listeners!.push(tcpListener('outbound|15432', 15432, 'c'));
+  // Network RBAC ahead of the tcp_proxy: nested and/or/not principals.
+  const tcp = tcpListener('outbound|15432', 15432, 'c');
+  (tcp.filter_chains as Array<{ filters: unknown[] }>)[0]!.filters.unshift({
+    name: 'rbac',
+    typed_config: {
+      '@type': 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC',
+      stat_prefix: 's',
+      rules: {
+        action: 'DENY',
+        policies: {
+          p: {
+            permissions: [{ not_rule: { destination_port: 1 } }],
+            principals: [
+              {
+                and_ids: {
+                  ids: [{ authenticated: { principal_name: { prefix: 'spiffe://x/' } } }, { any: true }],
+                },
+              },
+              { not_id: { or_ids: { ids: [{ authenticated: {} }] } } },
+            ],
+          },
+        },
+      },
+    },
+  });
+  set.listeners!.push(tcp);
   set.listeners!.push(
     listener('inbound|15006', 15006, {
       '@type': HCM,
@@ -47,7 +72,35 @@ const base = (() => {
           },
         ],
       },
-      http_filters: [ROUTER_FILTER],
+      http_filters: [
+        {
+          name: 'rbac',
+          typed_config: {
+            '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
+            rules_stat_prefix: 'Service/default/in',
+            rules: {
+              policies: {
+                'AuthorizationPolicy/default/a': {
+                  permissions: [
+                    {
+                      and_rules: {
+                        rules: [
+                          { header: { name: ':method', string_match: { exact: 'GET' } } },
+                          {
+                            or_rules: { rules: [{ url_path: { path: { safe_regex: { regex: '/a/.*' } } } }] },
+                          },
+                        ],
+                      },
+                    },
+                  ],
+                  principals: [{ authenticated: { principal_name: { exact: 'spiffe://x/ns/a/sa/b' } } }],
+                },
+              },
+            },
+          },
+        },
+        ROUTER_FILTER,
+      ],
     }),
   );
   return resources(set);
