@@ -12,6 +12,7 @@ import type {
   RouteFilters,
   MeshModel,
   MeshService,
+  MtlsMode,
   PathMatch,
   PortProtocol,
   RouteBinding,
@@ -21,11 +22,13 @@ import type {
   StringMatch,
   WeightedBackend,
 } from './model.js';
+import { SIDECAR_ANNOTATION } from './model.js';
 
 interface Meta {
   name: string;
   namespace: string;
   labels?: Record<string, string>;
+  annotations?: Record<string, string>;
   creationTimestamp?: string;
 }
 
@@ -136,6 +139,7 @@ export interface ModelInput {
   httpRoutes: HTTPRouteView[];
   grpcRoutes: GRPCRouteView[];
   trafficSplits: TrafficSplitView[];
+  meshConfig?: { spec: { mtls: { mode: MtlsMode } } };
 }
 
 export function buildModel(input: ModelInput): MeshModel {
@@ -159,6 +163,7 @@ export function buildModel(input: ModelInput): MeshModel {
   );
 
   return {
+    mtlsMode: input.meshConfig?.spec.mtls.mode ?? 'STRICT',
     services: [...services.values()].sort(
       (a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name),
     ),
@@ -177,6 +182,7 @@ function endpointOf(w: WorkloadView, port: number): Endpoint {
     workload: `${w.metadata.namespace}/${w.metadata.name}`,
     serviceAccount: w.spec.serviceAccount ?? 'default',
     labels: { ...(w.metadata.labels ?? {}) },
+    ...(w.metadata.annotations?.[SIDECAR_ANNOTATION] === 'true' ? { sidecar: true } : {}),
   };
 }
 

@@ -9,6 +9,8 @@ import { grpcRouteKind } from './kinds/grpc-route.js';
 import type { GRPCRoute } from './kinds/grpc-route.js';
 import { httpRouteKind } from './kinds/http-route.js';
 import type { HTTPRoute } from './kinds/http-route.js';
+import { meshConfigKind } from './kinds/mesh-config.js';
+import type { MeshConfig } from './kinds/mesh-config.js';
 import { serviceKind } from './kinds/service.js';
 import type { Service } from './kinds/service.js';
 import { trafficSplitKind } from './kinds/traffic-split.js';
@@ -17,8 +19,8 @@ import { workloadKind } from './kinds/workload.js';
 import type { Workload } from './kinds/workload.js';
 
 export type { KindDefinition } from './kind.js';
-export type { Workload, Service, HTTPRoute, GRPCRoute, TrafficSplit };
-export type AnyResource = Workload | Service | HTTPRoute | GRPCRoute | TrafficSplit;
+export type { Workload, Service, HTTPRoute, GRPCRoute, TrafficSplit, MeshConfig };
+export type AnyResource = Workload | Service | HTTPRoute | GRPCRoute | TrafficSplit | MeshConfig;
 export type ResourceKind = AnyResource['kind'];
 
 export const KINDS: readonly KindDefinition[] = [
@@ -27,6 +29,7 @@ export const KINDS: readonly KindDefinition[] = [
   httpRouteKind,
   grpcRouteKind,
   trafficSplitKind,
+  meshConfigKind,
 ] as unknown as readonly KindDefinition[];
 
 const KIND_NAMES = KINDS.map((k) => k.kind).join(', ');

@@ -101,7 +101,8 @@ test('validateResource: non-object documents and unknown kinds list the known ki
     errors: [
       {
         path: 'kind',
-        message: 'unknown kind "Pod"; known kinds: Workload, Service, HTTPRoute, GRPCRoute, TrafficSplit',
+        message:
+          'unknown kind "Pod"; known kinds: Workload, Service, HTTPRoute, GRPCRoute, TrafficSplit, MeshConfig',
       },
     ],
   });
