@@ -8,10 +8,11 @@
 //   outbound|<local>  one TCP proxy per declared opaque TCP upstream, on its own local port.
 // The app cluster `inbound|<appPort>||` is STATIC: the app is on this host, not in EDS.
 
-import type { MeshService, ServicePort } from '../registry/model.js';
+import type { MeshService, MtlsMode, ServicePort } from '../registry/model.js';
 import { serviceKey } from '../registry/model.js';
 import type { SidecarView } from './compile.js';
 import { ADS_SOURCE, HCM_TYPE, ROUTER_TYPE, http2Options, loadAssignment } from './envoy-fragments.js';
+import { inboundTls } from './mtls.js';
 import { clusterFor } from './names.js';
 
 const TCP_PROXY_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
@@ -80,6 +81,8 @@ export function sidecarResources(
   nodeNamespace: string,
   hosts: Array<{ name: string; domains: string[]; routes: object[] }>,
   services: Map<string, MeshService>,
+  /** The inbound listener's mTLS mode; undefined: plaintext (no trust domain to verify). */
+  mtlsMode?: MtlsMode,
 ): SidecarResources {
   const out: SidecarResources = {
     listeners: new Map(),
@@ -133,9 +136,10 @@ export function sidecarResources(
               ],
             },
           });
+    const plain = listener(inboundName, inbound.host, inbound.port, 'INBOUND', inboundFilter);
     out.listeners.set(
       inboundName,
-      listener(inboundName, inbound.host, inbound.port, 'INBOUND', inboundFilter),
+      mtlsMode === undefined ? plain : { ...plain, ...inboundTls(mtlsMode, inboundFilter) },
     );
     out.clusters.set(appCluster, {
       name: appCluster,

@@ -90,7 +90,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     });
     cleanups.unshift(() => identity.close());
     const admin = await AdminToken.ensure(store, opts.store ? undefined : opts.dataDir, log);
-    const ads = new AdsServer(new MeshXdsSource(state), {
+    const ads = new AdsServer(new MeshXdsSource(state, { trustDomain: opts.trustDomain }), {
       logger: log,
       controlPlaneId: `weft@${opts.trustDomain}`,
     });

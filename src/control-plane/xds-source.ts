@@ -91,7 +91,14 @@ function classKeyOf(view: NodeView): string {
 export class MeshXdsSource {
   private readonly classes = new Map<string, CompiledClass>();
 
-  constructor(private readonly state: MeshState) {
+  /**
+   * `trustDomain`: the CA's; with it sidecars get mTLS listeners and clusters (the SPIFFE IDs
+   * they verify are in this trust domain).
+   */
+  constructor(
+    private readonly state: MeshState,
+    private readonly opts: { trustDomain?: string } = {},
+  ) {
     // Before each new revision's pass: forget classes no stream asked for since the last one.
     state.prependListener('change', () => {
       for (const [key, c] of this.classes) {
@@ -108,6 +115,7 @@ export class MeshXdsSource {
 
   resourcesFor(node: NodeInfo): { version: string; resources: ResourceSet } {
     const view = nodeView(node);
+    if (view.sidecar && this.opts.trustDomain !== undefined) view.trustDomain = this.opts.trustDomain;
     const classKey = classKeyOf(view);
     const revision = this.state.revision();
     const prev = this.classes.get(classKey);

@@ -10,6 +10,8 @@
 //  2. request-id   — before any decision, so every outcome, local replies included, carries it.
 //  3. x-forwarded  — the proxy's own facts about the client, recorded before the route runs so
 //                    that a route's header mutations (step 5) can still override them.
+//  3b. client-cert — with x-forwarded: drops any x-forwarded-client-cert and x-weft-* a sender
+//                    wrote, then adds the verified peer's XFCC, before routing can read them.
 //  4. router       — virtual host and route; 404s, redirects and direct responses stop here,
 //                    before any cluster is looked at.
 //  5. route-mutations — the matched route's header edits and path/host rewrites; they need the
@@ -18,6 +20,7 @@
 //                    so it picks only for requests that will really be sent.
 
 import {
+  clientCertFilter,
   clusterFilter,
   forwardedFilter,
   hopByHopFilter,
@@ -33,6 +36,7 @@ export const HTTP_FILTER_CHAIN: readonly HttpFilter[] = Object.freeze([
   hopByHopFilter,
   requestIdFilter,
   forwardedFilter,
+  clientCertFilter,
   routerFilter,
   routeMutationFilter,
   clusterFilter,

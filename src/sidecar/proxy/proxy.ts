@@ -3,6 +3,8 @@
 // swaps configs atomically — a request keeps the snapshot it started with, so a swap never
 // fails in-flight work — and moves listeners only when their address or kind changes.
 
+import { TlsCredentials, peerOf, type TlsIdentity } from './mtls.js';
+import type { PeerIdentity } from './peer-identity.js';
 import type { Socket } from 'node:net';
 import type { Logger } from '../../log.js';
 import type { HttpListener, RuntimeConfig, RuntimeListener } from '../runtime-config.js';
@@ -66,6 +68,7 @@ export class Proxy {
   private readonly limits: ProxyLimits;
   private readonly clusters = new ClusterManager();
   private readonly pool: UpstreamPool;
+  private readonly credentials: TlsCredentials;
   private readonly listeners = new Map<string, ListenerServer>();
   /** Removed from the config but still finishing their connections. */
   private readonly retired = new Set<ListenerServer>();
@@ -76,7 +79,16 @@ export class Proxy {
   constructor(opts: ProxyOptions) {
     this.logger = opts.logger;
     this.limits = resolveLimits(opts.limits);
-    this.pool = new UpstreamPool(this.limits, this.logger);
+    this.credentials = new TlsCredentials(this.logger);
+    this.pool = new UpstreamPool(this.limits, this.logger, this.credentials);
+  }
+
+  /**
+   * The workload's SVID, key and trust bundle (the SDS secrets `default` and `ROOTCA`), at start
+   * and on every rotation: new connections, inbound and outbound, use it; open ones carry on.
+   */
+  setIdentity(identity: TlsIdentity): void {
+    this.credentials.set(identity);
   }
 
   /** Applies a config; calls are serialised. Rejects with ProxyListenError if a listener cannot bind. */
@@ -181,7 +193,13 @@ export class Proxy {
 
   private createListener(l: RuntimeListener): ListenerServer {
     if (l.kind === 'tcp') {
-      return new TcpListenerServer(l, this.limits, (name) => this.snapshot?.clusters.get(name), this.logger);
+      return new TcpListenerServer(
+        l,
+        this.limits,
+        (name) => this.snapshot?.clusters.get(name),
+        this.logger,
+        this.credentials,
+      );
     }
     return new HttpListenerServer(
       l,
@@ -192,6 +210,7 @@ export class Proxy {
         onRejected: (ds, listener, reply) => this.onRejected(ds, listener, reply),
       },
       this.logger,
+      this.credentials,
     );
   }
 
@@ -208,6 +227,7 @@ export class Proxy {
     },
     hasBody: boolean,
     upgrade: boolean,
+    peer: PeerIdentity | undefined,
   ): RequestContext | undefined {
     const snapshot = this.snapshot;
     if (!snapshot) return undefined;
@@ -216,6 +236,8 @@ export class Proxy {
       snapshot,
       protocol,
       remoteAddress,
+      peer,
+      localSpiffeId: this.credentials.spiffeId,
       upgrade,
       grpc: protocol === 'http2' && isGrpc(head.headers['content-type']?.[0]),
       hasBody,
@@ -228,7 +250,7 @@ export class Proxy {
   }
 
   private onRequest(ds: Downstream, listener: HttpListener): void {
-    const ctx = this.context(listener, ds.protocol, ds.remoteAddress, ds.head, ds.hasBody, false);
+    const ctx = this.context(listener, ds.protocol, ds.remoteAddress, ds.head, ds.hasBody, false, ds.peer);
     if (!ctx) return ds.reset();
     try {
       const invalid = ds.head.invalid;
@@ -252,7 +274,7 @@ export class Proxy {
   }
 
   private onRejected(ds: Downstream, listener: HttpListener, reply: LocalReply): void {
-    const ctx = this.context(listener, ds.protocol, ds.remoteAddress, ds.head, ds.hasBody, false);
+    const ctx = this.context(listener, ds.protocol, ds.remoteAddress, ds.head, ds.hasBody, false, ds.peer);
     sendLocalReply(ds, ctx, reply);
   }
 
@@ -260,13 +282,21 @@ export class Proxy {
     socket.on('error', () => socket.destroy());
     // No HTTP server owns this socket any more: a throw here would escape to the process.
     try {
-      const ctx = this.context(listener, 'http1', socket.remoteAddress ?? '', head, false, true);
+      const ctx = this.context(
+        listener,
+        'http1',
+        socket.remoteAddress ?? '',
+        head,
+        false,
+        true,
+        peerOf(socket),
+      );
       if (!ctx) return void socket.destroy();
       if (head.invalid !== undefined) return writeRawReply(socket, badRequest(head.invalid), ctx);
       if (head.unsupported !== undefined) return writeRawReply(socket, notImplemented(head.unsupported), ctx);
       const reply = runRequestFilters(ctx);
       if (reply) return writeRawReply(socket, reply, ctx);
-      tunnelUpgrade(ctx, socket, rest, this.logger, this.limits.streamIdleTimeoutMs);
+      tunnelUpgrade(ctx, socket, rest, this.logger, this.limits.streamIdleTimeoutMs, this.credentials);
     } catch (err) {
       this.logger.error(
         { listener: listener.name, err: (err as Error).stack },

@@ -3,6 +3,7 @@
 // where the server speaks first (SMTP, MySQL, a greeting) work — and bytes are piped both ways
 // with backpressure. Half-close is passed through; an error on either side closes both.
 
+import { InboundTls, type TlsCredentials } from './mtls.js';
 import net from 'node:net';
 import type { Logger } from '../../log.js';
 import type { TcpListener } from '../runtime-config.js';
@@ -15,19 +16,41 @@ export class TcpListenerServer {
 
   constructor(
     public listener: TcpListener,
-    limits: ProxyLimits,
+    private readonly limits: ProxyLimits,
     /** The listener's cluster in the config current when a connection arrives. */
     private readonly resolveCluster: (name: string) => ActiveCluster | undefined,
     private readonly logger: Logger,
+    private readonly credentials: TlsCredentials,
   ) {
+    this.configureTls(listener);
     this.acceptor = new Acceptor(
       listener.name,
       listener.host,
       listener.port,
       limits.maxConnectionsPerListener,
       logger,
-      (socket) => this.onConnection(socket),
+      (socket) => (this.inbound ? this.inbound.accept(socket) : this.onConnection(socket)),
     );
+  }
+
+  private inbound: InboundTls | undefined;
+
+  /** mTLS termination in front of the forwarding, when the listener has it. */
+  private configureTls(listener: TcpListener): void {
+    if (!listener.tls) {
+      this.inbound?.close();
+      this.inbound = undefined;
+    } else if (this.inbound) this.inbound.update(listener.tls);
+    else {
+      this.inbound = new InboundTls(
+        this.credentials,
+        listener.tls,
+        listener.name,
+        this.limits.firstByteTimeoutMs,
+        this.logger,
+        (socket) => this.onConnection(socket),
+      );
+    }
   }
 
   listen(): Promise<void> {
@@ -44,6 +67,7 @@ export class TcpListenerServer {
 
   update(listener: TcpListener): void {
     this.listener = listener;
+    this.configureTls(listener);
   }
 
   /**
@@ -57,6 +81,7 @@ export class TcpListenerServer {
 
   close(): void {
     this.acceptor.destroyAll();
+    this.inbound?.close();
   }
 
   private onConnection(client: net.Socket): void {
@@ -76,7 +101,10 @@ export class TcpListenerServer {
     const settle = picked.stats.begin();
     const startedAt = performance.now();
     const { host, port } = picked.endpoint;
-    const upstream = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
+    const tls = picked.endpoint.tls ? cluster.cluster.tls : undefined;
+    const upstream = tls
+      ? this.credentials.connect(host, port, tls, undefined, { allowHalfOpen: true })
+      : net.connect({ host, port, allowHalfOpen: true, noDelay: true });
     const connectMs = cluster.cluster.connectTimeoutMs;
     let connected = false;
     const timer =
