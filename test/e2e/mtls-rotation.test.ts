@@ -90,6 +90,10 @@ test(
     t.diagnostic(`${ok} requests, ${failures.length} failed; upstream served ${serials.size} certificates`);
     assert.deepEqual(failures, []);
     assert.ok(ok > 200, `steady traffic (${ok} requests)`);
-    assert.ok(serials.size >= 3, `two rotations change the served certificate twice (saw ${serials.size})`);
+    // Renewal at half life: two or three renewals in 70 s, not one per request.
+    assert.ok(
+      serials.size >= 3 && serials.size <= 5,
+      `two rotations change the served certificate twice (saw ${serials.size} certificates)`,
+    );
   },
 );
