@@ -8,7 +8,7 @@ import type { PeerIdentity } from './peer-identity.js';
 import type { Socket } from 'node:net';
 import type { Logger } from '../../log.js';
 import type { HttpListener, RuntimeConfig, RuntimeListener } from '../runtime-config.js';
-import { ClusterManager, endpointKey, type ClusterStatsView } from './cluster-manager.js';
+import { ClusterManager, type ClusterStatsView } from './cluster-manager.js';
 import type { Downstream, RequestHead } from './downstream.js';
 import { runRequestFilters } from './filter-chain.js';
 import { forward, sendLocalReply } from './forwarder.js';
@@ -19,7 +19,7 @@ import { proxyError, type LocalReply } from './local-reply.js';
 import type { ConfigSnapshot, RequestContext } from './request-context.js';
 import { TcpListenerServer } from './tcp-proxy.js';
 import { tunnelUpgrade, writeRawReply } from './upgrade-tunnel.js';
-import { UpstreamPool } from './upstream-pool.js';
+import { UpstreamPool, poolKey } from './upstream-pool.js';
 
 export interface ProxyOptions {
   logger: Logger;
@@ -131,7 +131,7 @@ export class Proxy {
 
     const live = new Set<string>();
     for (const c of config.clusters.values())
-      for (const e of c.endpoints) live.add(endpointKey(e.host, e.port));
+      for (const e of c.endpoints) live.add(poolKey(e.host, e.port, e.tls ? c.tls : undefined));
     this.pool.retain(live);
 
     if (failures.length === 1) throw failures[0];

@@ -19,6 +19,14 @@ export interface H2Connection {
   failure?: Error;
 }
 
+/**
+ * Pools are per endpoint and per way of reaching it: an address that changes from a plaintext
+ * Workload to a sidecar (or back) must not reuse the other kind's connections.
+ */
+export function poolKey(host: string, port: number, tls: UpstreamTls | undefined): string {
+  return tls ? `mtls|${endpointKey(host, port)}` : endpointKey(host, port);
+}
+
 export class UpstreamPool {
   private readonly h1Pools = new Map<string, H1Pool>();
   private readonly sessions = new Map<string, H2Connection>();
@@ -32,7 +40,7 @@ export class UpstreamPool {
   ) {}
 
   h1(host: string, port: number, tls?: UpstreamTls): H1Pool {
-    const key = endpointKey(host, port);
+    const key = poolKey(host, port, tls);
     let pool = this.h1Pools.get(key);
     if (!pool) {
       pool = new H1Pool(
@@ -53,10 +61,10 @@ export class UpstreamPool {
   }
 
   session(host: string, port: number, connectTimeoutMs: number, tls?: UpstreamTls): H2Connection {
-    const key = endpointKey(host, port);
+    const key = poolKey(host, port, tls);
     const existing = this.sessions.get(key);
     if (existing && !existing.session.closed && !existing.session.destroyed) return existing;
-    const session = http2.connect(`http://${key}`, {
+    const session = http2.connect(`http://${endpointKey(host, port)}`, {
       settings: { enablePush: false },
       peerMaxConcurrentStreams: 1_000,
       ...(tls ? { createConnection: () => this.credentials.connect(host, port, tls, ['h2']) } : {}),
@@ -98,7 +106,7 @@ export class UpstreamPool {
     return conn;
   }
 
-  /** Retires pools of endpoints not in `live` (endpoint keys); open requests on them finish. */
+  /** Retires pools not in `live` (pool keys, see poolKey); open requests on them finish. */
   retain(live: Set<string>): void {
     for (const [key, pool] of this.h1Pools) {
       if (live.has(key)) continue;
