@@ -3,6 +3,7 @@
 // keyUsage digitalSignature (critical), extKeyUsage serverAuth + clientAuth. A signing
 // certificate: cA true, keyUsage keyCertSign + cRLSign (critical), the trust domain's SPIFFE ID.
 import { randomBytes, type webcrypto } from 'node:crypto';
+import { BACKDATE_MS } from './ca-material.js';
 import { x509 } from './x509-lib.js';
 
 type CryptoKey = webcrypto.CryptoKey;
@@ -90,10 +91,12 @@ export async function buildSelfSignedRoot(opts: {
 
 /**
  * When a certificate should be renewed: halfway through its lifetime, so a failed attempt
- * leaves the other half for retries.
+ * leaves the other half for retries. The lifetime counts from issuance: the minute notBefore
+ * is backdated for clock skew is left out, or a 1-minute SVID would be due at once and renewed
+ * in a loop.
  */
 export function renewalTime(cert: { notBefore: Date; notAfter: Date } | string): Date {
   const c = typeof cert === 'string' ? new x509.X509Certificate(cert) : cert;
-  const from = c.notBefore.getTime();
+  const from = Math.min(c.notBefore.getTime() + BACKDATE_MS, c.notAfter.getTime());
   return new Date(from + Math.floor((c.notAfter.getTime() - from) / 2));
 }

@@ -70,6 +70,7 @@ const KIND_COLUMNS: Record<string, Column[]> = {
           .join(','),
     ],
   ],
+  MeshConfig: [['MTLS', (o) => String((o.spec.mtls as { mode?: string } | undefined)?.mode ?? '')]],
 };
 
 export function age(created: string | undefined, now = Date.now()): string {

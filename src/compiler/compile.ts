@@ -29,6 +29,7 @@ import {
   routeConfigName,
 } from './names.js';
 import { orderMatches } from './route-order.js';
+import { expectedIdentities, outboundSni, upstreamTls } from './mtls.js';
 import { sidecarResources } from './sidecar-listeners.js';
 import {
   ADS_SOURCE,
@@ -50,6 +51,11 @@ export interface NodeView {
   proxyless?: boolean;
   /** Set for a Weft sidecar (or an Envoy in its place): it gets real socket listeners. */
   sidecar?: SidecarView;
+  /**
+   * The mesh's trust domain. With it, a sidecar node gets mTLS (see mtls.ts): the SPIFFE IDs
+   * its clusters expect are built from it. Proxyless nodes never get transport sockets.
+   */
+  trustDomain?: string;
 }
 
 /** What a sidecar says about itself in its node metadata (see sidecar-listeners.ts). */
@@ -82,11 +88,18 @@ export function compile(model: MeshModel, node: NodeView): ResourceSet {
   /** Per service port, the routes and the names it is reached by (for sidecar virtual hosts). */
   const hosts: Array<{ name: string; domains: string[]; routes: object[] }> = [];
 
+  const mtls = node.sidecar !== undefined && node.trustDomain !== undefined;
   for (const svc of model.services) {
     for (const port of svc.ports) {
       const cluster = clusterName(svc.namespace, svc.name, portKey(svc, port));
-      clusters.set(cluster, edsCluster(cluster, port));
-      assignments.set(cluster, loadAssignment(cluster, port.endpoints));
+      const expected = mtls ? expectedIdentities(node.trustDomain!, port.endpoints) : [];
+      clusters.set(cluster, {
+        ...edsCluster(cluster, port),
+        ...(expected.length > 0
+          ? upstreamTls(outboundSni(svc.namespace, svc.name, port.port), expected)
+          : {}),
+      });
+      assignments.set(cluster, loadAssignment(cluster, port.endpoints, expected.length > 0));
     }
   }
 
@@ -128,7 +141,14 @@ export function compile(model: MeshModel, node: NodeView): ResourceSet {
   }
 
   if (node.sidecar) {
-    const own = sidecarResources(node.sidecar, node.namespace, hosts, services, model.authorization ?? []);
+    const own = sidecarResources(
+      node.sidecar,
+      node.namespace,
+      hosts,
+      services,
+      model.authorization ?? [],
+      node.trustDomain === undefined ? undefined : (model.mtlsMode ?? 'STRICT'),
+    );
     for (const [name, l] of own.listeners) listeners.set(name, l);
     for (const [name, r] of own.routes) routes.set(name, r);
     for (const [name, c] of own.clusters) clusters.set(name, c);

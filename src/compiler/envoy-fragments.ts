@@ -1,6 +1,7 @@
 // Small Envoy resource fragments shared by the proxyless and the sidecar parts of the compiler.
 
 import type { Endpoint, ServicePort } from '../registry/model.js';
+import { tlsEndpointMetadata } from './mtls.js';
 
 export const HCM_TYPE =
   'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -32,7 +33,15 @@ export function edsCluster(name: string, port: Pick<ServicePort, 'protocol'>): o
   };
 }
 
-export function loadAssignment(name: string, endpoints: Pick<Endpoint, 'address' | 'port'>[]): object {
+/**
+ * `markSidecars`: sidecar endpoints carry the metadata that selects the cluster's mTLS
+ * transport socket (see mtls.ts); only sidecar nodes get it.
+ */
+export function loadAssignment(
+  name: string,
+  endpoints: Pick<Endpoint, 'address' | 'port' | 'sidecar'>[],
+  markSidecars = false,
+): object {
   if (endpoints.length === 0) return { cluster_name: name, endpoints: [] };
   return {
     cluster_name: name,
@@ -43,6 +52,7 @@ export function loadAssignment(name: string, endpoints: Pick<Endpoint, 'address'
         load_balancing_weight: { value: 1 },
         lb_endpoints: endpoints.map((e) => ({
           endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
+          ...(markSidecars && e.sidecar ? { metadata: tlsEndpointMetadata() } : {}),
           health_status: 'HEALTHY',
           load_balancing_weight: { value: 1 },
         })),

@@ -10,11 +10,12 @@
 //   outbound|<local>  one TCP proxy per declared opaque TCP upstream, on its own local port.
 // The app cluster `inbound|<appPort>||` is STATIC: the app is on this host, not in EDS.
 
-import type { AuthorizationBinding, MeshService, ServicePort } from '../registry/model.js';
+import type { AuthorizationBinding, MeshService, MtlsMode, ServicePort } from '../registry/model.js';
 import { serviceKey } from '../registry/model.js';
 import { rbacFilters } from './authorization.js';
 import type { SidecarView } from './compile.js';
 import { ADS_SOURCE, HCM_TYPE, ROUTER_TYPE, http2Options, loadAssignment } from './envoy-fragments.js';
+import { inboundTls } from './mtls.js';
 import { clusterFor } from './names.js';
 
 const TCP_PROXY_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
@@ -118,6 +119,8 @@ export function sidecarResources(
   hosts: Array<{ name: string; domains: string[]; routes: object[] }>,
   services: Map<string, MeshService>,
   authorization: readonly AuthorizationBinding[] = [],
+  /** The inbound listener's mTLS mode; undefined: plaintext (no trust domain to verify). */
+  mtlsMode?: MtlsMode,
 ): SidecarResources {
   const out: SidecarResources = {
     listeners: new Map(),
@@ -183,9 +186,11 @@ export function sidecarResources(
           },
           rbac,
         );
+    const ahead = tcp ? rbac : [];
+    const plain = listener(inboundName, inbound.host, inbound.port, 'INBOUND', inboundFilter, ahead);
     out.listeners.set(
       inboundName,
-      listener(inboundName, inbound.host, inbound.port, 'INBOUND', inboundFilter, tcp ? rbac : []),
+      mtlsMode === undefined ? plain : { ...plain, ...inboundTls(mtlsMode, [...ahead, inboundFilter]) },
     );
     out.clusters.set(appCluster, {
       name: appCluster,

@@ -90,7 +90,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     });
     cleanups.unshift(() => identity.close());
     const admin = await AdminToken.ensure(store, opts.store ? undefined : opts.dataDir, log);
-    const ads = new AdsServer(new MeshXdsSource(state), {
+    const source = new MeshXdsSource(state, { trustDomain: opts.trustDomain });
+    // SDS `ROOTCA` follows the CA: re-read whenever the control plane's own SVID is reissued,
+    // which a root rotation (a new bundle) triggers at once.
+    const refreshBundle = async (): Promise<void> => source.setTrustBundle(await identity.trustBundlePem());
+    await refreshBundle();
+    identity.on('rotated', () => {
+      refreshBundle().catch((err: unknown) => log.error({ err }, 'cannot read the trust bundle for SDS'));
+    });
+    const ads = new AdsServer(source, {
       logger: log,
       controlPlaneId: `weft@${opts.trustDomain}`,
     });

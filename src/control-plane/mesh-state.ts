@@ -162,6 +162,10 @@ export function modelInput(objects: readonly StoredObject[]): ModelInput {
       case 'HTTPRouteGroup':
         input.httpRouteGroups!.push(o);
         break;
+      case 'MeshConfig':
+        // Validation admits only weft-system/default, so there is at most one.
+        input.meshConfig = o;
+        break;
     }
   }
   return input;

@@ -5,7 +5,8 @@
 // subscribe to anything that changed.
 
 import { compile, type NodeView, type SidecarView } from '../compiler/compile.js';
-import type { NodeInfo, ResourceSet } from '../xds/types.js';
+import { SDS_ROOT_CA } from '../compiler/mtls.js';
+import { TypeUrl, type NodeInfo, type ResourceSet } from '../xds/types.js';
 import type { MeshState } from './mesh-state.js';
 
 interface CompiledClass {
@@ -95,7 +96,17 @@ function classKeyOf(view: NodeView): string {
 export class MeshXdsSource {
   private readonly classes = new Map<string, CompiledClass>();
 
-  constructor(private readonly state: MeshState) {
+  /**
+   * `trustDomain`: the CA's; with it sidecars get mTLS listeners and clusters (the SPIFFE IDs
+   * they verify are in this trust domain).
+   */
+  private readonly bundleListeners = new Set<() => void>();
+  private bundle: { pem: string; secret: object } | undefined;
+
+  constructor(
+    private readonly state: MeshState,
+    private readonly opts: { trustDomain?: string } = {},
+  ) {
     // Before each new revision's pass: forget classes no stream asked for since the last one.
     state.prependListener('change', () => {
       for (const [key, c] of this.classes) {
@@ -112,12 +123,13 @@ export class MeshXdsSource {
 
   resourcesFor(node: NodeInfo): { version: string; resources: ResourceSet } {
     const view = nodeView(node);
+    if (view.sidecar && this.opts.trustDomain !== undefined) view.trustDomain = this.opts.trustDomain;
     const classKey = classKeyOf(view);
     const revision = this.state.revision();
     const prev = this.classes.get(classKey);
     if (prev && prev.revision === revision) {
       prev.used = true;
-      return { version: String(revision), resources: prev.resources };
+      return { version: String(revision), resources: this.withSecrets(prev.resources) };
     }
 
     const fresh = compile(this.state.model(), view);
@@ -136,12 +148,39 @@ export class MeshXdsSource {
       if (this.classes.size <= MAX_CLASSES) break;
       this.classes.delete(key);
     }
-    return { version: String(revision), resources: fresh };
+    return { version: String(revision), resources: this.withSecrets(fresh) };
   }
 
   onChange(listener: () => void): () => void {
     this.state.on('change', listener);
-    return () => this.state.off('change', listener);
+    this.bundleListeners.add(listener);
+    return () => {
+      this.state.off('change', listener);
+      this.bundleListeners.delete(listener);
+    };
+  }
+
+  /**
+   * The mesh trust bundle, served over SDS as the Secret `ROOTCA` (Envoy's
+   * `validation_context.trusted_ca.inline_bytes`) to proxies that subscribe to it. Only roots:
+   * the secret `default` (a workload's SVID and key) is never served here, each proxy holds
+   * its own, as Istio's node agent does. A new bundle (CA rotation) is pushed at once.
+   */
+  setTrustBundle(pem: string): void {
+    if (this.bundle?.pem === pem) return;
+    this.bundle = {
+      pem,
+      secret: { name: SDS_ROOT_CA, validation_context: { trusted_ca: { inline_bytes: Buffer.from(pem) } } },
+    };
+    for (const listener of this.bundleListeners) listener();
+  }
+
+  /** The resources of a node's class plus the SDS secret, when there is a bundle. */
+  private withSecrets(resources: ResourceSet): ResourceSet {
+    if (!this.bundle) return resources;
+    const out: ResourceSet = new Map(resources);
+    out.set(TypeUrl.Secret, new Map([[SDS_ROOT_CA, this.bundle.secret]]));
+    return out;
   }
 }
 

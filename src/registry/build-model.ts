@@ -14,6 +14,7 @@ import type {
   RouteFilters,
   MeshModel,
   MeshService,
+  MtlsMode,
   PathMatch,
   PortProtocol,
   RouteBinding,
@@ -23,11 +24,13 @@ import type {
   StringMatch,
   WeightedBackend,
 } from './model.js';
+import { SIDECAR_ANNOTATION } from './model.js';
 
 interface Meta {
   name: string;
   namespace: string;
   labels?: Record<string, string>;
+  annotations?: Record<string, string>;
   creationTimestamp?: string;
 }
 
@@ -172,6 +175,7 @@ export interface ModelInput {
   authorizationPolicies?: AuthorizationPolicyView[];
   trafficTargets?: TrafficTargetView[];
   httpRouteGroups?: HTTPRouteGroupView[];
+  meshConfig?: { spec: { mtls: { mode: MtlsMode } } };
 }
 
 export function buildModel(input: ModelInput): MeshModel {
@@ -210,6 +214,7 @@ export function buildModel(input: ModelInput): MeshModel {
   );
 
   return {
+    mtlsMode: input.meshConfig?.spec.mtls.mode ?? 'STRICT',
     services: [...services.values()].sort(
       (a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name),
     ),
@@ -267,6 +272,7 @@ function endpointOf(w: WorkloadView, port: number): Endpoint {
     workload: `${w.metadata.namespace}/${w.metadata.name}`,
     serviceAccount: w.spec.serviceAccount ?? 'default',
     labels: { ...(w.metadata.labels ?? {}) },
+    ...(w.metadata.annotations?.[SIDECAR_ANNOTATION] === 'true' ? { sidecar: true } : {}),
   };
 }
 

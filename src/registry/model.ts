@@ -12,6 +12,11 @@ export interface Endpoint {
   workload: string;
   serviceAccount: string;
   labels: Record<string, string>;
+  /**
+   * True when a Weft sidecar registered this Workload (annotation `weft.dev/sidecar: "true"`):
+   * it is reached over mutual TLS. Absent: a hand-registered Workload, reached in plaintext.
+   */
+  sidecar?: boolean;
 }
 
 export interface ServicePort {
@@ -124,8 +129,14 @@ export interface AuthorizationBinding {
   action: 'ALLOW' | 'DENY';
   rules: AuthzRule[];
 }
+export type MtlsMode = 'STRICT' | 'PERMISSIVE';
+
+/** The annotation a sidecar puts on the Workload it registers. */
+export const SIDECAR_ANNOTATION = 'weft.dev/sidecar';
 
 export interface MeshModel {
+  /** From the MeshConfig; absent (no MeshConfig) means STRICT. */
+  mtlsMode?: MtlsMode;
   /** Sorted by namespace then name. */
   services: MeshService[];
   /** Sorted by creation time then namespace/name (Gateway API tie-break order). */

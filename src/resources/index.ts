@@ -13,6 +13,8 @@ import type { HTTPRouteGroup } from './kinds/http-route-group.js';
 import type { GRPCRoute } from './kinds/grpc-route.js';
 import { httpRouteKind } from './kinds/http-route.js';
 import type { HTTPRoute } from './kinds/http-route.js';
+import { meshConfigKind } from './kinds/mesh-config.js';
+import type { MeshConfig } from './kinds/mesh-config.js';
 import { serviceKind } from './kinds/service.js';
 import type { Service } from './kinds/service.js';
 import { trafficSplitKind } from './kinds/traffic-split.js';
@@ -32,6 +34,7 @@ export type {
   AuthorizationPolicy,
   TrafficTarget,
   HTTPRouteGroup,
+  MeshConfig,
 };
 export type AnyResource =
   | Workload
@@ -41,7 +44,8 @@ export type AnyResource =
   | TrafficSplit
   | AuthorizationPolicy
   | TrafficTarget
-  | HTTPRouteGroup;
+  | HTTPRouteGroup
+  | MeshConfig;
 export type ResourceKind = AnyResource['kind'];
 
 export const KINDS: readonly KindDefinition[] = [
@@ -53,6 +57,7 @@ export const KINDS: readonly KindDefinition[] = [
   authorizationPolicyKind,
   trafficTargetKind,
   httpRouteGroupKind,
+  meshConfigKind,
 ] as unknown as readonly KindDefinition[];
 
 const KIND_NAMES = KINDS.map((k) => k.kind).join(', ');

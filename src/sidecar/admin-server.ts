@@ -1,6 +1,6 @@
 // The sidecar's admin endpoint (default 127.0.0.1:15020): readiness for whoever starts traffic
 // to this workload, the accepted xDS config for people debugging it, per-cluster state from
-// the proxy, and a drain trigger for graceful shutdown. Everything it reports comes through
+// the proxy, the current certificate, and a drain trigger for graceful shutdown. Everything it reports comes through
 // injected functions, so it can be tested without a proxy and the proxy without it.
 import { sendJson, sendText } from '../http-util.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -22,6 +22,11 @@ export interface AdminServerOptions {
   clusterStats: () => unknown;
   /** Authorization decision counters for GET /stats, from the proxy. */
   rbacStats?: () => unknown;
+  /**
+   * The workload's current X.509-SVID for GET /certs (SPIFFE ID, serial, validity; never the
+   * key), as Envoy's /certs lists its certificates: how an operator sees a rotation happen.
+   */
+  certs?: () => unknown;
   /** Starts a graceful drain (POST /drain); need not wait for it to finish. */
   drain: () => void | Promise<void>;
   /** How long /ready waits for appHealthy before failing. Default 2000. */
@@ -49,6 +54,8 @@ export class AdminServer {
       '/stats': { GET: (_req, res) => sendJson(res, 200, { rbac: this.opts.rbacStats?.() ?? null }) },
       '/drain': { POST: (_req, res) => this.drain(res) },
     };
+    const certs = opts.certs;
+    if (certs) this.routes['/certs'] = { GET: (_req, res) => sendJson(res, 200, certs()) };
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         this.log.warn({ err, url: req.url }, 'admin request failed');
@@ -85,7 +92,7 @@ export class AdminServer {
       sendText(
         res,
         404,
-        `no such admin endpoint ${path}; try /ready, /config_dump, /clusters, /stats, POST /drain\n`,
+        `no such admin endpoint ${path}; try /ready, /config_dump, /clusters, /stats, /certs, POST /drain\n`,
       );
       return;
     }

@@ -30,6 +30,23 @@ interface ListenerBase {
   direction: ListenerDirection;
   host: string;
   port: number;
+  /** Set when the listener terminates mutual TLS (a DownstreamTlsContext in its filter chain). */
+  tls?: ListenerTls;
+}
+
+/**
+ * STRICT: every connection must be mTLS. PERMISSIVE: a TLS filter chain beside a plaintext one,
+ * told apart by the first byte (Envoy's tls_inspector).
+ */
+export interface ListenerTls {
+  mode: 'STRICT' | 'PERMISSIVE';
+}
+
+/** How an mTLS cluster reaches its sidecar endpoints (an UpstreamTlsContext). */
+export interface UpstreamTls {
+  sni: string;
+  /** URI SANs the server certificate must carry one of. */
+  expectedSpiffeIds: string[];
 }
 
 export interface HttpListener extends ListenerBase {
@@ -207,6 +224,8 @@ export interface Endpoint {
   weight: number;
   /** Only healthy (or unknown-health) endpoints are picked. */
   healthy: boolean;
+  /** Reached over mTLS (the cluster's tls): the endpoint's metadata matched its TLS socket. */
+  tls?: boolean;
 }
 
 export interface RuntimeCluster {
@@ -216,4 +235,6 @@ export interface RuntimeCluster {
   protocol: 'http1' | 'http2' | 'tcp';
   connectTimeoutMs: number;
   endpoints: Endpoint[];
+  /** Set when some endpoints are sidecars reached over mTLS (those with `tls: true`). */
+  tls?: UpstreamTls;
 }

@@ -9,6 +9,7 @@
 //             requests, close. The outbound side stays up until the very end, so the app's own
 //             in-flight calls finish too.
 
+import { X509Certificate } from 'node:crypto';
 import { connect } from 'node:net';
 import { hostname } from 'node:os';
 import type { Logger } from '../log.js';
@@ -16,7 +17,7 @@ import { WeftError } from '../errors.js';
 import { AdminServer } from './admin-server.js';
 import { Proxy } from './proxy/proxy.js';
 import { Registration } from './registration.js';
-import { IdentityClient, type JoinInfo } from './identity-client.js';
+import { IdentityClient, type JoinInfo, type Svid } from './identity-client.js';
 import { XdsAgent } from './xds-agent.js';
 
 export type AppProtocol = 'HTTP' | 'HTTP2' | 'GRPC' | 'TCP';
@@ -204,6 +205,10 @@ export class Sidecar {
       logger: log,
     });
     const proxy = new Proxy({ logger: log });
+    // The SDS secrets `default` and `ROOTCA` are these local credentials; renewals replace them
+    // for new connections while open ones carry on.
+    proxy.setIdentity(identity.current());
+    identity.on('rotated', (svid: Svid) => proxy.setIdentity(svid));
 
     // The first config must bind every listener, or start-up fails with the reason (a port in
     // use, say); later configs that fail to bind are logged and the proxy keeps what it has.
@@ -235,6 +240,7 @@ export class Sidecar {
       appHealthy: () => (opts.appPort === undefined ? true : portAnswers(opts.appPort)),
       clusterStats: () => proxy.stats(),
       rbacStats: () => proxy.rbac(),
+      certs: () => certificateSummary(identity.current()),
       drain: () => sidecar?.shutdown(),
       draining: () => sidecar?.isDraining ?? false,
       logger: log,
@@ -374,4 +380,20 @@ function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
       },
     );
   });
+}
+
+/** What GET /certs shows of an SVID: who it names and when it is valid, never the key. */
+export function certificateSummary(svid: Svid): object {
+  const leaf = new X509Certificate(svid.chainPem);
+  return {
+    certificates: [
+      {
+        spiffeId: svid.spiffeId,
+        serialNumber: leaf.serialNumber,
+        validFrom: new Date(leaf.validFrom).toISOString(),
+        notAfter: svid.notAfter.toISOString(),
+        renewAt: svid.renewAt.toISOString(),
+      },
+    ],
+  };
 }

@@ -685,7 +685,8 @@ test('HTTP through two sidecars: streaming, keep-alive, forwarding headers, hop-
   assert.equal(new Set(ids).size, ids.length, 'request ids are unique');
   for (const s of seen) {
     assert.match(String(s.headers['x-forwarded-for']), /(^|, )127\.0\.0\.1($|,)/);
-    assert.equal(s.headers['x-forwarded-proto'], 'http');
+    // The hop between the sidecars is mTLS (STRICT without a MeshConfig), as in Envoy's XFP.
+    assert.equal(s.headers['x-forwarded-proto'], 'https');
   }
 
   // Hop-by-hop: `Connection: x-secret` makes x-secret connection-scoped; neither goes upstream,

@@ -111,6 +111,8 @@ export async function startControlPlane(opts: {
   apiPort?: number;
   xdsPort?: number;
   timeoutMs?: number;
+  /** More flags, e.g. `['--svid-ttl', '60s']`. */
+  extra?: string[];
 }): Promise<ControlPlaneProcess> {
   const proc = spawn(
     process.execPath,
@@ -123,6 +125,7 @@ export async function startControlPlane(opts: {
       `127.0.0.1:${opts.apiPort ?? 0}`,
       '--xds-addr',
       `127.0.0.1:${opts.xdsPort ?? 0}`,
+      ...(opts.extra ?? []),
     ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],

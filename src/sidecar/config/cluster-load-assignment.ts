@@ -4,11 +4,13 @@
 import type { Endpoint } from '../runtime-config.js';
 import { ADDRESS, socketAddress, wrapped } from './common.js';
 import { at, type ProblemSink } from './problems.js';
+import { ENDPOINT_METADATA, TLS_MODE_WEFT, TRANSPORT_SOCKET_MATCH, tlsModeOf } from './transport-socket.js';
 import { UINT32_VALUE, enumOf, list, message, str, uint, type MessageSpec } from './subset.js';
 
 const LB_ENDPOINT: MessageSpec = {
   fields: {
     endpoint: message({ fields: { address: message(ADDRESS) }, required: ['address'] }),
+    metadata: message(ENDPOINT_METADATA),
     health_status: enumOf('UNKNOWN', 'HEALTHY', 'UNHEALTHY', 'DRAINING', 'TIMEOUT', 'DEGRADED'),
     load_balancing_weight: message(UINT32_VALUE),
   },
@@ -66,7 +68,15 @@ export function translateLoadAssignment(cla: Obj, path: string, sink: ProblemSin
         earlier.healthy ||= healthy;
         return;
       }
-      const endpoint: Endpoint = { ...addr, weight, healthy };
+      const tlsMode = tlsModeOf(
+        ((lb.metadata as Obj | undefined)?.filter_metadata as Obj | undefined)?.[TRANSPORT_SOCKET_MATCH],
+      );
+      const endpoint: Endpoint = {
+        ...addr,
+        weight,
+        healthy,
+        ...(tlsMode === TLS_MODE_WEFT ? { tls: true } : {}),
+      };
       seen.set(key, endpoint);
       out.push(endpoint);
     });

@@ -4,7 +4,19 @@ import type { RuntimeCluster } from '../runtime-config.js';
 import { CONFIG_SOURCE, durationMs } from './common.js';
 import { CLUSTER_LOAD_ASSIGNMENT } from './cluster-load-assignment.js';
 import { at, type ProblemSink } from './problems.js';
-import { DURATION, EMPTY, anyOf, enumOf, isObject, mapOf, message, str, type MessageSpec } from './subset.js';
+import { TRANSPORT_SOCKET_MATCH_SPEC, translateSocketMatches } from './transport-socket.js';
+import {
+  DURATION,
+  EMPTY,
+  anyOf,
+  enumOf,
+  isObject,
+  list,
+  mapOf,
+  message,
+  str,
+  type MessageSpec,
+} from './subset.js';
 
 export const HTTP_PROTOCOL_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 const HTTP_PROTOCOL_OPTIONS: MessageSpec = {
@@ -26,6 +38,7 @@ export const CLUSTER: MessageSpec = {
     connect_timeout: message(DURATION),
     lb_policy: enumOf('ROUND_ROBIN', 'LEAST_REQUEST'),
     load_assignment: message(CLUSTER_LOAD_ASSIGNMENT),
+    transport_socket_matches: list(message(TRANSPORT_SOCKET_MATCH_SPEC)),
     typed_extension_protocol_options: mapOf(
       [HTTP_PROTOCOL_OPTIONS_KEY],
       anyOf({ [HTTP_PROTOCOL_OPTIONS_KEY]: HTTP_PROTOCOL_OPTIONS }),
@@ -69,6 +82,11 @@ export function translateCluster(c: Obj, sink: ProblemSink): TranslatedCluster {
   if (options !== undefined) {
     const explicit = options.explicit_http_config as Obj;
     out.httpProtocol = isObject(explicit.http2_protocol_options) ? 'http2' : 'http1';
+  }
+  const matches = c.transport_socket_matches as Obj[] | undefined;
+  if (matches !== undefined && matches.length > 0) {
+    const tls = translateSocketMatches(matches, 'transport_socket_matches', sink);
+    if (tls) out.cluster.tls = tls;
   }
   if (type === 'EDS') {
     if (!isObject(c.eds_cluster_config)) sink.add('eds_cluster_config', 'is required for an EDS cluster');

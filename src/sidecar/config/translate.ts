@@ -151,6 +151,10 @@ export function translate(input: TranslateInput): TranslateResult {
       if (fromEds === undefined) pending.endpoints.push(c.edsName);
       endpoints = fromEds ?? [];
     }
+    // Without the cluster's mTLS settings no endpoint can be reached over mTLS.
+    if (c.cluster.tls === undefined && endpoints.some((e) => e.tls)) {
+      endpoints = endpoints.map((e) => ({ ...e, tls: false }));
+    }
     runtimeClusters.set(name, { ...c.cluster, protocol: clusterProtocol(c, protocols.get(name)), endpoints });
   }
   pending.routeConfigs = [...new Set(pending.routeConfigs)].sort();

@@ -29,6 +29,8 @@ import {
 } from './downstream-h1-parser.js';
 import { isEmpty, type HeaderMap } from './header-map.js';
 import { proxyError, type LocalReply } from './local-reply.js';
+import { peerOf } from './mtls.js';
+import type { PeerIdentity } from './peer-identity.js';
 import { writeRawReply } from './upgrade-tunnel.js';
 import { fieldLines, isValidHeaderValue, isValidToken } from './upstream-h1.js';
 
@@ -468,6 +470,7 @@ class ResponseBody extends Writable {
 export class H1Downstream implements Downstream {
   readonly protocol = 'http1' as const;
   readonly remoteAddress: string;
+  readonly peer: PeerIdentity | undefined;
   readonly head: RequestHead;
   readonly hasBody: boolean;
   headersSent = false;
@@ -494,6 +497,7 @@ export class H1Downstream implements Downstream {
     private readonly req: ParsedRequestHead,
   ) {
     this.remoteAddress = conn.remoteAddress;
+    this.peer = peerOf(conn.socket);
     this.head = toRequestHead(req);
     this.hasBody = req.framing !== 'none';
     this.requestComplete = !this.hasBody;

@@ -2,6 +2,7 @@
 // (authority and origin-form path, also from an absolute-form HTTP/1.1 request line), its body
 // and trailers, and a way to answer — interim 100, headers, body, trailers, or a reset.
 
+import type { PeerIdentity } from './peer-identity.js';
 import http2 from 'node:http2';
 import type { Readable, Writable } from 'node:stream';
 import { fromHttp2Headers, toOutgoing, type HeaderMap } from './header-map.js';
@@ -25,6 +26,8 @@ export interface RequestHead {
 export interface Downstream {
   readonly protocol: 'http1' | 'http2';
   readonly remoteAddress: string;
+  /** The client's verified identity when the connection is mTLS. */
+  readonly peer: PeerIdentity | undefined;
   readonly head: RequestHead;
   readonly hasBody: boolean;
   readonly body: Readable;
@@ -118,6 +121,7 @@ export class Http2Downstream implements Downstream {
     private readonly stream: http2.ServerHttp2Stream,
     headers: http2.IncomingHttpHeaders,
     flags: number,
+    readonly peer: PeerIdentity | undefined = undefined,
   ) {
     this.remoteAddress = stream.session?.socket?.remoteAddress ?? '';
     const map = fromHttp2Headers(headers);

@@ -12,9 +12,12 @@
 //                    client nominated for removal cannot satisfy a header rule), before the
 //                    proxy adds its own headers and before any route is looked at: a denied
 //                    request learns nothing about routes and costs no routing work (Envoy puts
-//                    its RBAC filter ahead of the router too).
+//                    its RBAC filter ahead of the router too). Identities come from the TLS
+//                    layer (ctx.peer), never from headers.
 //  4. x-forwarded  — the proxy's own facts about the client, recorded before the route runs so
 //                    that a route's header mutations (step 6) can still override them.
+//  4b. client-cert — with x-forwarded: drops any x-forwarded-client-cert and x-weft-* a sender
+//                    wrote, then adds the verified peer's XFCC, before routing can read them.
 //  5. router       — virtual host and route; 404s, redirects and direct responses stop here,
 //                    before any cluster is looked at.
 //  6. route-mutations — the matched route's header edits and path/host rewrites; they need the
@@ -23,6 +26,7 @@
 //                    so it picks only for requests that will really be sent.
 
 import {
+  clientCertFilter,
   clusterFilter,
   forwardedFilter,
   hopByHopFilter,
@@ -40,6 +44,7 @@ export const HTTP_FILTER_CHAIN: readonly HttpFilter[] = Object.freeze([
   requestIdFilter,
   rbacFilter,
   forwardedFilter,
+  clientCertFilter,
   routerFilter,
   routeMutationFilter,
   clusterFilter,

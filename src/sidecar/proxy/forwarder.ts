@@ -11,7 +11,12 @@ import { FAILURE_PENALTY_MS } from './load-balancer.js';
 import { proxyError, renderLocalReply, type LocalReply } from './local-reply.js';
 import { startMirrors } from './mirror.js';
 import type { RequestContext } from './request-context.js';
-import { startUpstream, type UpstreamFailure, type UpstreamResponse } from './upstream-request.js';
+import {
+  endpointTls,
+  startUpstream,
+  type UpstreamFailure,
+  type UpstreamResponse,
+} from './upstream-request.js';
 import type { UpstreamPool } from './upstream-pool.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
@@ -168,6 +173,7 @@ export function forward(ds: Downstream, ctx: RequestContext, deps: ForwardDeps):
         port: endpoint.endpoint.port,
         protocol: cluster.cluster.protocol === 'http2' ? 'http2' : 'http1',
         connectTimeoutMs: cluster.cluster.connectTimeoutMs,
+        tls: endpointTls(cluster.cluster, endpoint.endpoint),
       },
       {
         method: ctx.method,

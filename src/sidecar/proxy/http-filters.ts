@@ -62,8 +62,29 @@ export const forwardedFilter: HttpFilter = {
   onRequest(ctx) {
     if (ctx.remoteAddress !== '') appendForwardedFor(ctx.headers, ctx.remoteAddress);
     // The scheme of the connection the request arrived on, never what the client claims (an
-    // absolute-form `https://…` URI or an HTTP/2 `:scheme`): every listener is plaintext today.
-    setForwardedProto(ctx.headers, 'http');
+    // absolute-form `https://…` URI or an HTTP/2 `:scheme`): https only for mTLS (which every
+    // TLS connection to the sidecar is).
+    setForwardedProto(ctx.headers, ctx.peer ? 'https' : 'http');
+    return undefined;
+  },
+};
+
+/**
+ * `x-forwarded-client-cert` and the proxy's own `x-weft-*` headers are the mesh's word, never
+ * the sender's: whatever arrives (from the app on outbound, from a peer on inbound) is removed.
+ * An mTLS request then gets Envoy's XFCC for the app: By (this workload), Hash (of the peer
+ * certificate), URI (the peer's SPIFFE ID).
+ */
+export const clientCertFilter: HttpFilter = {
+  name: 'client-cert',
+  onRequest(ctx) {
+    delete ctx.headers['x-forwarded-client-cert'];
+    for (const name of Object.keys(ctx.headers)) if (name.startsWith('x-weft-')) delete ctx.headers[name];
+    const peer = ctx.peer;
+    if (peer && ctx.listener.direction === 'inbound') {
+      const by = ctx.localSpiffeId === undefined ? '' : `By=${ctx.localSpiffeId};`;
+      ctx.headers['x-forwarded-client-cert'] = [`${by}Hash=${peer.certSha256};URI=${peer.spiffeId}`];
+    }
     return undefined;
   },
 };

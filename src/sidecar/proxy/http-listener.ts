@@ -1,7 +1,8 @@
 // An HTTP listener: accepts connections, picks the codec (HTTP/1.1, or h2c by its preface when
 // the listener is `auto`), and hands each request — or each HTTP/1.1 Upgrade — to the proxy as a
 // Downstream. Owns the per-listener limits: connection cap, request header size (431), header
-// and request timeouts, keep-alive, HTTP/2 concurrent streams; and graceful drain. HTTP/1.1 is
+// and request timeouts, keep-alive, HTTP/2 concurrent streams; mTLS termination (mtls.ts, with
+// ALPN choosing the codec); and graceful drain. HTTP/1.1 is
 // our own codec (downstream-h1.ts); HTTP/2 is Node's http2 server.
 
 import http2 from 'node:http2';
@@ -14,6 +15,8 @@ import { Http2Downstream, type Downstream, type RequestHead } from './downstream
 import { H1Server, type H1ServerLimits } from './downstream-h1.js';
 import type { ProxyLimits } from './limits.js';
 import { proxyError, type LocalReply } from './local-reply.js';
+import { InboundTls, peerOf, type TlsCredentials } from './mtls.js';
+import type { PeerIdentity } from './peer-identity.js';
 
 export interface HttpListenerHandlers {
   onRequest(ds: Downstream, listener: HttpListener): void;
@@ -60,12 +63,19 @@ export class HttpListenerServer {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly openStreams = new WeakMap<http2.Http2Session, number>();
   private draining = false;
+  /** mTLS termination, when the listener has it (inbound listeners of a mesh with mTLS). */
+  private inbound: InboundTls | undefined;
+  /** The verified peer of each HTTP/2 session over mTLS (the session's socket is a proxy object). */
+  private readonly sessionPeers = new WeakMap<http2.Http2Session, PeerIdentity>();
+  /** The peer of the connection being handed to the HTTP/2 server (it emits 'session' in that call). */
+  private handingOver: PeerIdentity | undefined;
 
   constructor(
     public listener: HttpListener,
     private readonly limits: ProxyLimits,
     private readonly handlers: HttpListenerHandlers,
     private readonly logger: Logger,
+    private readonly credentials: TlsCredentials,
   ) {
     const maxHeader = listener.maxRequestHeadersBytes ?? limits.maxRequestHeadersBytes;
     this.h1 = new H1Server(
@@ -88,6 +98,7 @@ export class HttpListenerServer {
     });
     this.h2.on('session', (session: http2.ServerHttp2Session) => {
       this.sessions.add(session);
+      if (this.handingOver) this.sessionPeers.set(session, this.handingOver);
       session.on('error', (err) =>
         this.logger.debug({ listener: this.listener.name, err: err.message }, 'h2 session error'),
       );
@@ -116,6 +127,7 @@ export class HttpListenerServer {
       logger,
       (socket) => this.onConnection(socket),
     );
+    this.configureTls(listener);
   }
 
   listen(): Promise<void> {
@@ -138,6 +150,27 @@ export class HttpListenerServer {
   update(listener: HttpListener): void {
     this.listener = listener;
     this.h1.update(h1Limits(listener, this.limits));
+    this.configureTls(listener);
+  }
+
+  /** Turns mTLS on, off, or between STRICT and PERMISSIVE for new connections. */
+  private configureTls(listener: HttpListener): void {
+    if (!listener.tls) {
+      this.inbound?.close();
+      this.inbound = undefined;
+      return;
+    }
+    if (this.inbound) this.inbound.update(listener.tls);
+    else {
+      this.inbound = new InboundTls(
+        this.credentials,
+        listener.tls,
+        listener.name,
+        this.limits.firstByteTimeoutMs,
+        this.logger,
+        (socket, alpn) => this.afterTls(socket, alpn),
+      );
+    }
   }
 
   /** Stops accepting; idle connections close now, busy ones after their current response. */
@@ -155,12 +188,21 @@ export class HttpListenerServer {
     for (const s of this.sessions) s.destroy();
     this.h1.close();
     this.h2.close();
+    this.inbound?.close();
   }
 
   private onConnection(socket: Socket): void {
     socket.on('error', (err) =>
       this.logger.debug({ listener: this.listener.name, err: err.message }, 'client socket error'),
     );
+    if (this.inbound) return this.inbound.accept(socket);
+    this.afterTls(socket, undefined);
+  }
+
+  /** A connection past mTLS (or plaintext): ALPN, else the listener's codec setting, decides. */
+  private afterTls(socket: Socket, alpn: string | undefined): void {
+    if (alpn === 'h2') return this.dispatch(socket, 'http2');
+    if (alpn === 'http/1.1') return this.dispatch(socket, 'http1');
     const codec = this.listener.codec;
     if (codec === 'http1') return this.dispatch(socket, 'http1');
     if (codec === 'http2') return this.dispatch(socket, 'http2');
@@ -173,7 +215,12 @@ export class HttpListenerServer {
   private dispatch(socket: Socket, codec: 'http1' | 'http2'): void {
     if (codec === 'http2') {
       socket.allowHalfOpen = false;
-      this.h2.emit('connection', socket);
+      this.handingOver = peerOf(socket);
+      try {
+        this.h2.emit('connection', socket);
+      } finally {
+        this.handingOver = undefined;
+      }
     } else this.h1.connection(socket);
     // detectCodec paused the socket to put its first bytes back; let the server read them.
     socket.resume();
@@ -187,7 +234,7 @@ export class HttpListenerServer {
     stream.on('error', (err) =>
       this.logger.debug({ listener: this.listener.name, err: err.message }, 'h2 stream error'),
     );
-    const ds = new Http2Downstream(stream, headers, flags);
+    const ds = new Http2Downstream(stream, headers, flags, this.sessionPeers.get(stream.session!));
     const limit = this.listener.maxRequestHeadersBytes ?? this.limits.maxRequestHeadersBytes;
     if (headerListSize(headers) > limit) return this.handlers.onRejected(ds, this.listener, tooLarge(limit));
     this.handlers.onRequest(ds, this.listener);

@@ -8,7 +8,7 @@
 import type { Logger } from '../../log.js';
 import type { HeaderMap } from './header-map.js';
 import type { RequestContext } from './request-context.js';
-import { startUpstream, type UpstreamHead, type UpstreamRequest } from './upstream-request.js';
+import { endpointTls, startUpstream, type UpstreamHead, type UpstreamRequest } from './upstream-request.js';
 import type { UpstreamPool } from './upstream-pool.js';
 
 /** How far a mirror's request body may fall behind the client's before the mirror is cut. */
@@ -122,6 +122,7 @@ function startMirror(ctx: RequestContext, clusterName: string, deps: MirrorDeps)
         port: endpoint.endpoint.port,
         protocol: protocol === 'http2' ? 'http2' : 'http1',
         connectTimeoutMs: cluster.cluster.connectTimeoutMs,
+        tls: endpointTls(cluster.cluster, endpoint.endpoint),
       },
       head,
       {

@@ -3,10 +3,12 @@
 // swaps configs atomically — a request keeps the snapshot it started with, so a swap never
 // fails in-flight work — and moves listeners only when their address or kind changes.
 
+import { TlsCredentials, peerOf, type TlsIdentity } from './mtls.js';
+import type { PeerIdentity } from './peer-identity.js';
 import type { Socket } from 'node:net';
 import type { Logger } from '../../log.js';
 import type { HttpListener, RuntimeConfig, RuntimeListener } from '../runtime-config.js';
-import { ClusterManager, endpointKey, type ClusterStatsView } from './cluster-manager.js';
+import { ClusterManager, type ClusterStatsView } from './cluster-manager.js';
 import type { Downstream, RequestHead } from './downstream.js';
 import { runRequestFilters } from './filter-chain.js';
 import { forward, sendLocalReply } from './forwarder.js';
@@ -18,7 +20,7 @@ import { RbacStats, type RbacStatsView } from './rbac.js';
 import type { ConfigSnapshot, RequestContext } from './request-context.js';
 import { TcpListenerServer } from './tcp-proxy.js';
 import { tunnelUpgrade, writeRawReply } from './upgrade-tunnel.js';
-import { UpstreamPool } from './upstream-pool.js';
+import { UpstreamPool, poolKey } from './upstream-pool.js';
 
 export interface ProxyOptions {
   logger: Logger;
@@ -68,6 +70,7 @@ export class Proxy {
   private readonly clusters = new ClusterManager();
   private readonly rbacStats = new RbacStats();
   private readonly pool: UpstreamPool;
+  private readonly credentials: TlsCredentials;
   private readonly listeners = new Map<string, ListenerServer>();
   /** Removed from the config but still finishing their connections. */
   private readonly retired = new Set<ListenerServer>();
@@ -78,7 +81,16 @@ export class Proxy {
   constructor(opts: ProxyOptions) {
     this.logger = opts.logger;
     this.limits = resolveLimits(opts.limits);
-    this.pool = new UpstreamPool(this.limits, this.logger);
+    this.credentials = new TlsCredentials(this.logger);
+    this.pool = new UpstreamPool(this.limits, this.logger, this.credentials);
+  }
+
+  /**
+   * The workload's SVID, key and trust bundle (the SDS secrets `default` and `ROOTCA`), at start
+   * and on every rotation: new connections, inbound and outbound, use it; open ones carry on.
+   */
+  setIdentity(identity: TlsIdentity): void {
+    this.credentials.set(identity);
   }
 
   /** Applies a config; calls are serialised. Rejects with ProxyListenError if a listener cannot bind. */
@@ -121,7 +133,7 @@ export class Proxy {
 
     const live = new Set<string>();
     for (const c of config.clusters.values())
-      for (const e of c.endpoints) live.add(endpointKey(e.host, e.port));
+      for (const e of c.endpoints) live.add(poolKey(e.host, e.port, e.tls ? c.tls : undefined));
     this.pool.retain(live);
 
     if (failures.length === 1) throw failures[0];
@@ -194,6 +206,7 @@ export class Proxy {
         (name) => this.snapshot?.clusters.get(name),
         this.logger,
         this.rbacStats,
+        this.credentials,
       );
     }
     return new HttpListenerServer(
@@ -205,6 +218,7 @@ export class Proxy {
         onRejected: (ds, listener, reply) => this.onRejected(ds, listener, reply),
       },
       this.logger,
+      this.credentials,
     );
   }
 
@@ -221,6 +235,7 @@ export class Proxy {
     },
     hasBody: boolean,
     upgrade: boolean,
+    peer: PeerIdentity | undefined,
   ): RequestContext | undefined {
     const snapshot = this.snapshot;
     if (!snapshot) return undefined;
@@ -229,6 +244,8 @@ export class Proxy {
       snapshot,
       protocol,
       remoteAddress,
+      peer,
+      localSpiffeId: this.credentials.spiffeId,
       upgrade,
       grpc: protocol === 'http2' && isGrpc(head.headers['content-type']?.[0]),
       hasBody,
@@ -241,7 +258,7 @@ export class Proxy {
   }
 
   private onRequest(ds: Downstream, listener: HttpListener): void {
-    const ctx = this.context(listener, ds.protocol, ds.remoteAddress, ds.head, ds.hasBody, false);
+    const ctx = this.context(listener, ds.protocol, ds.remoteAddress, ds.head, ds.hasBody, false, ds.peer);
     if (!ctx) return ds.reset();
     try {
       const invalid = ds.head.invalid;
@@ -265,7 +282,7 @@ export class Proxy {
   }
 
   private onRejected(ds: Downstream, listener: HttpListener, reply: LocalReply): void {
-    const ctx = this.context(listener, ds.protocol, ds.remoteAddress, ds.head, ds.hasBody, false);
+    const ctx = this.context(listener, ds.protocol, ds.remoteAddress, ds.head, ds.hasBody, false, ds.peer);
     sendLocalReply(ds, ctx, reply);
   }
 
@@ -273,13 +290,21 @@ export class Proxy {
     socket.on('error', () => socket.destroy());
     // No HTTP server owns this socket any more: a throw here would escape to the process.
     try {
-      const ctx = this.context(listener, 'http1', socket.remoteAddress ?? '', head, false, true);
+      const ctx = this.context(
+        listener,
+        'http1',
+        socket.remoteAddress ?? '',
+        head,
+        false,
+        true,
+        peerOf(socket),
+      );
       if (!ctx) return void socket.destroy();
       if (head.invalid !== undefined) return writeRawReply(socket, badRequest(head.invalid), ctx);
       if (head.unsupported !== undefined) return writeRawReply(socket, notImplemented(head.unsupported), ctx);
       const reply = runRequestFilters(ctx);
       if (reply) return writeRawReply(socket, reply, ctx);
-      tunnelUpgrade(ctx, socket, rest, this.logger, this.limits.streamIdleTimeoutMs);
+      tunnelUpgrade(ctx, socket, rest, this.logger, this.limits.streamIdleTimeoutMs, this.credentials);
     } catch (err) {
       this.logger.error(
         { listener: listener.name, err: (err as Error).stack },

@@ -24,6 +24,8 @@ export interface RequestContext {
   readonly remoteAddress: string;
   /** The client's verified SPIFFE identity when it came over mutual TLS; undefined otherwise. */
   readonly peer?: PeerIdentity | undefined;
+  /** This workload's own SPIFFE ID (XFCC's By), once it has an SVID. */
+  readonly localSpiffeId?: string | undefined;
   /** An HTTP/1.1 Upgrade (WebSocket) to be tunnelled rather than forwarded as a message. */
   readonly upgrade: boolean;
   /** gRPC over HTTP/2: gets gRPC-shaped local replies and needs an HTTP/2 cluster. */

@@ -6,6 +6,7 @@
 // denied connection is closed without a byte read or an upstream opened.
 
 import { createHash } from 'node:crypto';
+import { InboundTls, type TlsCredentials } from './mtls.js';
 import net from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Logger } from '../../log.js';
@@ -30,20 +31,42 @@ export class TcpListenerServer {
 
   constructor(
     public listener: TcpListener,
-    limits: ProxyLimits,
+    private readonly limits: ProxyLimits,
     /** The listener's cluster in the config current when a connection arrives. */
     private readonly resolveCluster: (name: string) => ActiveCluster | undefined,
     private readonly logger: Logger,
-    private readonly rbacStats?: RbacStats,
+    private readonly rbacStats: RbacStats | undefined,
+    private readonly credentials: TlsCredentials,
   ) {
+    this.configureTls(listener);
     this.acceptor = new Acceptor(
       listener.name,
       listener.host,
       listener.port,
       limits.maxConnectionsPerListener,
       logger,
-      (socket) => this.onConnection(socket),
+      (socket) => (this.inbound ? this.inbound.accept(socket) : this.onConnection(socket)),
     );
+  }
+
+  private inbound: InboundTls | undefined;
+
+  /** mTLS termination in front of the forwarding, when the listener has it. */
+  private configureTls(listener: TcpListener): void {
+    if (!listener.tls) {
+      this.inbound?.close();
+      this.inbound = undefined;
+    } else if (this.inbound) this.inbound.update(listener.tls);
+    else {
+      this.inbound = new InboundTls(
+        this.credentials,
+        listener.tls,
+        listener.name,
+        this.limits.firstByteTimeoutMs,
+        this.logger,
+        (socket) => this.onConnection(socket),
+      );
+    }
   }
 
   listen(): Promise<void> {
@@ -60,6 +83,7 @@ export class TcpListenerServer {
 
   update(listener: TcpListener): void {
     this.listener = listener;
+    this.configureTls(listener);
   }
 
   /**
@@ -73,6 +97,7 @@ export class TcpListenerServer {
 
   close(): void {
     this.acceptor.destroyAll();
+    this.inbound?.close();
   }
 
   /** `peer`: the client's verified identity; by default read from a TLS socket's certificate. */
@@ -102,7 +127,10 @@ export class TcpListenerServer {
     const settle = picked.stats.begin();
     const startedAt = performance.now();
     const { host, port } = picked.endpoint;
-    const upstream = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
+    const tls = picked.endpoint.tls ? cluster.cluster.tls : undefined;
+    const upstream = tls
+      ? this.credentials.connect(host, port, tls, undefined, { allowHalfOpen: true })
+      : net.connect({ host, port, allowHalfOpen: true, noDelay: true });
     const connectMs = cluster.cluster.connectTimeoutMs;
     let connected = false;
     const timer =

@@ -3,6 +3,7 @@
 // and from then on the two sockets are piped raw, both ways. Any other answer is relayed as a
 // plain response and the connection closed (it cannot go back into a keep-alive pool).
 
+import type { TlsCredentials } from './mtls.js';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../log.js';
@@ -51,6 +52,7 @@ export function tunnelUpgrade(
   head: Buffer,
   logger: Logger,
   streamIdleTimeoutMs: number,
+  credentials: TlsCredentials,
 ): void {
   const target = ctx.target;
   if (!target) throw new Error('tunnelUpgrade() needs a routed request');
@@ -67,8 +69,16 @@ export function tunnelUpgrade(
       method: ctx.method,
       path: ctx.path,
       headers,
-      agent: false,
       setHost: false,
+      // A dedicated connection either way: Node uses createConnection only without an agent.
+      ...(endpoint.endpoint.tls && cluster.cluster.tls
+        ? {
+            createConnection: () =>
+              credentials.connect(endpoint.endpoint.host, endpoint.endpoint.port, cluster.cluster.tls!, [
+                'http/1.1',
+              ]),
+          }
+        : { agent: false }),
     });
   } catch (err) {
     // A head Node refuses to write: nothing was sent, but the pick was counted as load.

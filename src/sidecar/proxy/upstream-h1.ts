@@ -264,7 +264,9 @@ export class H1Conn {
     connectTimeoutMs: number,
   ) {
     this.idleLimitMs = pool.limits.idleTimeoutMs;
-    this.socket = net.connect({ host: pool.host, port: pool.port, noDelay: true });
+    this.socket = pool.connectTo
+      ? pool.connectTo()
+      : net.connect({ host: pool.host, port: pool.port, noDelay: true });
     if (connectTimeoutMs > 0) {
       this.connectTimer = setTimeout(() => {
         const err = Object.assign(new Error(`connect timeout after ${connectTimeoutMs} ms`), {
@@ -649,6 +651,8 @@ export class H1Pool {
     readonly host: string,
     readonly port: number,
     readonly limits: H1PoolLimits,
+    /** Opens a connection some other way than plain TCP (mTLS to a sidecar). */
+    readonly connectTo?: () => net.Socket,
   ) {}
 
   request(req: H1Head, ev: H1Events): H1Exchange {

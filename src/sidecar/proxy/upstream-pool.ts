@@ -7,6 +7,8 @@ import http2 from 'node:http2';
 import type { Logger } from '../../log.js';
 import { endpointKey } from './cluster-manager.js';
 import type { ProxyLimits } from './limits.js';
+import type { UpstreamTls } from '../runtime-config.js';
+import type { TlsCredentials } from './mtls.js';
 import { H1Pool } from './upstream-h1.js';
 
 export interface H2Connection {
@@ -17,6 +19,14 @@ export interface H2Connection {
   failure?: Error;
 }
 
+/**
+ * Pools are per endpoint and per way of reaching it: an address that changes from a plaintext
+ * Workload to a sidecar (or back) must not reuse the other kind's connections.
+ */
+export function poolKey(host: string, port: number, tls: UpstreamTls | undefined): string {
+  return tls ? `mtls|${endpointKey(host, port)}` : endpointKey(host, port);
+}
+
 export class UpstreamPool {
   private readonly h1Pools = new Map<string, H1Pool>();
   private readonly sessions = new Map<string, H2Connection>();
@@ -25,30 +35,39 @@ export class UpstreamPool {
   constructor(
     private readonly limits: ProxyLimits,
     private readonly logger: Logger,
+    /** The workload's SVID for mTLS endpoints; each new connection reads the current one. */
+    readonly credentials: TlsCredentials,
   ) {}
 
-  h1(host: string, port: number): H1Pool {
-    const key = endpointKey(host, port);
+  h1(host: string, port: number, tls?: UpstreamTls): H1Pool {
+    const key = poolKey(host, port, tls);
     let pool = this.h1Pools.get(key);
     if (!pool) {
-      pool = new H1Pool(host, port, {
-        maxSockets: this.limits.upstreamMaxSocketsPerEndpoint,
-        maxIdle: this.limits.upstreamMaxIdleSocketsPerEndpoint,
-        // A shorter `Keep-Alive: timeout=` hint from the server is honoured per connection.
-        idleTimeoutMs: this.limits.upstreamIdleTimeoutMs,
-      });
+      pool = new H1Pool(
+        host,
+        port,
+        {
+          maxSockets: this.limits.upstreamMaxSocketsPerEndpoint,
+          maxIdle: this.limits.upstreamMaxIdleSocketsPerEndpoint,
+          // A shorter `Keep-Alive: timeout=` hint from the server is honoured per connection.
+          idleTimeoutMs: this.limits.upstreamIdleTimeoutMs,
+        },
+        // One ALPN protocol: the server picks by it, and this pool speaks only HTTP/1.1.
+        tls ? () => this.credentials.connect(host, port, tls, ['http/1.1']) : undefined,
+      );
       this.h1Pools.set(key, pool);
     }
     return pool;
   }
 
-  session(host: string, port: number, connectTimeoutMs: number): H2Connection {
-    const key = endpointKey(host, port);
+  session(host: string, port: number, connectTimeoutMs: number, tls?: UpstreamTls): H2Connection {
+    const key = poolKey(host, port, tls);
     const existing = this.sessions.get(key);
     if (existing && !existing.session.closed && !existing.session.destroyed) return existing;
-    const session = http2.connect(`http://${key}`, {
+    const session = http2.connect(`http://${endpointKey(host, port)}`, {
       settings: { enablePush: false },
       peerMaxConcurrentStreams: 1_000,
+      ...(tls ? { createConnection: () => this.credentials.connect(host, port, tls, ['h2']) } : {}),
     });
     const conn: H2Connection = { session, connected: false };
     const forget = (): void => {
@@ -87,7 +106,7 @@ export class UpstreamPool {
     return conn;
   }
 
-  /** Retires pools of endpoints not in `live` (endpoint keys); open requests on them finish. */
+  /** Retires pools not in `live` (pool keys, see poolKey); open requests on them finish. */
   retain(live: Set<string>): void {
     for (const [key, pool] of this.h1Pools) {
       if (live.has(key)) continue;

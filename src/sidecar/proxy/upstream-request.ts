@@ -2,6 +2,7 @@
 // forwarder does not care which: a writable request body, a response with a readable body and
 // trailers, 100-continue, and failures classified as connect failure, reset or timeout.
 
+import type { Endpoint, RuntimeCluster, UpstreamTls } from '../runtime-config.js';
 import http2 from 'node:http2';
 import { Writable, type Readable } from 'node:stream';
 import { fromHttp2Headers, toOutgoing, type HeaderMap } from './header-map.js';
@@ -72,6 +73,13 @@ export interface UpstreamTarget {
   port: number;
   protocol: 'http1' | 'http2';
   connectTimeoutMs: number;
+  /** Set for a sidecar endpoint of an mTLS cluster. */
+  tls?: UpstreamTls | undefined;
+}
+
+/** The mTLS settings for an endpoint, when its cluster has them and it is a sidecar. */
+export function endpointTls(cluster: RuntimeCluster, endpoint: Endpoint): UpstreamTls | undefined {
+  return endpoint.tls ? cluster.tls : undefined;
 }
 
 export function startUpstream(
@@ -135,7 +143,7 @@ function startH1(
   events: UpstreamEvents,
 ): UpstreamRequest {
   const { text, chunked } = h1RequestHead(head);
-  return pool.h1(target.host, target.port).request(
+  return pool.h1(target.host, target.port, target.tls).request(
     {
       head: text,
       hasBody: head.hasBody,
@@ -183,7 +191,7 @@ function startH2(
   events: UpstreamEvents,
 ): UpstreamRequest {
   const ev = once(events);
-  const conn = pool.session(target.host, target.port, target.connectTimeoutMs);
+  const conn = pool.session(target.host, target.port, target.connectTimeoutMs, target.tls);
   const headers: http2.OutgoingHttpHeaders = {
     ...toOutgoing(head.headers),
     ':method': head.method,

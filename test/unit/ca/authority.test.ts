@@ -154,13 +154,17 @@ test('the SVID has the X.509-SVID shape: one critical URI SAN, empty subject, le
   assert.ok(cert.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId);
   assert.equal(svid.notAfter.getTime(), Math.floor((clock.now() + DAY) / 1000) * 1000);
   assert.equal(svid.notBefore.getTime(), Math.floor((clock.now() - 60_000) / 1000) * 1000);
-  // Renew halfway.
-  const half = svid.notBefore.getTime() + (svid.notAfter.getTime() - svid.notBefore.getTime()) / 2;
+  // Renew halfway through the lifetime from issuance (the backdated minute does not count).
+  const issued = svid.notBefore.getTime() + 60_000;
+  const half = issued + (svid.notAfter.getTime() - issued) / 2;
   assert.equal(svid.renewAt.getTime(), Math.floor(half));
   assert.equal(renewalTime(svid.certificatePem).getTime(), svid.renewAt.getTime());
   assert.equal(svid.chainPem, svid.certificatePem);
   // A shorter lifetime on request, and a configurable default.
   const short = await issue(ca, 5 * 60_000);
+  // A 1-minute SVID (the shortest allowed) is due in 30 s, not at once.
+  const minute = await issue(ca, 60_000);
+  assert.equal(minute.renewAt.getTime() - Math.floor(clock.now() / 1000) * 1000, 30_000);
   assert.equal(short.notAfter.getTime(), Math.floor((clock.now() + 5 * 60_000) / 1000) * 1000);
   const hourly = await CertificateAuthority.open({
     store: new MemoryStore(),

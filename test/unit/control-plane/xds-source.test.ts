@@ -6,6 +6,7 @@ import { MeshState } from '../../../src/control-plane/mesh-state.js';
 import { MeshXdsSource, nodeView, sidecarView } from '../../../src/control-plane/xds-source.js';
 import { MemoryStore } from '../../../src/store/memory-store.js';
 import { silentLogger } from '../../../src/log.js';
+import { decodeResource, encodeResource } from '../../../src/xds/codec.js';
 import { TypeUrl, type NodeInfo } from '../../../src/xds/types.js';
 
 function node(metadata: Record<string, unknown>, userAgentName = 'envoy'): NodeInfo {
@@ -131,4 +132,34 @@ test('sidecar node metadata becomes the sidecar view; anything malformed gives n
     outbound: { host: '127.0.0.1', port: 15001 },
     tcpUpstreams: [],
   });
+});
+
+test('SDS: the trust bundle is the Secret ROOTCA, never a private key; a new bundle is pushed', async () => {
+  const store = new MemoryStore();
+  const state = await stateWith(store);
+  const source = new MeshXdsSource(state, { trustDomain: 'weft.local' });
+  let changes = 0;
+  const off = source.onChange(() => changes++);
+  try {
+    assert.equal(source.resourcesFor(node({})).resources.get(TypeUrl.Secret), undefined, 'no bundle yet');
+    source.setTrustBundle('-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n');
+    assert.equal(changes, 1);
+    const secrets = source.resourcesFor(node({ WEFT_PROXY_TYPE: 'sidecar' })).resources.get(TypeUrl.Secret);
+    assert.deepEqual([...(secrets?.keys() ?? [])], ['ROOTCA']);
+    const secret = secrets!.get('ROOTCA')!;
+    assert.ok(!JSON.stringify(secret).includes('private_key'), 'no key material in SDS');
+    // It encodes as Envoy's Secret, with the PEM as inline bytes.
+    const decoded = decodeResource(TypeUrl.Secret, encodeResource(TypeUrl.Secret, secret)) as {
+      validation_context: { trusted_ca: { inline_bytes: string } };
+    };
+    assert.match(
+      Buffer.from(decoded.validation_context.trusted_ca.inline_bytes, 'base64').toString(),
+      /BEGIN CERTIFICATE/,
+    );
+    source.setTrustBundle('-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n');
+    assert.equal(changes, 1, 'the same bundle again is no change');
+  } finally {
+    off();
+    state.close();
+  }
 });

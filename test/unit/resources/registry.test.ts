@@ -102,7 +102,7 @@ test('validateResource: non-object documents and unknown kinds list the known ki
       {
         path: 'kind',
         message:
-          'unknown kind "Pod"; known kinds: Workload, Service, HTTPRoute, GRPCRoute, TrafficSplit, AuthorizationPolicy, TrafficTarget, HTTPRouteGroup',
+          'unknown kind "Pod"; known kinds: Workload, Service, HTTPRoute, GRPCRoute, TrafficSplit, AuthorizationPolicy, TrafficTarget, HTTPRouteGroup, MeshConfig',
       },
     ],
   });

@@ -110,3 +110,29 @@ test('sidecar-grpc: gRPC clusters speak HTTP/2', () => {
   assert.ok(grpcClusters.length > 0);
   for (const c of grpcClusters) assert.equal(c.protocol, 'http2', c.name);
 });
+
+test('mTLS: STRICT and PERMISSIVE inbound listeners; sidecar endpoints over mTLS, others plaintext', () => {
+  const strict = translateCase('sidecar-mtls-strict').config;
+  const inbound = (c: RuntimeConfig) => c.listeners.find((l) => l.direction === 'inbound');
+  assert.deepEqual(inbound(strict)?.tls, { mode: 'STRICT' });
+  assert.equal(
+    strict.listeners.find((l) => l.name === 'outbound')?.tls,
+    undefined,
+    'the app-facing listener stays plaintext',
+  );
+  const echo = strict.clusters.get('outbound|grpc||echo.default');
+  assert.deepEqual(echo?.tls, {
+    sni: 'outbound_.7070_._.echo.default.svc.cluster.local',
+    expectedSpiffeIds: ['spiffe://weft.local/ns/default/sa/default'],
+  });
+  // The hand-registered second endpoint (no sidecar annotation) is reached in plaintext.
+  assert.deepEqual(
+    echo?.endpoints.map((e) => e.tls ?? false),
+    [true, false],
+  );
+  assert.deepEqual(inbound(translateCase('sidecar-mtls-permissive').config)?.tls, { mode: 'PERMISSIVE' });
+  // Without a trust domain (proxyless-style cases, older nodes) nothing is TLS.
+  const plain = translateCase('sidecar-http').config;
+  assert.equal(inbound(plain)?.tls, undefined);
+  assert.ok([...plain.clusters.values()].every((c) => c.tls === undefined));
+});

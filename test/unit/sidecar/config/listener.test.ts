@@ -146,7 +146,7 @@ test('unsupported listener-level fields, enum values and network filters are nam
     problems({
       listeners: [
         httpListener('a', 1, { codec_type: 'HTTP3' }, { per_connection_buffer_limit_bytes: { value: 1024 } }),
-        httpListener('b', 2, {}, { listener_filters: [{ name: 'tls_inspector' }] }),
+        httpListener('b', 2, {}, { listener_filters: [{ name: 'original_dst' }] }),
         listener('c', 3, { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' }),
         httpListener('d', 4, { common_http_protocol_options: { idle_timeout: { seconds: 1, nanos: 0 } } }),
       ],
@@ -154,7 +154,7 @@ test('unsupported listener-level fields, enum values and network filters are nam
     [
       'Listener "a": filter_chains[0].filters[0].typed_config.codec_type is HTTP3, which is not supported by the Weft sidecar (supported: AUTO, HTTP1, HTTP2)',
       'Listener "a": per_connection_buffer_limit_bytes is not supported by the Weft sidecar',
-      'Listener "b": listener_filters is not supported by the Weft sidecar',
+      'Listener "b": listener_filters[0].typed_config is required',
       'Listener "c": filter_chains[0].filters[0].typed_config is envoy.extensions.filters.http.router.v3.Router, which is not supported by the Weft sidecar (supported: envoy.extensions.filters.network.rbac.v3.RBAC, envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager, envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy)',
       'Listener "d": filter_chains[0].filters[0].typed_config.common_http_protocol_options is not supported by the Weft sidecar',
     ],
@@ -207,7 +207,7 @@ test('structural problems: chains, filters, addresses, config sources, limits', 
       ],
     }),
     [
-      'Listener "two-chains": filter_chains: must hold exactly one filter chain (found 2)',
+      'Listener "two-chains": filter_chains: two chains must match transport_protocol "tls" and "raw_buffer"',
       'Listener "no-filter": filter_chains[0].filters: must end in one envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager or envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, with only envoy.extensions.filters.network.rbac.v3.RBAC filters ahead of it (found 0 filters)',
       'Listener "hostname": address.socket_address.address: "localhost" is not an IP address',
       'Listener "self-source": filter_chains[0].filters[0].typed_config.rds.config_source.self is not supported by the Weft sidecar',

@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { buildModel } from '../../../src/registry/build-model.js';
+import { modelInput } from '../../../src/control-plane/mesh-state.js';
+import { assertErrors, assertValid } from './fixtures.js';
+
+const meshConfig = (over: { name?: string; namespace?: string; spec?: unknown } = {}): unknown => ({
+  apiVersion: 'weft.dev/v1alpha1',
+  kind: 'MeshConfig',
+  metadata: { name: over.name ?? 'default', namespace: over.namespace ?? 'weft-system' },
+  spec: over.spec ?? { mtls: { mode: 'PERMISSIVE' } },
+});
+
+test('MeshConfig weft-system/default is valid; mtls.mode defaults to STRICT', () => {
+  assert.equal(assertValid(meshConfig()).resource.kind, 'MeshConfig');
+  const { resource } = assertValid(meshConfig({ spec: {} }));
+  assert.deepEqual((resource as { spec: unknown }).spec, { mtls: { mode: 'STRICT' } });
+});
+
+test('MeshConfig: only weft-system/default, and only the two modes', () => {
+  assertErrors(meshConfig({ name: 'mesh', namespace: 'default', spec: { mtls: { mode: 'OFF' } } }), [
+    ['spec.mtls.mode', 'must be one of STRICT, PERMISSIVE, got "OFF"'],
+  ]);
+  assertErrors(meshConfig({ name: 'mesh', namespace: 'default' }), [
+    ['metadata.name', 'must be "default": the mesh has one MeshConfig'],
+    ['metadata.namespace', 'must be "weft-system": the mesh has one MeshConfig'],
+  ]);
+});
+
+test('the model reads the mTLS mode from the MeshConfig, STRICT without one', () => {
+  const { resource } = assertValid(meshConfig());
+  assert.equal(buildModel(modelInput([resource])).mtlsMode, 'PERMISSIVE');
+  assert.equal(buildModel(modelInput([])).mtlsMode, 'STRICT');
+});
