@@ -1,9 +1,9 @@
 // End to end: authorization through real `weft` processes. A control plane, a client-only
 // sidecar and the sidecar of service `be` in front of an HTTP app; `weft apply` of an
 // AuthorizationPolicy denies within 2 s (403 naming the policy, counted on the admin /stats),
-// and `weft delete` restores access within 2 s. The callers here are plaintext (mutual TLS
-// between sidecars is not in this tree yet), so only request rules are exercised; identity
-// rules need the verified peer that mutual TLS supplies.
+// and `weft delete` restores access within 2 s. Callers reach be over mutual TLS, so identity
+// rules see the verified SPIFFE ID of the calling sidecar: an ALLOW for one service account lets
+// it in and keeps another out.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -50,12 +50,16 @@ after(async () => {
   app?.close();
 });
 
-function call(method: string, path: string): Promise<{ status: number; body: string }> {
+function call(
+  method: string,
+  path: string,
+  from: SidecarProcess = client,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
-        host: client.outbound.host,
-        port: client.outbound.port,
+        host: from.outbound.host,
+        port: from.outbound.port,
         method,
         path,
         headers: { host: 'be' },
@@ -148,5 +152,39 @@ spec:
     assert.equal((await call('GET', '/x')).status, 200);
   } finally {
     await runWeft(['delete', 'authorizationpolicy', 'be-allow-reads'], { server: cp.apiUrl });
+  }
+});
+
+test('an ALLOW for one caller identity: that sidecar gets 200, another service account 403', async () => {
+  const other = await startSidecar({ service: 'other', controlPlane: cp.apiUrl });
+  const policy = `apiVersion: weft.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: { name: be-allow-client }
+spec:
+  targetRef: { kind: Service, name: be }
+  rules:
+    - from: [{ principals: ["spiffe://weft.local/ns/default/sa/client"] }]
+`;
+  try {
+    await eventually(
+      'the other sidecar to reach be',
+      async () => (await call('GET', '/who', other)).status === 200,
+      10_000,
+    );
+    const applied = await runWeft(['apply', '-f', '-'], { server: cp.apiUrl, input: policy });
+    assert.equal(applied.code, 0, applied.stderr);
+    const denied = await eventually(
+      'the other service account denied',
+      async () => {
+        const a = await call('GET', '/who', other);
+        return a.status === 403 ? a : undefined;
+      },
+      2_000,
+    );
+    assert.match(denied.body, /no ALLOW policy matched for Service\/default\/be/);
+    assert.equal((await call('GET', '/who')).status, 200, 'the allowed identity still gets in');
+  } finally {
+    await runWeft(['delete', 'authorizationpolicy', 'be-allow-client'], { server: cp.apiUrl });
+    await other.stop();
   }
 });
