@@ -13,7 +13,7 @@ import {
 import { WeftError, type FieldError } from '../errors.js';
 import { checkKey, signingParams } from './key-policy.js';
 import { readPemBlocks, toPem } from './pem.js';
-import { parseSpiffeId, trustDomainSpiffeId } from './spiffe-id.js';
+import { parseSpiffeId, trustDomainSpiffeId, uriSans } from './spiffe-id.js';
 import { buildSelfSignedRoot, type SigningKey } from './svid.js';
 import { subtle, x509 } from './x509-lib.js';
 
@@ -294,13 +294,6 @@ function signedBy(child: X509Certificate, parent: X509Certificate): boolean {
 
 function isSelfSigned(cert: X509Certificate): boolean {
   return signedBy(cert, cert);
-}
-
-function uriSans(cert: X509Certificate): string[] {
-  return (cert.subjectAltName ?? '')
-    .split(', ')
-    .filter((s) => s.startsWith('URI:'))
-    .map((s) => s.slice(4));
 }
 
 function materialError(errors: FieldError[]): WeftError {

@@ -69,3 +69,13 @@ export function parseSpiffeId(uri: string): { ok: true; id: SpiffeId } | { ok: f
   }
   return { ok: true, id: { trustDomain, path } };
 }
+
+/** The URI subjectAltNames of a certificate, as node:crypto (X509Certificate) or node:tls renders them. */
+export function uriSans(
+  cert: { subjectAltName?: string | undefined; subjectaltname?: string } | undefined,
+): string[] {
+  return (cert?.subjectAltName ?? cert?.subjectaltname ?? '')
+    .split(', ')
+    .filter((s) => s.startsWith('URI:'))
+    .map((s) => s.slice(4));
+}

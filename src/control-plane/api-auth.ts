@@ -9,6 +9,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { parseSpiffeId, TOKEN_PREFIX } from '../ca/index.js';
+import { uriSans } from '../ca/spiffe-id.js';
 import { WeftError } from '../errors.js';
 import type { AdminToken } from './admin-token.js';
 
@@ -40,11 +41,7 @@ export function principalOf(req: IncomingMessage, admin: AdminToken, trustDomain
   }
   const socket = req.socket as Partial<TLSSocket>;
   if (socket.encrypted && socket.authorized) {
-    const cert = socket.getPeerX509Certificate?.();
-    const uris = (cert?.subjectAltName ?? '')
-      .split(', ')
-      .filter((s) => s.startsWith('URI:'))
-      .map((s) => s.slice(4));
+    const uris = uriSans(socket.getPeerX509Certificate?.());
     if (uris.length === 1) {
       const parsed = parseSpiffeId(uris[0]!);
       const id = parsed.ok ? parsed.id : undefined;

@@ -6,10 +6,8 @@
 
 import { EventEmitter } from 'node:events';
 import { request as httpsRequest } from 'node:https';
-import { X509Certificate } from 'node:crypto';
-import type { PeerCertificate } from 'node:tls';
 import { newWorkloadKey, workloadCsr } from '../ca/pkcs10.js';
-import { workloadSpiffeId } from '../ca/spiffe-id.js';
+import { uriSans, workloadSpiffeId } from '../ca/spiffe-id.js';
 import { WeftError } from '../errors.js';
 import type { Logger } from '../log.js';
 
@@ -54,15 +52,6 @@ export interface IdentityClientOptions {
 export interface ApiAnswer {
   status: number;
   json: unknown;
-}
-
-/** The URI SANs of a peer certificate (`URI:…` entries of subjectaltname). */
-export function uriSans(cert: PeerCertificate | X509Certificate | undefined): string[] {
-  const san = cert instanceof X509Certificate ? cert.subjectAltName : cert?.subjectaltname;
-  return (san ?? '')
-    .split(', ')
-    .filter((s) => s.startsWith('URI:'))
-    .map((s) => s.slice(4));
 }
 
 export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {

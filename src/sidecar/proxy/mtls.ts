@@ -14,6 +14,7 @@ import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from '../../log.js';
 import type { ListenerTls, UpstreamTls } from '../runtime-config.js';
+import { uriSans } from '../../ca/spiffe-id.js';
 import { peerIdentityOf, type PeerIdentity } from './peer-identity.js';
 
 /** What the proxy needs of the workload's SVID. */
@@ -39,10 +40,7 @@ export function peerOf(socket: Socket | undefined): PeerIdentity | undefined {
 /** The SPIFFE identity of a verified peer certificate, or undefined when it names none. */
 export function identityOfCertificate(cert: tls.PeerCertificate | undefined): PeerIdentity | undefined {
   if (!cert?.raw) return undefined;
-  const uris = (cert.subjectaltname ?? '')
-    .split(', ')
-    .filter((s) => s.startsWith('URI:'))
-    .map((s) => s.slice(4));
+  const uris = uriSans(cert);
   // An X.509-SVID carries exactly one URI SAN.
   if (uris.length !== 1) return undefined;
   return peerIdentityOf(uris[0]!, createHash('sha256').update(cert.raw).digest('hex'));

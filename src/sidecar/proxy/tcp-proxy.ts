@@ -5,26 +5,15 @@
 // A listener with RBAC filters decides once per connection, at accept, before dialling: a
 // denied connection is closed without a byte read or an upstream opened.
 
-import { createHash } from 'node:crypto';
-import { InboundTls, type TlsCredentials } from './mtls.js';
+import { InboundTls, peerOf, type TlsCredentials } from './mtls.js';
 import net from 'node:net';
-import { TLSSocket } from 'node:tls';
 import type { Logger } from '../../log.js';
 import type { TcpListener } from '../runtime-config.js';
 import { Acceptor } from './acceptor.js';
 import type { ActiveCluster } from './cluster-manager.js';
 import type { ProxyLimits } from './limits.js';
-import { peerIdentityOf, type PeerIdentity } from './peer-identity.js';
+import type { PeerIdentity } from './peer-identity.js';
 import { authorize, denialMessage, type RbacStats } from './rbac.js';
-
-/** The verified SPIFFE ID of a mutual-TLS client (first URI SAN); undefined for plaintext. */
-function peerOfSocket(socket: net.Socket): PeerIdentity | undefined {
-  if (!(socket instanceof TLSSocket) || !socket.authorized) return undefined;
-  const cert = socket.getPeerCertificate();
-  const uri = /(?:^|, )URI:([^,]+)/.exec(cert.subjectaltname ?? '')?.[1];
-  if (uri === undefined || cert.raw === undefined) return undefined;
-  return peerIdentityOf(uri, createHash('sha256').update(cert.raw).digest('hex'));
-}
 
 export class TcpListenerServer {
   private readonly acceptor: Acceptor;
@@ -100,8 +89,8 @@ export class TcpListenerServer {
     this.inbound?.close();
   }
 
-  /** `peer`: the client's verified identity; by default read from a TLS socket's certificate. */
-  private onConnection(client: net.Socket, peer: PeerIdentity | undefined = peerOfSocket(client)): void {
+  /** `peer`: the client's verified identity, as mTLS termination recorded it (none: plaintext). */
+  private onConnection(client: net.Socket, peer: PeerIdentity | undefined = peerOf(client)): void {
     const { cluster: clusterName, name, idleTimeoutMs, rbac } = this.listener;
     const decision = authorize(rbac, { peer, destinationPort: this.listener.port }, this.rbacStats);
     if (!decision.allowed) {
