@@ -57,6 +57,7 @@ export function procStats(pid: number): ProcStats {
 export interface ControlPlaneProcess {
   pid: number;
   apiUrl: string;
+  /** The plaintext xDS port (the bench's clients stand in for proxies without SVIDs). */
   xdsAddress: string;
   /** The admin token the control plane wrote to its data dir. */
   adminToken: string;
@@ -81,6 +82,9 @@ export async function startControlPlane(
       '--api-addr',
       '127.0.0.1:0',
       '--xds-addr',
+      '127.0.0.1:0',
+      // The simulated proxies have no SVIDs: they use the plaintext port, so TLS is not measured.
+      '--xds-plaintext-addr',
       '127.0.0.1:0',
     ],
     // Per-stream info logs would make the control plane spend its time writing 10,000 lines.
@@ -119,7 +123,7 @@ export async function startControlPlane(
   return {
     pid: proc.pid!,
     apiUrl: /^api: (\S+)$/m.exec(out)![1]!,
-    xdsAddress: /^xds: (\S+)$/m.exec(out)![1]!,
+    xdsAddress: /^xds-plaintext: (\S+)$/m.exec(out)![1]!,
     adminToken: readFileSync(/^admin-token: (.+)$/m.exec(out)![1]!, 'utf8').trim(),
     async stop() {
       // SIGTERM first: a clean exit is what makes --cpu-prof write its profile.

@@ -88,6 +88,7 @@ export async function runDelete(
 interface ProxyRow {
   node: { id: string };
   peer: string;
+  identity?: string;
   types: Record<string, { pending: boolean; ackedVersion: string; lastNack?: { message: string } }>;
 }
 
@@ -102,11 +103,12 @@ export async function runProxies(server: string, opts: { output: string }): Prom
     return [
       p.node.id,
       p.peer,
+      p.identity ?? '',
       types.map(([u, t]) => `${short(u)}:${t.pending ? 'SENT' : t.ackedVersion ? 'ACKED' : '-'}`).join(' '),
       nack ? `${short(nack[0])}: ${nack[1].lastNack!.message}` : '',
     ];
   });
-  const header = ['NODE', 'PEER', 'STATUS', 'LAST NACK'];
+  const header = ['NODE', 'PEER', 'IDENTITY', 'STATUS', 'LAST NACK'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [header, ...rows])
     console.log(

@@ -12,6 +12,7 @@ export interface ControlPlaneFlags {
   dataDir: string;
   apiAddr: string;
   xdsAddr: string;
+  xdsPlaintextAddr?: string;
   trustDomain: string;
   workloadApiAddr?: string;
   openReads?: boolean;
@@ -35,6 +36,7 @@ export async function runControlPlaneCommand(opts: ControlPlaneFlags): Promise<v
     logger,
     openReads: opts.openReads ?? false,
     svidTtlMs: parseTtl(opts.svidTtl) * 1000,
+    ...(opts.xdsPlaintextAddr === undefined ? {} : { xdsPlaintextAddr: opts.xdsPlaintextAddr }),
     ...(opts.workloadApiAddr === undefined ? {} : { workloadApiAddr: opts.workloadApiAddr }),
     ...(opts.caCert === undefined || opts.caKey === undefined
       ? {}
@@ -50,6 +52,7 @@ export async function runControlPlaneCommand(opts: ControlPlaneFlags): Promise<v
   console.log(`data-dir: ${resolve(opts.dataDir)}`);
   console.log(`trust-domain: ${opts.trustDomain}`);
   console.log(`xds: ${cp.xdsAddress}`);
+  if (cp.xdsPlaintextAddress) console.log(`xds-plaintext: ${cp.xdsPlaintextAddress}`);
   console.log(`api: ${cp.apiUrl}`);
   console.log(`workload-api: ${cp.workloadApiUrl}`);
   console.log(`spiffe-id: ${cp.identity.spiffeId}`);

@@ -38,7 +38,15 @@ program
   .description('run the control plane: REST API, xDS server, embedded store')
   .option('--data-dir <dir>', 'where the embedded store keeps its files', './weft-data')
   .option('--api-addr <host:port>', 'REST API address (port 0 picks a free port)', '127.0.0.1:15080')
-  .option('--xds-addr <host:port>', 'xDS (ADS gRPC) address (port 0 picks a free port)', '127.0.0.1:15010')
+  .option(
+    '--xds-addr <host:port>',
+    'xDS (ADS gRPC) address: TLS, each proxy authenticated by its SVID or join token (port 0 picks a free port)',
+    '127.0.0.1:15010',
+  )
+  .option(
+    '--xds-plaintext-addr <host:port>',
+    'also serve xDS without TLS or authentication, for proxyless gRPC clients (keep it on loopback)',
+  )
   .option('--trust-domain <domain>', 'SPIFFE trust domain of this mesh', 'weft.local')
   .option('--workload-api-addr <host:port>', 'TLS API for sidecars (default: the API host, a free port)')
   .option(

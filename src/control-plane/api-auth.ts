@@ -40,21 +40,30 @@ export function principalOf(req: IncomingMessage, admin: AdminToken, trustDomain
     throw new WeftError('WEFT_E_UNAUTHENTICATED', `the token is not the admin token; ${HOW_TO_AUTHENTICATE}`);
   }
   const socket = req.socket as Partial<TLSSocket>;
-  if (socket.encrypted && socket.authorized) {
-    const uris = uriSans(socket.getPeerX509Certificate?.());
-    if (uris.length === 1) {
-      const parsed = parseSpiffeId(uris[0]!);
-      const id = parsed.ok ? parsed.id : undefined;
-      const m = /^\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(id?.path ?? '');
-      if (id && m && id.trustDomain === trustDomain)
-        return { kind: 'workload', spiffeId: uris[0]!, namespace: m[1]!, serviceAccount: m[2]! };
-    }
-    throw new WeftError(
-      'WEFT_E_UNAUTHENTICATED',
-      `the client certificate is not an X.509-SVID of trust domain ${trustDomain}`,
-    );
-  }
+  if (socket.encrypted && socket.authorized)
+    return workloadOf(socket.getPeerX509Certificate?.(), trustDomain);
   return { kind: 'anonymous' };
+}
+
+type WorkloadPrincipal = Extract<Principal, { kind: 'workload' }>;
+
+/**
+ * The workload a verified client certificate names: its one URI SAN must be a SPIFFE ID of our
+ * trust domain in the `/ns/N/sa/SA` form, else the certificate is refused (a 401, not anonymous).
+ */
+export function workloadOf(cert: Parameters<typeof uriSans>[0], trustDomain: string): WorkloadPrincipal {
+  const uris = uriSans(cert);
+  if (uris.length === 1) {
+    const parsed = parseSpiffeId(uris[0]!);
+    const id = parsed.ok ? parsed.id : undefined;
+    const m = /^\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(id?.path ?? '');
+    if (id && m && id.trustDomain === trustDomain)
+      return { kind: 'workload', spiffeId: uris[0]!, namespace: m[1]!, serviceAccount: m[2]! };
+  }
+  throw new WeftError(
+    'WEFT_E_UNAUTHENTICATED',
+    `the client certificate is not an X.509-SVID of trust domain ${trustDomain}`,
+  );
 }
 
 export function unauthenticated(what: string): WeftError {

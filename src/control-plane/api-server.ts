@@ -32,7 +32,7 @@ import type { ResourceService } from './resource-service.js';
 import { resourceStoreKey, withVersion } from './resource-service.js';
 import type { AdminToken } from './admin-token.js';
 import { forbidden, principalOf, unauthenticated, type Principal } from './api-auth.js';
-import type { ControlPlaneIdentity, ServingCredentials } from './identity.js';
+import { servingTlsOptions, type ControlPlaneIdentity, type ServingCredentials } from './identity.js';
 
 export interface ApiDeps {
   store: Store;
@@ -40,7 +40,7 @@ export interface ApiDeps {
   resources: ResourceService;
   proxies: () => unknown[];
   /** What a sidecar needs to know to join: where xDS is served, the trust domain. */
-  info: () => { xdsAddress: string; trustDomain: string; workloadApi?: string };
+  info: () => { xdsAddress: string; xdsPlaintextAddress?: string; trustDomain: string; workloadApi?: string };
   healthy: () => boolean;
   log: Logger;
   admin: AdminToken;
@@ -57,7 +57,7 @@ export class ApiServer {
   private tlsServer: HttpsServer | undefined;
   private readonly streams = new Set<ServerResponse>();
   private readonly onRotated = (c: ServingCredentials): void =>
-    this.tlsServer?.setSecureContext(tlsOptions(c));
+    this.tlsServer?.setSecureContext(servingTlsOptions(c));
 
   constructor(private readonly deps: ApiDeps) {
     this.server = createServer((req, res) => this.serve(req, res));
@@ -79,7 +79,7 @@ export class ApiServer {
    */
   listenTls(host: string, port: number): Promise<AddressInfo> {
     const server = createTlsServer(
-      { ...tlsOptions(this.deps.identity.serving()), requestCert: true, rejectUnauthorized: false },
+      { ...servingTlsOptions(this.deps.identity.serving()), requestCert: true, rejectUnauthorized: false },
       (req, res) => this.serve(req, res),
     );
     this.tlsServer = server;
@@ -401,10 +401,6 @@ export class ApiServer {
       this.streams.delete(res);
     });
   }
-}
-
-function tlsOptions(c: ServingCredentials): { key: string; cert: string; ca: string; minVersion: 'TLSv1.3' } {
-  return { key: c.privateKeyPem, cert: c.chainPem, ca: c.trustBundlePem, minVersion: 'TLSv1.3' };
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {

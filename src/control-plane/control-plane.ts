@@ -14,12 +14,19 @@ import { MeshXdsSource } from './xds-source.js';
 import { ResourceService } from './resource-service.js';
 import { ApiServer } from './api-server.js';
 import { AdminToken } from './admin-token.js';
-import { ControlPlaneIdentity } from './identity.js';
+import { ControlPlaneIdentity, type ServingCredentials } from './identity.js';
+import { XdsServerCredentials, xdsAuthorizer } from './xds-auth.js';
 
 export interface ControlPlaneOptions {
   dataDir: string;
   apiAddr: string;
+  /** The xDS port: TLS, every stream authenticated (SVID or join token). */
   xdsAddr: string;
+  /**
+   * A second xDS port without TLS or authentication, for proxyless gRPC clients whose xDS
+   * bootstrap offers only insecure channel credentials. Off unless given; keep it on loopback.
+   */
+  xdsPlaintextAddr?: string;
   trustDomain: string;
   logger: Logger;
   /** Use this store instead of opening the file store in dataDir (tests, etcd later). */
@@ -39,6 +46,8 @@ export interface RunningControlPlane {
   /** `https://…` — the workload API. */
   workloadApiUrl: string;
   xdsAddress: string;
+  /** The unauthenticated xDS port, when one was asked for. */
+  xdsPlaintextAddress: string | undefined;
   /** Where the admin token was written (with a data dir). */
   adminTokenPath: string | undefined;
   /** The admin token itself, only when there was no data dir to write it to. */
@@ -61,6 +70,10 @@ export function parseHostPort(text: string, flag: string): { host: string; port:
     );
   }
   return { host: (m[1] ?? m[2])!, port };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 function formatHost(host: string): string {
@@ -102,8 +115,27 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       logger: log,
       controlPlaneId: `weft@${opts.trustDomain}`,
     });
-    const bound = await ads.bind(`${formatHost(xds.host)}:${xds.port}`);
     cleanups.unshift(() => ads.close());
+    const xdsCredentials = new XdsServerCredentials(identity.serving());
+    const onRotated = (c: ServingCredentials): void => xdsCredentials.update(c);
+    identity.on('rotated', onRotated);
+    cleanups.unshift(() => void identity.off('rotated', onRotated));
+    const bound = await ads.bind(`${formatHost(xds.host)}:${xds.port}`, {
+      credentials: xdsCredentials,
+      authorize: xdsAuthorizer(identity),
+    });
+    let xdsPlaintextAddress: string | undefined;
+    if (opts.xdsPlaintextAddr !== undefined) {
+      const plain = parseHostPort(opts.xdsPlaintextAddr, '--xds-plaintext-addr');
+      const b = await ads.bind(`${formatHost(plain.host)}:${plain.port}`);
+      xdsPlaintextAddress = `${formatHost(b.host)}:${b.port}`;
+      if (!isLoopback(b.host)) {
+        log.warn(
+          { address: xdsPlaintextAddress },
+          'the plaintext xDS port answers anyone who can reach it, without authentication: keep it on loopback',
+        );
+      }
+    }
     let listening = false;
     let workloadApiUrl = '';
     const apiServer = new ApiServer({
@@ -113,6 +145,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       proxies: () => ads.listProxies(),
       info: () => ({
         xdsAddress: `${formatHost(bound.host)}:${bound.port}`,
+        ...(xdsPlaintextAddress === undefined ? {} : { xdsPlaintextAddress }),
         trustDomain: opts.trustDomain,
         workloadApi: workloadApiUrl,
       }),
@@ -133,6 +166,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       apiUrl: `http://${formatHost(addr.address)}:${addr.port}`,
       workloadApiUrl,
       xdsAddress: `${formatHost(bound.host)}:${bound.port}`,
+      xdsPlaintextAddress,
       adminTokenPath: admin.path,
       adminToken: admin.created,
       identity,

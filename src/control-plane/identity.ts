@@ -37,6 +37,16 @@ export interface ServingCredentials {
   notAfter: Date;
 }
 
+/** node:tls options serving these credentials: TLS 1.3 only, peers checked against the bundle. */
+export function servingTlsOptions(c: ServingCredentials): {
+  key: string;
+  cert: string;
+  ca: string;
+  minVersion: 'TLSv1.3';
+} {
+  return { key: c.privateKeyPem, cert: c.chainPem, ca: c.trustBundlePem, minVersion: 'TLSv1.3' };
+}
+
 export interface IdentityOptions {
   store: Store;
   trustDomain: string;

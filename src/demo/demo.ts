@@ -89,13 +89,17 @@ export async function runDemo(opts: { dataDir?: string; calls?: string }): Promi
       dataDir: opts.dataDir ?? tempDir!,
       apiAddr: '127.0.0.1:0',
       xdsAddr: '127.0.0.1:0',
+      // grpc-js-xds offers only insecure channel credentials: the proxyless client needs this port.
+      xdsPlaintextAddr: '127.0.0.1:0',
       trustDomain: 'weft.local',
       logger,
     });
     closers.push(() => cp.close());
     const tokenEnv = cp.adminTokenPath ? `WEFT_ADMIN_TOKEN=$(cat ${cp.adminTokenPath}) ` : '';
     console.log(`  api: ${cp.apiUrl}   (try: ${tokenEnv}WEFT_SERVER=${cp.apiUrl} npx weft get workloads)`);
-    console.log(`  xds: ${cp.xdsAddress}`);
+    console.log(
+      `  xds: ${cp.xdsAddress} (TLS), ${cp.xdsPlaintextAddress} (plaintext, for the proxyless client)`,
+    );
 
     const v1 = await startEchoServer({ name: 'echo-v1' });
     const v2 = await startEchoServer({ name: 'echo-v2' });
@@ -119,7 +123,7 @@ export async function runDemo(opts: { dataDir?: string; calls?: string }): Promi
     console.log('           GRPCRoute echo: x-canary: true → v2, otherwise v1 90% / v2 10%');
 
     const client: EchoClient = createEchoClient('xds:///echo', {
-      xdsAddress: cp.xdsAddress,
+      xdsAddress: cp.xdsPlaintextAddress!,
       nodeId: 'demo-client',
     });
     closers.push(() => client.close());

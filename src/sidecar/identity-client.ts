@@ -6,6 +6,8 @@
 
 import { EventEmitter } from 'node:events';
 import { request as httpsRequest } from 'node:https';
+import type { PeerCertificate } from 'node:tls';
+import * as grpc from '@grpc/grpc-js';
 import { newWorkloadKey, workloadCsr } from '../ca/pkcs10.js';
 import { uriSans, workloadSpiffeId } from '../ca/spiffe-id.js';
 import { WeftError } from '../errors.js';
@@ -58,6 +60,7 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
   private svid: Svid | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  private grpc: { svid: Svid; creds: grpc.ChannelCredentials } | undefined;
   readonly spiffeId: string;
 
   constructor(private opts: IdentityClientOptions) {
@@ -87,6 +90,25 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
     const svid = await this.obtain(this.opts.token);
     this.install(svid);
     return svid;
+  }
+
+  /**
+   * gRPC channel credentials for the control plane's xDS port: our SVID as the client
+   * certificate, the server held to the control plane's SPIFFE ID. A new object once the SVID
+   * is renewed (the ADS client then opens a new channel at its next connection).
+   */
+  grpcCredentials(): grpc.ChannelCredentials {
+    const svid = this.current();
+    if (this.grpc?.svid !== svid) {
+      const creds = grpc.credentials.createSsl(
+        Buffer.from(svid.trustBundlePem),
+        Buffer.from(svid.privateKeyPem),
+        Buffer.from(svid.chainPem),
+        { checkServerIdentity: isControlPlane(this.opts.info.controlPlaneId, 'the xDS server') },
+      );
+      this.grpc = { svid, creds };
+    }
+    return this.grpc.creds;
   }
 
   close(): void {
@@ -128,15 +150,7 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
           ca: svid?.trustBundlePem ?? info.trustBundle,
           ...(svid && token === undefined ? { key: svid.privateKeyPem, cert: svid.chainPem } : {}),
           minVersion: 'TLSv1.3',
-          // The control plane is known by its SPIFFE ID, not by a host name.
-          checkServerIdentity: (_host, cert) => {
-            const ids = uriSans(cert);
-            return ids.length === 1 && ids[0] === info.controlPlaneId
-              ? undefined
-              : new Error(
-                  `the workload API presented ${ids.join(', ') || 'no SPIFFE ID'}, not ${info.controlPlaneId}`,
-                );
-          },
+          checkServerIdentity: isControlPlane(info.controlPlaneId, 'the workload API'),
           headers: {
             ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
             ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
@@ -235,4 +249,17 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
       this.timer.unref();
     }
   }
+}
+
+/** node:tls checkServerIdentity: the control plane is known by its SPIFFE ID, not by a host name. */
+function isControlPlane(
+  expected: string,
+  what: string,
+): (host: string, cert: PeerCertificate) => Error | undefined {
+  return (_host, cert) => {
+    const ids = uriSans(cert);
+    return ids.length === 1 && ids[0] === expected
+      ? undefined
+      : new Error(`${what} presented ${ids.join(', ') || 'no SPIFFE ID'}, not ${expected}`);
+  };
 }

@@ -186,6 +186,7 @@ export class Sidecar {
     const metadata: Record<string, string> = {
       WEFT_PROXY_TYPE: 'sidecar',
       NAMESPACE: opts.namespace,
+      SERVICE_ACCOUNT: opts.serviceAccount,
       WORKLOAD_NAME: name,
       SERVICE: opts.service,
       OUTBOUND_ADDR: formatAddr(outbound),
@@ -202,6 +203,10 @@ export class Sidecar {
       address: xdsAddress,
       node: { id: name, cluster: opts.service, metadata },
       backoff: { baseMs: 250, maxMs: 4000 },
+      // Over TLS with our SVID; a renewed one is used from the next reconnection on.
+      credentials: () => identity.grpcCredentials(),
+      // SNI would otherwise be the control plane's IP address, which TLS does not allow.
+      channelOptions: { 'grpc.ssl_target_name_override': info.trustDomain },
       logger: log,
     });
     const proxy = new Proxy({ logger: log });

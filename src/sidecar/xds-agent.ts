@@ -26,7 +26,9 @@ export interface XdsAgentOptions {
   /** Who this sidecar is; `metadata.WEFT_PROXY_TYPE` defaults to `sidecar`. */
   node: AdsClientNode;
   backoff?: { baseMs?: number; maxMs?: number };
-  credentials?: grpc.ChannelCredentials;
+  /** See AdsClientOptions.credentials: a function is asked again at every reconnection. */
+  credentials?: grpc.ChannelCredentials | (() => grpc.ChannelCredentials);
+  channelOptions?: grpc.ChannelOptions;
   logger?: Logger;
 }
 
@@ -136,6 +138,7 @@ export class XdsAgent extends EventEmitter<XdsAgentEvents> {
       apply: (u) => this.apply(u),
       ...(opts.backoff ? { backoff: opts.backoff } : {}),
       ...(opts.credentials ? { credentials: opts.credentials } : {}),
+      ...(opts.channelOptions ? { channelOptions: opts.channelOptions } : {}),
       logger: this.log,
     });
     this.client.on('ack', (e) => this.onAck(e));

@@ -46,7 +46,11 @@ export interface AdsClientOptions {
   /** false: ACK every response without decoding its resources (benchmarks). Default true. */
   decode?: boolean;
   backoff?: { baseMs?: number; maxMs?: number };
-  credentials?: grpc.ChannelCredentials;
+  /**
+   * Fixed credentials, or a function asked before every (re)connection, so that a renewed client
+   * certificate is the one presented next time; a different object means a new channel.
+   */
+  credentials?: grpc.ChannelCredentials | (() => grpc.ChannelCredentials);
   channelOptions?: grpc.ChannelOptions;
   logger?: Logger;
 }
@@ -107,7 +111,8 @@ interface ClientTypeState {
 export class AdsClient extends EventEmitter<AdsClientEvents> {
   private readonly opts: AdsClientOptions;
   private readonly log: Logger;
-  private readonly client: grpc.Client;
+  private client: grpc.Client;
+  private clientCredentials: grpc.ChannelCredentials;
   private readonly types = new Map<TypeUrl, ClientTypeState>();
   private readonly baseMs: number;
   private readonly maxMs: number;
@@ -125,11 +130,8 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     this.log = opts.logger ?? silentLogger();
     this.baseMs = opts.backoff?.baseMs ?? 500;
     this.maxMs = opts.backoff?.maxMs ?? 30_000;
-    this.client = new grpc.Client(
-      opts.address,
-      opts.credentials ?? grpc.credentials.createInsecure(),
-      opts.channelOptions ?? {},
-    );
+    this.clientCredentials = this.credentialsNow();
+    this.client = new grpc.Client(opts.address, this.clientCredentials, opts.channelOptions ?? {});
     for (const [typeUrl, sub] of Object.entries(opts.subscriptions ?? {})) {
       this.types.set(typeUrl as TypeUrl, {
         subscription: sub,
@@ -187,7 +189,18 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
 
   // -------------------------------------------------------------------------------------------
 
+  private credentialsNow(): grpc.ChannelCredentials {
+    const c = this.opts.credentials;
+    return typeof c === 'function' ? c() : (c ?? grpc.credentials.createInsecure());
+  }
+
   private connect(): void {
+    const credentials = this.credentialsNow();
+    if (credentials !== this.clientCredentials) {
+      this.client.close();
+      this.clientCredentials = credentials;
+      this.client = new grpc.Client(this.opts.address, credentials, this.opts.channelOptions ?? {});
+    }
     const call = this.client.makeBidiStreamRequest<object | Buffer, ReceivedResponse>(
       METHOD,
       (req) => (Buffer.isBuffer(req) ? req : Buffer.from(encodeDiscoveryRequest(req))),

@@ -35,6 +35,30 @@ export interface XdsConfigSource {
   onChange(listener: () => void): () => void;
 }
 
+/** The gRPC call of one ADS stream, as the server sees it. */
+export type AdsCall = grpc.ServerDuplexStream<DiscoveryRequestMessage, Buffer>;
+
+/** What a listener decided about a stream: who is on it, or why it may not go on. */
+export type StreamGrant = { ok: true; identity: string } | { ok: false; code: grpc.status; details: string };
+
+/**
+ * Decides whether a stream may receive the configuration of the node its first request names,
+ * from what the call carries (its TLS peer certificate, its metadata). Requests that arrive
+ * meanwhile wait; a refusal ends the stream with the given status before anything is sent.
+ */
+export type StreamAuthorizer = (call: AdsCall, node: NodeInfo) => Promise<StreamGrant>;
+
+/** How one listening port of the ADS server takes its streams. */
+export interface BindOptions {
+  /** Default: plaintext. */
+  credentials?: grpc.ServerCredentials;
+  /** Default: every stream is served (its identity shows as `unauthenticated`). */
+  authorize?: StreamAuthorizer;
+}
+
+/** Requests one stream may queue while it is being authorized; a proxy sends a handful. */
+const MAX_QUEUED_WHILE_AUTHORIZING = 64;
+
 export interface AdsServerOptions {
   logger: Logger;
   /** Sent as DiscoveryResponse.control_plane.identifier; lets a proxy say who configured it. */
@@ -67,6 +91,8 @@ export interface ProxyStatus {
   streamId: number;
   node: NodeInfo;
   peer: string;
+  /** Who the stream proved to be (a SPIFFE ID), or `unauthenticated` on a plaintext port. */
+  identity: string;
   /** ISO 8601 time the stream opened. */
   connectedSince: string;
   types: Partial<Record<TypeUrl, TypeStatus>>;
@@ -123,8 +149,9 @@ interface TypeState {
 
 interface AdsStream {
   readonly id: number;
-  readonly call: grpc.ServerDuplexStream<DiscoveryRequestMessage, Buffer>;
+  readonly call: AdsCall;
   readonly peer: string;
+  identity: string;
   readonly since: number;
   node: NodeInfo | undefined;
   readonly types: Map<TypeUrl, TypeState>;
@@ -172,7 +199,7 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
   private readonly streams = new Set<AdsStream>();
   private readonly unsubscribe: () => void;
   private readonly badResources = new WeakSet<object>();
-  private server: grpc.Server | undefined;
+  private readonly servers: grpc.Server[] = [];
   private nextStreamId = 1;
   private nonceCounter = 0;
   private pushScheduled: NodeJS.Immediate | undefined;
@@ -195,8 +222,11 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
     });
   }
 
-  /** Adds the ADS service to a server the caller owns (to share a port with other services). */
-  register(server: grpc.Server): void {
+  /**
+   * Adds the ADS service to a server the caller owns (to share a port with other services);
+   * `authorize` judges each of its streams.
+   */
+  register(server: grpc.Server, authorize?: StreamAuthorizer): void {
     const passThrough = (b: Buffer): Buffer => b;
     const method = (name: string): grpc.MethodDefinition<DiscoveryRequestMessage, Buffer> => ({
       path: ADS_SERVICE + name,
@@ -215,9 +245,8 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
         DeltaAggregatedResources: method('DeltaAggregatedResources'),
       },
       {
-        StreamAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequestMessage, Buffer>) =>
-          this.handleStream(call),
-        DeltaAggregatedResources: (call: grpc.ServerDuplexStream<DiscoveryRequestMessage, Buffer>) => {
+        StreamAggregatedResources: (call: AdsCall) => this.handleStream(call, authorize),
+        DeltaAggregatedResources: (call: AdsCall) => {
           call.emit('error', {
             code: grpc.status.UNIMPLEMENTED,
             details: 'Weft serves state-of-the-world ADS only: use StreamAggregatedResources',
@@ -227,19 +256,24 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
     );
   }
 
-  /** Starts a server of its own on `host:port` (port 0 picks one); resolves the bound address. */
-  async bind(
-    addr: string,
-    credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure(),
-  ): Promise<{ host: string; port: number }> {
+  /**
+   * Starts a server of its own on `host:port` (port 0 picks one); resolves the bound address.
+   * May be called more than once: each port has its own credentials and authorizer, and every
+   * port serves the same configuration.
+   */
+  async bind(addr: string, opts: BindOptions = {}): Promise<{ host: string; port: number }> {
     const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
-    this.register(server);
+    this.register(server, opts.authorize);
+    const credentials = opts.credentials ?? grpc.ServerCredentials.createInsecure();
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(addr, credentials, (err, p) => (err ? reject(err) : resolve(p))),
-    );
-    this.server = server;
+    ).catch((err: unknown) => {
+      server.forceShutdown();
+      throw err;
+    });
+    this.servers.push(server);
     const host = addr.slice(0, addr.lastIndexOf(':')).replace(/^\[|\]$/g, '');
-    this.log.info({ host, port }, 'xDS server listening');
+    this.log.info({ host, port, tls: credentials._isSecure() }, 'xDS server listening');
     return { host, port };
   }
 
@@ -269,6 +303,7 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
         streamId: s.id,
         node: s.node,
         peer: s.peer,
+        identity: s.identity,
         connectedSince: new Date(s.since).toISOString(),
         types,
       });
@@ -287,23 +322,26 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
       s.closed = true;
       s.call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'xDS server shutting down' });
     }
-    const server = this.server;
-    if (server === undefined) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        server.forceShutdown();
-        resolve();
-      }, this.closeGraceMs);
-      server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    await Promise.all(
+      this.servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              server.forceShutdown();
+              resolve();
+            }, this.closeGraceMs);
+            server.tryShutdown(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
+      ),
+    );
   }
 
   // -------------------------------------------------------------------------------------------
 
-  private handleStream(call: grpc.ServerDuplexStream<DiscoveryRequestMessage, Buffer>): void {
+  private handleStream(call: AdsCall, authorize: StreamAuthorizer | undefined): void {
     if (this.closed) {
       call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'xDS server shutting down' });
       return;
@@ -312,6 +350,7 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
       id: this.nextStreamId++,
       call,
       peer: call.getPeer(),
+      identity: 'unauthenticated',
       since: Date.now(),
       node: undefined,
       types: new Map(),
@@ -329,7 +368,7 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
         this.emit('disconnect', { streamId: stream.id, nodeId: stream.node.id, peer: stream.peer });
       }
     };
-    call.on('data', (req: DiscoveryRequestMessage) => {
+    const handle = (req: DiscoveryRequestMessage): void => {
       try {
         this.handleRequest(stream, req);
       } catch (err) {
@@ -340,6 +379,42 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
         });
         finish();
       }
+    };
+    // With an authorizer, nothing is handled until the first request's node is judged.
+    let queued: DiscoveryRequestMessage[] | undefined = authorize ? [] : undefined;
+    const refuse = (code: grpc.status, details: string): void => {
+      this.log.warn({ peer: stream.peer, nodeId: queued?.[0]?.node?.id, details }, 'xDS stream refused');
+      call.emit('error', { code, details });
+      finish();
+    };
+    call.on('data', (req: DiscoveryRequestMessage) => {
+      if (stream.closed) return;
+      if (queued === undefined) return handle(req);
+      if (queued.length >= MAX_QUEUED_WHILE_AUTHORIZING) {
+        return refuse(
+          grpc.status.RESOURCE_EXHAUSTED,
+          'too many DiscoveryRequests before the stream was authorized',
+        );
+      }
+      queued.push(req);
+      if (queued.length > 1) return;
+      if (req.node === null) {
+        return refuse(grpc.status.INVALID_ARGUMENT, 'the first DiscoveryRequest on a stream must carry node');
+      }
+      authorize!(call, nodeInfo(req.node)).then(
+        (grant) => {
+          if (stream.closed) return;
+          if (!grant.ok) return refuse(grant.code, grant.details);
+          stream.identity = grant.identity;
+          const waiting = queued ?? [];
+          queued = undefined;
+          for (const r of waiting) if (!stream.closed) handle(r);
+        },
+        (err: unknown) => {
+          this.log.error({ err, peer: stream.peer }, 'xDS stream authorization failed');
+          refuse(grpc.status.UNAVAILABLE, 'the control plane could not authorize the stream; retry');
+        },
+      );
     });
     call.on('end', () => {
       call.end();
@@ -360,15 +435,11 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
         });
         return;
       }
-      const n = req.node;
-      stream.node = {
-        id: n.id ?? '',
-        cluster: n.cluster ?? '',
-        metadata: structToJson(n.metadata),
-        userAgentName: n.user_agent_name ?? '',
-        userAgentVersion: n.user_agent_version ?? '',
-      };
-      this.log.info({ nodeId: stream.node.id, peer: stream.peer }, 'xDS stream opened');
+      stream.node = nodeInfo(req.node);
+      this.log.info(
+        { nodeId: stream.node.id, peer: stream.peer, identity: stream.identity },
+        'xDS stream opened',
+      );
       this.emit('connect', { streamId: stream.id, nodeId: stream.node.id, peer: stream.peer });
     }
     const node = stream.node;
@@ -711,4 +782,14 @@ function diffSets(prev: ResourceSet, next: ResourceSet): SetDiff {
     if (changed.size > 0) diff.set(typeUrl, changed);
   }
   return diff;
+}
+
+function nodeInfo(n: NonNullable<DiscoveryRequestMessage['node']>): NodeInfo {
+  return {
+    id: n.id ?? '',
+    cluster: n.cluster ?? '',
+    metadata: structToJson(n.metadata),
+    userAgentName: n.user_agent_name ?? '',
+    userAgentVersion: n.user_agent_version ?? '',
+  };
 }

@@ -103,13 +103,13 @@ async function allCallsReach(server: string, timeoutMs: number, n = 10): Promise
 before(async () => {
   dataDir = tempDir();
   files = tempDir();
-  cp = await startControlPlane({ dataDir });
+  cp = await startControlPlane({ dataDir, xdsPlaintextPort: 0 });
   v1 = await startEchoServer({ name: 'echo-v1' });
   v2 = await startEchoServer({ name: 'echo-v2' });
   const out = await apply('workloads.yaml', workloads());
   assert.match(out, /^workload\/echo-v1-0 created$/m);
   assert.match(out, /^service\/echo-v2 created$/m);
-  client = createEchoClient('xds:///echo', { xdsAddress: cp.xdsAddress, nodeId: 'e2e-client' });
+  client = createEchoClient('xds:///echo', { xdsAddress: cp.xdsPlaintextAddress!, nodeId: 'e2e-client' });
 });
 
 after(async () => {
@@ -171,13 +171,13 @@ test('a control plane restart keeps every resource; the client keeps working whi
   await allCallsReach('echo-v1', 2000);
   const before = await runWeft(['get', 'httproute', 'echo-split', '-o', 'json'], { server: cp.apiUrl });
   assert.equal(before.code, 0, before.stderr);
-  const xdsPort = cp.xdsPort;
+  const xdsPlaintextPort = cp.xdsPlaintextPort;
 
   await cp.kill();
   // Down: the client serves from the config it has.
   assert.deepEqual(await tally(30), { 'echo-v1': 30 });
 
-  cp = await startControlPlane({ dataDir, xdsPort });
+  cp = await startControlPlane({ dataDir, xdsPlaintextPort });
   const afterGet = await runWeft(['get', 'httproute', 'echo-split', '-o', 'json'], { server: cp.apiUrl });
   assert.equal(afterGet.code, 0, afterGet.stderr);
   assert.deepEqual(JSON.parse(afterGet.stdout), JSON.parse(before.stdout));
@@ -192,7 +192,7 @@ test('a control plane restart keeps every resource; the client keeps working whi
 
 test('xds:///<service>:<port> and namespaced names reach the service on that port', async () => {
   for (const target of ['xds:///echo-v1:7070', 'xds:///echo-v2.default:7070', 'xds:///echo-v1.default.svc']) {
-    const c = createEchoClient(target, { xdsAddress: cp.xdsAddress, nodeId: `e2e-${target}` });
+    const c = createEchoClient(target, { xdsAddress: cp.xdsPlaintextAddress!, nodeId: `e2e-${target}` });
     try {
       const res = await c.echo('hello');
       assert.equal(res.server, target.includes('v1') ? 'echo-v1' : 'echo-v2', target);

@@ -91,8 +91,12 @@ export interface ControlPlaneProcess {
   proc: ChildProcess;
   apiUrl: string;
   adminToken: string;
+  /** The TLS xDS port (SVID or join token required). */
   xdsAddress: string;
   xdsPort: number;
+  /** The unauthenticated xDS port, when `xdsPlaintextPort` was given. */
+  xdsPlaintextAddress: string | undefined;
+  xdsPlaintextPort: number | undefined;
   stdout: () => string;
   stderr: () => string;
   /** SIGTERM and wait for exit; resolves with the exit code. */
@@ -110,6 +114,8 @@ export async function startControlPlane(opts: {
   dataDir: string;
   apiPort?: number;
   xdsPort?: number;
+  /** Also serve plaintext xDS (for proxyless gRPC clients) on this port; 0 picks one. */
+  xdsPlaintextPort?: number;
   timeoutMs?: number;
   /** More flags, e.g. `['--svid-ttl', '60s']`. */
   extra?: string[];
@@ -125,6 +131,9 @@ export async function startControlPlane(opts: {
       `127.0.0.1:${opts.apiPort ?? 0}`,
       '--xds-addr',
       `127.0.0.1:${opts.xdsPort ?? 0}`,
+      ...(opts.xdsPlaintextPort === undefined
+        ? []
+        : ['--xds-plaintext-addr', `127.0.0.1:${opts.xdsPlaintextPort}`]),
       ...(opts.extra ?? []),
     ],
     {
@@ -158,6 +167,7 @@ export async function startControlPlane(opts: {
   });
   const apiUrl = /^api: (\S+)$/m.exec(out)![1]!;
   const xdsAddress = /^xds: (\S+)$/m.exec(out)![1]!;
+  const xdsPlaintextAddress = /^xds-plaintext: (\S+)$/m.exec(out)?.[1];
   const adminToken = readFileSync(/^admin-token: (.+)$/m.exec(out)![1]!, 'utf8').trim();
   registerControlPlane(apiUrl, adminToken);
   return {
@@ -165,7 +175,9 @@ export async function startControlPlane(opts: {
     apiUrl,
     adminToken,
     xdsAddress,
-    xdsPort: Number(xdsAddress.slice(xdsAddress.lastIndexOf(':') + 1)),
+    xdsPort: portOf(xdsAddress),
+    xdsPlaintextAddress,
+    xdsPlaintextPort: xdsPlaintextAddress === undefined ? undefined : portOf(xdsPlaintextAddress),
     stdout: () => out,
     stderr: () => err,
     async stop() {
@@ -241,11 +253,19 @@ export async function eventually<T>(
 }
 
 /** An in-process control plane on ephemeral ports and a fresh data dir, for integration tests. */
-export async function startInProcessControlPlane(): Promise<RunningControlPlane> {
+function portOf(address: string): number {
+  return Number(address.slice(address.lastIndexOf(':') + 1));
+}
+
+/** A control plane in this process; `plaintextXds` also opens the unauthenticated xDS port. */
+export async function startInProcessControlPlane(
+  opts: { plaintextXds?: boolean } = {},
+): Promise<RunningControlPlane> {
   const cp = await startRunningControlPlane({
     dataDir: tempDir(),
     apiAddr: '127.0.0.1:0',
     xdsAddr: '127.0.0.1:0',
+    ...(opts.plaintextXds ? { xdsPlaintextAddr: '127.0.0.1:0' } : {}),
     trustDomain: 'weft.local',
     logger: silentLogger(),
   });

@@ -1,5 +1,6 @@
 // Integration: an in-process control plane (real file store, real gRPC, real HTTP) and Weft's own
-// ADS client standing in for proxies. Covers what the proxyless end-to-end test cannot see:
+// ADS client standing in for proxies, on the plaintext xDS port (the TLS port's authentication
+// has its own test, control-plane-xds-auth). Covers what the proxyless end-to-end test cannot see:
 // NACKs reported through the API and the CLI, pushes only for changed resources, per-namespace
 // names, and the watch stream.
 
@@ -48,7 +49,7 @@ function client(
   extra: Partial<ConstructorParameters<typeof AdsClient>[0]> = {},
 ): AdsClient {
   const c = new AdsClient({
-    address: cp.xdsAddress,
+    address: cp.xdsPlaintextAddress!,
     node: { id, metadata: { NAMESPACE: 'default' } },
     subscriptions,
     ...extra,
@@ -59,7 +60,7 @@ function client(
 }
 
 before(async () => {
-  cp = await startInProcessControlPlane();
+  cp = await startInProcessControlPlane({ plaintextXds: true });
   await apply([workload('a-1', 'a', 9001), workload('b-1', 'b', 9002), workload('c-1', 'c', 9003, 'team-c')]);
 });
 
@@ -139,7 +140,7 @@ test('only changed resources are pushed: a change to service b sends nothing to 
 
 test("short names resolve in the proxy's own namespace", async () => {
   const inC = new AdsClient({
-    address: cp.xdsAddress,
+    address: cp.xdsPlaintextAddress!,
     node: { id: 'team-c-proxy', metadata: { NAMESPACE: 'team-c' } },
     subscriptions: { [TypeUrl.Listener]: ['c', 'a', 'a.default'] },
   });
