@@ -13,6 +13,7 @@ import { cpus, totalmem } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { GrpcChannel } from '../src/xds/grpc-channel.js';
 import { AdsClient } from '../src/xds/ads-client.js';
 import { TypeUrl } from '../src/xds/types.js';
 import {
@@ -148,6 +149,8 @@ async function runSize(args: Args, n: number): Promise<SizeResult> {
   const conns = args.connections === 'per-client' ? n : Math.min(n, args.connections);
   const cp = await startControlPlane(args.cpuProf === undefined ? {} : { cpuProfDir: args.cpuProf });
   const clients: AdsClient[] = [];
+  // One HTTP/2 connection per slot, shared by the clients assigned to it.
+  const channels = Array.from({ length: conns }, () => new GrpcChannel({ address: cp.xdsAddress }));
   try {
     const tLoad = performance.now();
     for (const batch of meshBatches(args.services, 500)) await api(cp, '/api/v1/apply', { documents: batch });
@@ -164,9 +167,7 @@ async function runSize(args: Args, n: number): Promise<SizeResult> {
         node: { id: `bench-${i}`, cluster: 'bench', locality: {} },
         subscriptions: subscriptionsFor(dialledServices(i, args.services), args.services),
         decode: false,
-        // grpc-js shares one subchannel (one TCP connection) between channels whose target and
-        // options are equal; a distinct option value per connection slot controls the count.
-        channelOptions: { 'weft.bench.connection': i % conns },
+        channel: channels[i % conns]!,
       });
       const seen = new Set<string>();
       acked.push(seen);
@@ -275,6 +276,7 @@ async function runSize(args: Args, n: number): Promise<SizeResult> {
     };
   } finally {
     for (const c of clients) c.close();
+    for (const ch of channels) ch.close();
     await cp.stop();
   }
 }

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { request as httpsRequest } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
-import * as grpc from '@grpc/grpc-js';
+import type { ChannelTls } from '../xds/grpc-channel.js';
 import { newWorkloadKey, workloadCsr } from '../ca/pkcs10.js';
 import { uriSans, workloadSpiffeId } from '../ca/spiffe-id.js';
 import { WeftError } from '../errors.js';
@@ -60,7 +60,6 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
   private svid: Svid | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
-  private grpc: { svid: Svid; creds: grpc.ChannelCredentials } | undefined;
   readonly spiffeId: string;
 
   constructor(private opts: IdentityClientOptions) {
@@ -93,22 +92,19 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
   }
 
   /**
-   * gRPC channel credentials for the control plane's xDS port: our SVID as the client
-   * certificate, the server held to the control plane's SPIFFE ID. A new object once the SVID
-   * is renewed (the ADS client then opens a new channel at its next connection).
+   * TLS for a connection to the control plane's xDS port: our current SVID as the client
+   * certificate, the server held to the control plane's SPIFFE ID. SNI is the trust domain:
+   * the address is usually an IP, which SNI may not carry.
    */
-  grpcCredentials(): grpc.ChannelCredentials {
+  xdsTls(): ChannelTls {
     const svid = this.current();
-    if (this.grpc?.svid !== svid) {
-      const creds = grpc.credentials.createSsl(
-        Buffer.from(svid.trustBundlePem),
-        Buffer.from(svid.privateKeyPem),
-        Buffer.from(svid.chainPem),
-        { checkServerIdentity: isControlPlane(this.opts.info.controlPlaneId, 'the xDS server') },
-      );
-      this.grpc = { svid, creds };
-    }
-    return this.grpc.creds;
+    return {
+      ca: svid.trustBundlePem,
+      key: svid.privateKeyPem,
+      cert: svid.chainPem,
+      servername: this.opts.info.trustDomain,
+      checkServerIdentity: isControlPlane(this.opts.info.controlPlaneId, 'the xDS server'),
+    };
   }
 
   close(): void {

@@ -204,9 +204,7 @@ export class Sidecar {
       node: { id: name, cluster: opts.service, metadata },
       backoff: { baseMs: 250, maxMs: 4000 },
       // Over TLS with our SVID; a renewed one is used from the next reconnection on.
-      credentials: () => identity.grpcCredentials(),
-      // SNI would otherwise be the control plane's IP address, which TLS does not allow.
-      channelOptions: { 'grpc.ssl_target_name_override': info.trustDomain },
+      tls: () => identity.xdsTls(),
       logger: log,
     });
     const proxy = new Proxy({ logger: log });

@@ -6,9 +6,9 @@
 // While the control plane is unreachable the last good config keeps serving (the ADS client
 // reconnects with backoff and jitter and resubscribes).
 import { EventEmitter } from 'node:events';
-import type * as grpc from '@grpc/grpc-js';
 import { silentLogger, type Logger } from '../log.js';
 import { AdsClient, type AdsClientNode, type AdsUpdate, type AckNackEvent } from '../xds/ads-client.js';
+import type { ChannelTls } from '../xds/grpc-channel.js';
 import { TypeUrl } from '../xds/types.js';
 import {
   nackMessage,
@@ -26,9 +26,8 @@ export interface XdsAgentOptions {
   /** Who this sidecar is; `metadata.WEFT_PROXY_TYPE` defaults to `sidecar`. */
   node: AdsClientNode;
   backoff?: { baseMs?: number; maxMs?: number };
-  /** See AdsClientOptions.credentials: a function is asked again at every reconnection. */
-  credentials?: grpc.ChannelCredentials | (() => grpc.ChannelCredentials);
-  channelOptions?: grpc.ChannelOptions;
+  /** See AdsClientOptions.tls: a function is asked again at every new connection. */
+  tls?: ChannelTls | (() => ChannelTls);
   logger?: Logger;
 }
 
@@ -137,8 +136,7 @@ export class XdsAgent extends EventEmitter<XdsAgentEvents> {
       subscriptions: { [TypeUrl.Cluster]: '*', [TypeUrl.Listener]: '*' },
       apply: (u) => this.apply(u),
       ...(opts.backoff ? { backoff: opts.backoff } : {}),
-      ...(opts.credentials ? { credentials: opts.credentials } : {}),
-      ...(opts.channelOptions ? { channelOptions: opts.channelOptions } : {}),
+      ...(opts.tls ? { tls: opts.tls } : {}),
       logger: this.log,
     });
     this.client.on('ack', (e) => this.onAck(e));

@@ -4,7 +4,6 @@
 // stays in force, so a consumer never sees a half-applied update. It reconnects with
 // exponential backoff and jitter and resumes with the versions it last accepted.
 import { EventEmitter } from 'node:events';
-import * as grpc from '@grpc/grpc-js';
 import { silentLogger, type Logger } from '../log.js';
 import { WEFT_VERSION } from '../version.js';
 import {
@@ -17,6 +16,7 @@ import {
   structFromJson,
   type DiscoveryResponseMessage,
 } from './codec.js';
+import { GrpcChannel, GrpcStatus, type ChannelTls, type GrpcCall } from './grpc-channel.js';
 import { PUSH_ORDER, TypeUrl } from './types.js';
 
 /** Names to subscribe to, or '*' for every resource of the type (wildcard). */
@@ -47,11 +47,17 @@ export interface AdsClientOptions {
   decode?: boolean;
   backoff?: { baseMs?: number; maxMs?: number };
   /**
-   * Fixed credentials, or a function asked before every (re)connection, so that a renewed client
-   * certificate is the one presented next time; a different object means a new channel.
+   * TLS to the server, or a function asked at every new connection, so that a renewed client
+   * certificate is the one presented next time. None: plaintext (h2c).
    */
-  credentials?: grpc.ChannelCredentials | (() => grpc.ChannelCredentials);
-  channelOptions?: grpc.ChannelOptions;
+  tls?: ChannelTls | (() => ChannelTls);
+  /** Extra request headers (gRPC metadata), e.g. `authorization`. */
+  metadata?: Record<string, string>;
+  /**
+   * A channel to share with other clients (one connection carrying several streams, as
+   * benchmarks want); `address` and `tls` are then the channel's. Not closed by close().
+   */
+  channel?: GrpcChannel;
   logger?: Logger;
 }
 
@@ -84,7 +90,7 @@ interface AdsClientEvents {
 /** Types whose responses carry the whole set: what a response omits is deleted. */
 const FULL_STATE = new Set<string>([TypeUrl.Listener, TypeUrl.Cluster]);
 const METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
-const INVALID_ARGUMENT = 3;
+const INVALID_ARGUMENT = GrpcStatus.INVALID_ARGUMENT;
 
 /**
  * A response as the stream delivers it: resources decoded to raw Any, or (decode: false) only
@@ -111,12 +117,11 @@ interface ClientTypeState {
 export class AdsClient extends EventEmitter<AdsClientEvents> {
   private readonly opts: AdsClientOptions;
   private readonly log: Logger;
-  private client: grpc.Client;
-  private clientCredentials: grpc.ChannelCredentials;
+  private readonly channel: GrpcChannel;
   private readonly types = new Map<TypeUrl, ClientTypeState>();
   private readonly baseMs: number;
   private readonly maxMs: number;
-  private call: grpc.ClientDuplexStream<object | Buffer, ReceivedResponse> | undefined;
+  private call: GrpcCall | undefined;
   private sentNode = false;
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -130,8 +135,8 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     this.log = opts.logger ?? silentLogger();
     this.baseMs = opts.backoff?.baseMs ?? 500;
     this.maxMs = opts.backoff?.maxMs ?? 30_000;
-    this.clientCredentials = this.credentialsNow();
-    this.client = new grpc.Client(opts.address, this.clientCredentials, opts.channelOptions ?? {});
+    this.channel =
+      opts.channel ?? new GrpcChannel({ address: opts.address, ...(opts.tls ? { tls: opts.tls } : {}) });
     for (const [typeUrl, sub] of Object.entries(opts.subscriptions ?? {})) {
       this.types.set(typeUrl as TypeUrl, {
         subscription: sub,
@@ -184,33 +189,25 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     const call = this.call;
     this.call = undefined;
     call?.cancel();
-    this.client.close();
+    if (this.opts.channel === undefined) this.channel.close();
   }
 
   // -------------------------------------------------------------------------------------------
 
-  private credentialsNow(): grpc.ChannelCredentials {
-    const c = this.opts.credentials;
-    return typeof c === 'function' ? c() : (c ?? grpc.credentials.createInsecure());
-  }
-
   private connect(): void {
-    const credentials = this.credentialsNow();
-    if (credentials !== this.clientCredentials) {
-      this.client.close();
-      this.clientCredentials = credentials;
-      this.client = new grpc.Client(this.opts.address, credentials, this.opts.channelOptions ?? {});
-    }
-    const call = this.client.makeBidiStreamRequest<object | Buffer, ReceivedResponse>(
-      METHOD,
-      (req) => (Buffer.isBuffer(req) ? req : Buffer.from(encodeDiscoveryRequest(req))),
-      (bytes) => this.readResponse(bytes),
-      new grpc.Metadata(),
-      {},
-    );
+    const call = this.channel.bidi(METHOD, this.opts.metadata);
     this.call = call;
     this.sentNode = false;
-    call.on('data', (res: ReceivedResponse) => {
+    call.on('message', (bytes: Buffer) => {
+      if (this.call !== call) return;
+      let res: ReceivedResponse;
+      try {
+        res = this.readResponse(bytes);
+      } catch (e) {
+        // Ends the stream (status CANCELLED, with this reason); the client reconnects.
+        call.cancel(`the DiscoveryResponse does not decode: ${(e as Error).message}`);
+        return;
+      }
       if (!this.connectedNow) {
         this.connectedNow = true;
         this.emit('connected');
@@ -218,8 +215,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
       this.attempt = 0; // the server answers: the next outage starts from the base delay
       this.handleResponse(res);
     });
-    call.on('status', (status: grpc.StatusObject) => this.onStreamEnd(call, status.code, status.details));
-    call.on('error', (err: grpc.ServiceError) => this.onStreamEnd(call, err.code, err.details));
+    call.on('status', (status) => this.onStreamEnd(call, status.code, status.details));
     // Resync: every type resumes with the version it last accepted, so a server that still
     // has that version could stay quiet, and one that has moved on sends the difference.
     for (const typeUrl of this.orderedTypes()) {
@@ -236,12 +232,8 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
     return [...known, ...[...this.types.keys()].filter((t) => !PUSH_ORDER.includes(t))];
   }
 
-  private onStreamEnd(
-    call: grpc.ClientDuplexStream<object | Buffer, ReceivedResponse>,
-    code: number,
-    details: string,
-  ): void {
-    if (this.call !== call) return; // already handled (error and status both fire)
+  private onStreamEnd(call: GrpcCall, code: number, details: string): void {
+    if (this.call !== call) return; // already handled
     this.call = undefined;
     const wasConnected = this.connectedNow;
     this.connectedNow = false;
@@ -300,7 +292,7 @@ export class AdsClient extends EventEmitter<AdsClientEvents> {
       this.sentNode = true;
     }
     if (errorMessage !== undefined) req.error_detail = { code: INVALID_ARGUMENT, message: errorMessage };
-    call.write(req);
+    call.write(encodeDiscoveryRequest(req));
   }
 
   private handleResponse(res: ReceivedResponse): void {

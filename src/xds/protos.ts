@@ -2,7 +2,7 @@
 // (the repo holds no copies of upstream protos). One protobufjs Root with keepCase, so field
 // names match the snake_case plain objects of the xDS contract (types.ts).
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import protobuf from 'protobufjs';
 import { WeftError } from '../errors.js';
@@ -55,9 +55,16 @@ function includeDirs(): string[] {
   ];
 }
 
-/** The shared Root, loaded on first use (a few hundred ms) and cached for the process. */
-export function xdsRoot(): protobuf.Root {
-  if (cached) return cached;
+/**
+ * The descriptor `npm run build` writes next to this module: the same types as JSON, made from
+ * the dependency's .proto files at build time (scripts/build-protos.mjs), so that a process
+ * never parses .proto text. Parsing leaves every name a slice of its file's text, which keeps
+ * ~1 MB of source alive in each process; a JSON descriptor is loaded in a fraction of the time.
+ */
+const DESCRIPTOR = new URL('./envoy-protos.json', import.meta.url);
+
+/** The types parsed from the .proto files in the dependency (what the build turns into JSON). */
+export function parseXdsProtos(): protobuf.Root {
   const dirs = includeDirs();
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => {
@@ -69,8 +76,75 @@ export function xdsRoot(): protobuf.Root {
   };
   root.loadSync([...XDS_PROTO_FILES], { keepCase: true });
   root.resolveAll();
-  cached = root;
   return root;
+}
+
+/**
+ * The descriptor's content: the types the files of XDS_PROTO_FILES define and every type those
+ * refer to, however indirectly. What else their imports define (a third of it) is left out:
+ * every process would hold it for nothing.
+ */
+export function xdsDescriptorJson(root: protobuf.Root): string {
+  const ours = new Set(XDS_PROTO_FILES);
+  const inOurFiles = (t: protobuf.ReflectionObject): boolean =>
+    XDS_PROTO_FILES.some((f) => t.filename?.endsWith(f) === true) || ours.has(t.filename ?? '');
+  const kept = new Set<protobuf.ReflectionObject>();
+  const queue: protobuf.ReflectionObject[] = [];
+  const keep = (t: protobuf.ReflectionObject | null): void => {
+    if (t === null || kept.has(t)) return;
+    kept.add(t);
+    queue.push(t);
+  };
+  const all: protobuf.ReflectionObject[] = [];
+  // Extensions (`extend google.protobuf.FieldOptions { … }`: validation rules, annotations)
+  // describe the .proto files, not messages on the wire.
+  const extensions: protobuf.Field[] = [];
+  const walk = (ns: protobuf.NamespaceBase): void => {
+    for (const o of ns.nestedArray) {
+      if (o instanceof protobuf.Type || o instanceof protobuf.Enum || o instanceof protobuf.Service)
+        all.push(o);
+      if (o instanceof protobuf.Field && o.extend !== undefined) extensions.push(o);
+      if (o instanceof protobuf.Namespace || o instanceof protobuf.Type) walk(o);
+    }
+  };
+  walk(root);
+  for (const t of all) if (inOurFiles(t)) keep(t);
+  while (queue.length > 0) {
+    const t = queue.pop()!;
+    // A nested type is written inside its parent, so the parent (and what it refers to) stays.
+    if (t.parent instanceof protobuf.Type) keep(t.parent);
+    if (t instanceof protobuf.Type) for (const f of t.fieldsArray) keep(f.resolvedType);
+    if (t instanceof protobuf.Service) {
+      for (const m of t.methodsArray) {
+        keep(m.resolvedRequestType);
+        keep(m.resolvedResponseType);
+      }
+    }
+  }
+  for (const e of extensions) e.parent?.remove(e);
+  for (const t of all) if (!kept.has(t)) t.parent?.remove(t);
+  return JSON.stringify({ files: XDS_PROTO_FILES, root: root.toJSON() });
+}
+
+function loadDescriptor(): protobuf.Root | undefined {
+  let text: string;
+  try {
+    text = readFileSync(DESCRIPTOR, 'utf8');
+  } catch {
+    return undefined; // not built (a checkout run from source): parse instead
+  }
+  const json = JSON.parse(text) as { files: string[]; root: protobuf.INamespace };
+  // Built from another file list (sources changed since the build): not to be trusted.
+  if (json.files.join('\n') !== XDS_PROTO_FILES.join('\n')) return undefined;
+  const root = protobuf.Root.fromJSON(json.root);
+  root.resolveAll();
+  return root;
+}
+
+/** The shared Root, loaded on first use and cached for the process. */
+export function xdsRoot(): protobuf.Root {
+  cached ??= loadDescriptor() ?? parseXdsProtos();
+  return cached;
 }
 
 /** The message type for a fully qualified name or a `type.googleapis.com/…` URL. */

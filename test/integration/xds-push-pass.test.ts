@@ -60,13 +60,8 @@ after(async () => {
 });
 
 function client(id: string, names: string[]): AdsClient {
-  // Distinct channel options: one connection per client, as real proxies have.
-  const c = new AdsClient({
-    address,
-    node: { id },
-    subscriptions: { [CLA]: names },
-    channelOptions: { 'weft.test.id': id },
-  });
+  // A channel of its own: one connection per client, as real proxies have.
+  const c = new AdsClient({ address, node: { id }, subscriptions: { [CLA]: names } });
   clients.push(c);
   c.start();
   return c;
