@@ -30,6 +30,7 @@ import {
 } from './names.js';
 import { orderMatches } from './route-order.js';
 import { expectedIdentities, outboundSni, upstreamTls } from './mtls.js';
+import { DEFAULT_PATH_NORMALIZATION } from './path-normalization.js';
 import { sidecarResources } from './sidecar-listeners.js';
 import {
   ADS_SOURCE,
@@ -148,6 +149,7 @@ export function compile(model: MeshModel, node: NodeView): ResourceSet {
       services,
       model.authorization ?? [],
       node.trustDomain === undefined ? undefined : (model.mtlsMode ?? 'STRICT'),
+      model.pathNormalization ?? DEFAULT_PATH_NORMALIZATION,
     );
     for (const [name, l] of own.listeners) listeners.set(name, l);
     for (const [name, r] of own.routes) routes.set(name, r);

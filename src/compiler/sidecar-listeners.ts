@@ -10,13 +10,20 @@
 //   outbound|<local>  one TCP proxy per declared opaque TCP upstream, on its own local port.
 // The app cluster `inbound|<appPort>||` is STATIC: the app is on this host, not in EDS.
 
-import type { AuthorizationBinding, MeshService, MtlsMode, ServicePort } from '../registry/model.js';
+import type {
+  AuthorizationBinding,
+  MeshService,
+  MtlsMode,
+  PathNormalizationMode,
+  ServicePort,
+} from '../registry/model.js';
 import { serviceKey } from '../registry/model.js';
 import { rbacFilters } from './authorization.js';
 import type { SidecarView } from './compile.js';
 import { ADS_SOURCE, HCM_TYPE, ROUTER_TYPE, http2Options, loadAssignment } from './envoy-fragments.js';
 import { inboundTls } from './mtls.js';
 import { clusterFor } from './names.js';
+import { DEFAULT_PATH_NORMALIZATION, hcmPathFields } from './path-normalization.js';
 
 const TCP_PROXY_TYPE = 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy';
 export const OUTBOUND_LISTENER = 'outbound';
@@ -38,6 +45,7 @@ function httpConnectionManager(
   statPrefix: string,
   codec: string,
   routing: Record<string, unknown>,
+  paths: PathNormalizationMode,
   rbac: object[] = [],
 ): object {
   return {
@@ -47,6 +55,8 @@ function httpConnectionManager(
       stat_prefix: statPrefix,
       codec_type: codec,
       ...routing,
+      // Before any filter: RBAC, routing and the app must all see one spelling of the path.
+      ...hcmPathFields(paths),
       // Authorization before routing: a denied request never reaches the router.
       http_filters: [...rbac, { name: 'envoy.filters.http.router', typed_config: { '@type': ROUTER_TYPE } }],
     },
@@ -121,6 +131,8 @@ export function sidecarResources(
   authorization: readonly AuthorizationBinding[] = [],
   /** The inbound listener's mTLS mode; undefined: plaintext (no trust domain to verify). */
   mtlsMode?: MtlsMode,
+  /** How both HTTP listeners normalize request paths (the MeshConfig's). */
+  paths: PathNormalizationMode = DEFAULT_PATH_NORMALIZATION,
 ): SidecarResources {
   const out: SidecarResources = {
     listeners: new Map(),
@@ -136,9 +148,12 @@ export function sidecarResources(
       view.outbound.host,
       view.outbound.port,
       'OUTBOUND',
-      httpConnectionManager(OUTBOUND_LISTENER, 'AUTO', {
-        rds: { route_config_name: OUTBOUND_ROUTE_CONFIG, config_source: ADS_SOURCE },
-      }),
+      httpConnectionManager(
+        OUTBOUND_LISTENER,
+        'AUTO',
+        { rds: { route_config_name: OUTBOUND_ROUTE_CONFIG, config_source: ADS_SOURCE } },
+        paths,
+      ),
     ),
   );
   out.routes.set(OUTBOUND_ROUTE_CONFIG, {
@@ -184,6 +199,7 @@ export function sidecarResources(
               ],
             },
           },
+          paths,
           rbac,
         );
     const ahead = tcp ? rbac : [];

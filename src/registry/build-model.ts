@@ -5,6 +5,7 @@
 // the fields it needs and the compiler never sees the user-facing kinds.
 
 import { isDns1035Label } from '../resources/formats.js';
+import { DEFAULT_PATH_NORMALIZATION } from '../resources/kinds/mesh-config.js';
 import type {
   AuthorizationBinding,
   AuthzRule,
@@ -15,6 +16,7 @@ import type {
   MeshModel,
   MeshService,
   MtlsMode,
+  PathNormalizationMode,
   PathMatch,
   PortProtocol,
   RouteBinding,
@@ -175,7 +177,9 @@ export interface ModelInput {
   authorizationPolicies?: AuthorizationPolicyView[];
   trafficTargets?: TrafficTargetView[];
   httpRouteGroups?: HTTPRouteGroupView[];
-  meshConfig?: { spec: { mtls: { mode: MtlsMode } } };
+  meshConfig?: {
+    spec: { mtls: { mode: MtlsMode }; pathNormalization?: { normalization: PathNormalizationMode } };
+  };
 }
 
 export function buildModel(input: ModelInput): MeshModel {
@@ -215,6 +219,7 @@ export function buildModel(input: ModelInput): MeshModel {
 
   return {
     mtlsMode: input.meshConfig?.spec.mtls.mode ?? 'STRICT',
+    pathNormalization: input.meshConfig?.spec.pathNormalization?.normalization ?? DEFAULT_PATH_NORMALIZATION,
     services: [...services.values()].sort(
       (a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name),
     ),

@@ -130,6 +130,8 @@ export interface AuthorizationBinding {
   rules: AuthzRule[];
 }
 export type MtlsMode = 'STRICT' | 'PERMISSIVE';
+/** How sidecars normalize request paths (MeshConfig `spec.pathNormalization.normalization`). */
+export type PathNormalizationMode = 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
 
 /** The annotation a sidecar puts on the Workload it registers. */
 export const SIDECAR_ANNOTATION = 'weft.dev/sidecar';
@@ -137,6 +139,8 @@ export const SIDECAR_ANNOTATION = 'weft.dev/sidecar';
 export interface MeshModel {
   /** From the MeshConfig; absent (no MeshConfig) means STRICT. */
   mtlsMode?: MtlsMode;
+  /** From the MeshConfig; absent means MERGE_SLASHES (see compiler/path-normalization.ts). */
+  pathNormalization?: PathNormalizationMode;
   /** Sorted by namespace then name. */
   services: MeshService[];
   /** Sorted by creation time then namespace/name (Gateway API tie-break order). */

@@ -64,6 +64,21 @@ export interface HttpListener extends ListenerBase {
   streamIdleTimeoutMs?: number;
   /** RBAC filters in chain order (DENY before ALLOW as compiled); absent or empty = no checks. */
   rbac?: RbacRules[];
+  /** How the request path is normalized before any filter sees it; absent = as received. */
+  pathNormalization?: PathNormalization;
+}
+
+/**
+ * The HttpConnectionManager's path normalization, applied in Envoy's order: the escaped-slash
+ * action, then RFC 3986 normalization, then merging slashes. The query is never touched.
+ */
+export interface PathNormalization {
+  /** `normalize_path`: dot segments removed, unreserved escapes decoded, `\` read as `/`. */
+  normalize: boolean;
+  /** `merge_slashes`: runs of `/` become one. */
+  mergeSlashes: boolean;
+  /** `path_with_escaped_slashes_action` for `%2F` and `%5C` (IMPLEMENTATION_SPECIFIC_DEFAULT = keep). */
+  escapedSlashes: 'keep' | 'reject' | 'unescapeAndForward' | 'unescapeAndRedirect';
 }
 
 export interface TcpListener extends ListenerBase {

@@ -3,7 +3,9 @@
 // AuthorizationPolicy denies within 2 s (403 naming the policy, counted on the admin /stats),
 // and `weft delete` restores access within 2 s. Callers reach be over mutual TLS, so identity
 // rules see the verified SPIFFE ID of the calling sidecar: an ALLOW for one service account lets
-// it in and keeps another out.
+// it in and keeps another out. Sidecars normalize paths (the mesh default, MERGE_SLASHES): a DENY
+// on /admin holds against `/./admin`, `//admin`, `/%61dmin` and the rest, and the app gets the
+// normalized path with the query as sent; a MeshConfig with normalization NONE turns it off.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -186,5 +188,79 @@ spec:
   } finally {
     await runWeft(['delete', 'authorizationpolicy', 'be-allow-client'], { server: cp.apiUrl });
     await other.stop();
+  }
+});
+
+test('a DENY on /admin holds against every other spelling of the path; the app gets it normalized', async () => {
+  const policy = `apiVersion: weft.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: { name: be-deny-admin-paths }
+spec:
+  targetRef: { kind: Service, name: be }
+  action: DENY
+  rules:
+    - to: [{ paths: ['/admin', '/admin/*'] }]
+`;
+  const applied = await runWeft(['apply', '-f', '-'], { server: cp.apiUrl, input: policy });
+  assert.equal(applied.code, 0, applied.stderr);
+  try {
+    await eventually(
+      'the policy to deny GET /admin',
+      async () => (await call('GET', '/admin')).status === 403,
+      2_000,
+    );
+    for (const path of [
+      '/./admin',
+      '//admin',
+      '/x/../admin',
+      '/%61dmin',
+      '/%2e/admin',
+      '/%2E%2E/admin/users',
+      '/admin/.',
+      '/\\admin',
+      '/public/..;/admin',
+    ]) {
+      const a = await call('GET', path);
+      assert.equal(a.status, 403, path);
+      assert.equal(a.body, 'RBAC: access denied by AuthorizationPolicy/default/be-deny-admin-paths\n', path);
+    }
+    const ok = await call('GET', '/x/./a//b/../c%7e?q=/../%2F&r=//');
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body, 'be GET /x/a/c~?q=/../%2F&r=//');
+    const bad = await call('GET', '/a%zz');
+    assert.equal(bad.status, 400);
+    assert.match(bad.body, /^bad request: malformed percent-encoding "%zz"/);
+
+    // A MeshConfig with normalization NONE turns it off in both sidecars: the spelling the
+    // default folds into /admin now reaches the app as sent, which is the hole it closes.
+    const none = [
+      'apiVersion: weft.dev/v1alpha1',
+      'kind: MeshConfig',
+      'metadata: { name: default, namespace: weft-system }',
+      'spec: { pathNormalization: { normalization: NONE } }',
+    ].join('\n');
+    const set = await runWeft(['apply', '-f', '-'], { server: cp.apiUrl, input: none });
+    assert.equal(set.code, 0, set.stderr);
+    const open = await eventually(
+      'NONE to let /./admin through',
+      async () => {
+        const a = await call('GET', '/./admin');
+        return a.status === 200 ? a : undefined;
+      },
+      5_000,
+    );
+    assert.equal(open.body, 'be GET /./admin');
+    const back = await runWeft(['delete', 'meshconfig', 'default', '-n', 'weft-system'], {
+      server: cp.apiUrl,
+    });
+    assert.equal(back.code, 0, back.stderr);
+    await eventually(
+      'the default normalization back',
+      async () => (await call('GET', '/./admin')).status === 403,
+      5_000,
+    );
+  } finally {
+    await runWeft(['delete', 'meshconfig', 'default', '-n', 'weft-system'], { server: cp.apiUrl });
+    await runWeft(['delete', 'authorizationpolicy', 'be-deny-admin-paths'], { server: cp.apiUrl });
   }
 });

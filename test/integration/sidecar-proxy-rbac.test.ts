@@ -10,13 +10,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
-import { compile, type NodeView } from '../../src/compiler/compile.js';
-import type { AuthorizationBinding, MeshModel, PortProtocol } from '../../src/registry/model.js';
-import { translate } from '../../src/sidecar/config/translate.js';
-import { formatProblem } from '../../src/sidecar/config/problems.js';
+import type { AuthorizationBinding } from '../../src/registry/model.js';
 import type { Proxy } from '../../src/sidecar/proxy/proxy.js';
-import { decodeResource, encodeResource } from '../../src/xds/codec.js';
-import { TypeUrl, type ResourceSet } from '../../src/xds/types.js';
+import { compiledSidecarConfig as sidecarConfig } from './sidecar-compiled-config.js';
 import { closeServer, get, listen, newProxy, portOf } from './sidecar-proxy-helpers.js';
 
 function binding(
@@ -30,56 +26,6 @@ function binding(
     action,
     rules,
   };
-}
-
-/** What a sidecar fronting workload default/be-0 (app on `appPort`) applies, given these policies. */
-function sidecarConfig(appPort: number, protocol: PortProtocol, authorization: AuthorizationBinding[]) {
-  const model: MeshModel = {
-    services: [
-      {
-        namespace: 'default',
-        name: 'be',
-        implicit: false,
-        ports: [
-          {
-            port: 80,
-            protocol,
-            endpoints: [
-              { address: '127.0.0.1', port: 1, workload: 'default/be-0', serviceAccount: 'be', labels: {} },
-            ],
-          },
-        ],
-      },
-    ],
-    routes: [],
-    authorization,
-  };
-  const node: NodeView = {
-    namespace: 'default',
-    sidecar: {
-      outbound: { host: '127.0.0.1', port: 0 },
-      inbound: { host: '127.0.0.1', port: 0, appPort, protocol },
-      tcpUpstreams: [],
-      workload: 'default/be-0',
-    },
-  };
-  const set: ResourceSet = compile(model, node);
-  const wire = (t: TypeUrl) =>
-    new Map(
-      [...(set.get(t) ?? new Map<string, object>())].map(([n, o]) => [
-        n,
-        decodeResource(t, encodeResource(t, o)),
-      ]),
-    );
-  const r = translate({
-    listeners: wire(TypeUrl.Listener),
-    routes: wire(TypeUrl.RouteConfiguration),
-    clusters: wire(TypeUrl.Cluster),
-    endpoints: wire(TypeUrl.ClusterLoadAssignment),
-    versions: { listeners: '1', routes: '1', clusters: '1', endpoints: '1' },
-  });
-  if (!r.ok) throw new Error(r.problems.map(formatProblem).join('\n'));
-  return r.config;
 }
 
 let app: http.Server;

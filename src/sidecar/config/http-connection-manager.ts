@@ -1,13 +1,14 @@
-// The HttpConnectionManager network filter: codec, limits, and where the routes come from (RDS
-// over ADS, or inline). Its HTTP filter chain is RBAC filters (any number, enforced in order)
-// then exactly one router, last; an optional filter the sidecar does not know is skipped, as
-// Envoy does.
-import type { HttpListener, RbacRules, RouteTable } from '../runtime-config.js';
+// The HttpConnectionManager network filter: codec, limits, path normalization, and where the
+// routes come from (RDS over ADS, or inline). Its HTTP filter chain is RBAC filters (any number,
+// enforced in order) then exactly one router, last; an optional filter the sidecar does not know
+// is skipped, as Envoy does.
+import type { HttpListener, PathNormalization, RbacRules, RouteTable } from '../runtime-config.js';
 import { CONFIG_SOURCE, durationMs, wrapped } from './common.js';
 import { at, type ProblemSink } from './problems.js';
 import { HTTP_RBAC, HTTP_RBAC_TYPE, translateRbac } from './rbac.js';
 import { ROUTE_CONFIGURATION, translateRouteConfiguration } from './route-configuration.js';
 import {
+  BOOL_VALUE,
   DURATION,
   UINT32_VALUE,
   anyOf,
@@ -56,6 +57,15 @@ export const HTTP_CONNECTION_MANAGER: MessageSpec = {
     request_timeout: message(DURATION),
     stream_idle_timeout: message(DURATION),
     max_request_headers_kb: message(UINT32_VALUE),
+    normalize_path: message(BOOL_VALUE),
+    merge_slashes: bool,
+    path_with_escaped_slashes_action: enumOf(
+      'IMPLEMENTATION_SPECIFIC_DEFAULT',
+      'KEEP_UNCHANGED',
+      'REJECT_REQUEST',
+      'UNESCAPE_AND_FORWARD',
+      'UNESCAPE_AND_REDIRECT',
+    ),
   },
   oneOf: [{ fields: ['rds', 'route_config'], required: true }],
 };
@@ -65,7 +75,7 @@ type Obj = Record<string, unknown>;
 export interface TranslatedHcm {
   settings: Pick<
     HttpListener,
-    'codec' | 'maxRequestHeadersBytes' | 'requestTimeoutMs' | 'streamIdleTimeoutMs'
+    'codec' | 'maxRequestHeadersBytes' | 'requestTimeoutMs' | 'streamIdleTimeoutMs' | 'pathNormalization'
   > & { rbac?: RbacRules[] };
   /** RDS: the RouteConfiguration to look up. */
   rdsName?: string;
@@ -74,6 +84,26 @@ export interface TranslatedHcm {
 }
 
 const CODEC: Record<string, HttpListener['codec']> = { AUTO: 'auto', HTTP1: 'http1', HTTP2: 'http2' };
+
+// Envoy's IMPLEMENTATION_SPECIFIC_DEFAULT is KEEP_UNCHANGED (and so is an unset field).
+const ESCAPED_SLASHES: Record<string, PathNormalization['escapedSlashes']> = {
+  IMPLEMENTATION_SPECIFIC_DEFAULT: 'keep',
+  KEEP_UNCHANGED: 'keep',
+  REJECT_REQUEST: 'reject',
+  UNESCAPE_AND_FORWARD: 'unescapeAndForward',
+  UNESCAPE_AND_REDIRECT: 'unescapeAndRedirect',
+};
+
+/** The three path fields; undefined when all are off (Envoy's defaults): the path goes as received. */
+function pathNormalization(hcm: Obj): PathNormalization | undefined {
+  const how: PathNormalization = {
+    normalize: wrapped<boolean>(hcm.normalize_path, false) === true,
+    mergeSlashes: hcm.merge_slashes === true,
+    escapedSlashes:
+      ESCAPED_SLASHES[(hcm.path_with_escaped_slashes_action as string | undefined) ?? ''] ?? 'keep',
+  };
+  return how.normalize || how.mergeSlashes || how.escapedSlashes !== 'keep' ? how : undefined;
+}
 
 /** A checked HCM; `inlineName` names its inline route table when it has one. */
 export function translateHcm(hcm: Obj, path: string, inlineName: string, sink: ProblemSink): TranslatedHcm {
@@ -108,6 +138,8 @@ export function translateHcm(hcm: Obj, path: string, inlineName: string, sink: P
   }
   if (isObject(hcm.request_timeout)) settings.requestTimeoutMs = durationMs(hcm.request_timeout);
   if (isObject(hcm.stream_idle_timeout)) settings.streamIdleTimeoutMs = durationMs(hcm.stream_idle_timeout);
+  const paths = pathNormalization(hcm);
+  if (paths) settings.pathNormalization = paths;
   if (isObject(hcm.rds)) {
     const name = hcm.rds.route_config_name as string;
     if (name === '') sink.add(at(at(path, 'rds'), 'route_config_name'), 'must not be empty');

@@ -8,6 +8,11 @@
 //                    the client addressed to this connection only, and a `Connection: x-foo`
 //                    cannot smuggle `x-foo` past a route's header match into the upstream.
 //  2. request-id   — before any decision, so every outcome, local replies included, carries it.
+//  2b. path        — the listener's path normalization (Envoy does it in the connection manager,
+//                    before any HTTP filter): every later decision — RBAC, routing, rewrites —
+//                    and the upstream request must see one spelling of the path, or a DENY on
+//                    `/admin` is walked around with `/./admin`. After request-id, so its 400s
+//                    carry one.
 //  3. rbac         — authorization on what the client sent (after hop-by-hop, so a header the
 //                    client nominated for removal cannot satisfy a header rule), before the
 //                    proxy adds its own headers and before any route is looked at: a denied
@@ -30,6 +35,7 @@ import {
   clusterFilter,
   forwardedFilter,
   hopByHopFilter,
+  pathFilter,
   rbacFilter,
   requestIdFilter,
   routeMutationFilter,
@@ -42,6 +48,7 @@ import type { RequestContext, ResponseHead } from './request-context.js';
 export const HTTP_FILTER_CHAIN: readonly HttpFilter[] = Object.freeze([
   hopByHopFilter,
   requestIdFilter,
+  pathFilter,
   rbacFilter,
   forwardedFilter,
   clientCertFilter,

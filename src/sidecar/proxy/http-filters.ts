@@ -12,6 +12,7 @@ import {
   stripHopByHop,
 } from './header-filters.js';
 import { proxyError, type LocalReply } from './local-reply.js';
+import { normalizePath } from './path-normalize.js';
 import { authorize, denialMessage } from './rbac.js';
 import { pickWeightedCluster, selectRoute, selectVirtualHost, splitAuthority } from './router.js';
 import type { RequestContext, ResponseHead } from './request-context.js';
@@ -41,6 +42,32 @@ export const requestIdFilter: HttpFilter = {
   onRequest(ctx) {
     ctx.requestId = ensureRequestId(ctx.headers);
     return undefined;
+  },
+};
+
+/**
+ * The listener's path normalization (Envoy's HCM normalize_path, merge_slashes and escaped-slash
+ * action): from here on RBAC, routing and the upstream see the normalized path. A path that
+ * cannot be normalized, or has a fragment, is a 400; UNESCAPE_AND_REDIRECT answers a 307 to the
+ * unescaped path, except to gRPC, which cannot follow it and gets the 400 (as in Envoy).
+ */
+export const pathFilter: HttpFilter = {
+  name: 'path',
+  onRequest(ctx) {
+    const verdict = normalizePath(ctx.path, ctx.listener.pathNormalization);
+    if (typeof verdict === 'string') {
+      ctx.path = verdict;
+      return undefined;
+    }
+    if ('reject' in verdict)
+      return proxyError(400, 'WEFT_E_PROXY_BAD_REQUEST', `bad request: ${verdict.reject}`);
+    if (ctx.grpc)
+      return proxyError(
+        400,
+        'WEFT_E_PROXY_BAD_REQUEST',
+        'bad request: the request path has an escaped slash (%2F or %5C) and gRPC cannot follow the redirect to its unescaped form',
+      );
+    return { status: 307, body: '', headers: { location: [verdict.redirect] } };
   },
 };
 

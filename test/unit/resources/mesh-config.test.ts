@@ -11,10 +11,26 @@ const meshConfig = (over: { name?: string; namespace?: string; spec?: unknown } 
   spec: over.spec ?? { mtls: { mode: 'PERMISSIVE' } },
 });
 
-test('MeshConfig weft-system/default is valid; mtls.mode defaults to STRICT', () => {
+test('MeshConfig weft-system/default is valid; mtls.mode defaults to STRICT, path normalization to MERGE_SLASHES', () => {
   assert.equal(assertValid(meshConfig()).resource.kind, 'MeshConfig');
   const { resource } = assertValid(meshConfig({ spec: {} }));
-  assert.deepEqual((resource as { spec: unknown }).spec, { mtls: { mode: 'STRICT' } });
+  assert.deepEqual((resource as { spec: unknown }).spec, {
+    mtls: { mode: 'STRICT' },
+    pathNormalization: { normalization: 'MERGE_SLASHES' },
+  });
+});
+
+test('MeshConfig: the four path normalizations, and nothing else', () => {
+  for (const normalization of ['NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES']) {
+    const { resource } = assertValid(meshConfig({ spec: { pathNormalization: { normalization } } }));
+    assert.equal(buildModel(modelInput([resource])).pathNormalization, normalization);
+  }
+  assertErrors(meshConfig({ spec: { pathNormalization: { normalization: 'DECODE' } } }), [
+    [
+      'spec.pathNormalization.normalization',
+      'must be one of NONE, BASE, MERGE_SLASHES, DECODE_AND_MERGE_SLASHES, got "DECODE"',
+    ],
+  ]);
 });
 
 test('MeshConfig: only weft-system/default, and only the two modes', () => {
@@ -31,4 +47,5 @@ test('the model reads the mTLS mode from the MeshConfig, STRICT without one', ()
   const { resource } = assertValid(meshConfig());
   assert.equal(buildModel(modelInput([resource])).mtlsMode, 'PERMISSIVE');
   assert.equal(buildModel(modelInput([])).mtlsMode, 'STRICT');
+  assert.equal(buildModel(modelInput([])).pathNormalization, 'MERGE_SLASHES');
 });

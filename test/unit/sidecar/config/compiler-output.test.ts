@@ -90,6 +90,7 @@ test('sidecar-http: outbound by RDS, inbound with an inline table and no timeout
     kind: 'http',
     codec: 'auto',
     routeConfig: 'outbound',
+    pathNormalization: { normalize: true, mergeSlashes: true, escapedSlashes: 'keep' },
   });
   const inbound = config.listeners.find((l) => l.name === 'inbound|15006');
   assert.equal(inbound?.kind, 'http');

@@ -65,6 +65,46 @@ test('codec AUTO is the default and HTTP2 is taken; direction falls back to the 
   assert.equal(outbound?.direction, 'outbound');
 });
 
+test('path normalization: normalize_path, merge_slashes and every escaped-slash action translate', () => {
+  const listenerWith = (hcmExtra: Record<string, unknown>) => {
+    const set = basicSet();
+    set.listeners = [httpListener('outbound', 15001, hcmExtra)];
+    const l = ok(set).config.listeners[0];
+    return l?.kind === 'http' ? l.pathNormalization : assert.fail('not an HTTP listener');
+  };
+  assert.deepEqual(listenerWith({ normalize_path: { value: true }, merge_slashes: true }), {
+    normalize: true,
+    mergeSlashes: true,
+    escapedSlashes: 'keep',
+  });
+  for (const [action, escapedSlashes] of [
+    ['KEEP_UNCHANGED', 'keep'],
+    ['REJECT_REQUEST', 'reject'],
+    ['UNESCAPE_AND_FORWARD', 'unescapeAndForward'],
+    ['UNESCAPE_AND_REDIRECT', 'unescapeAndRedirect'],
+  ]) {
+    assert.deepEqual(
+      listenerWith({ normalize_path: { value: true }, path_with_escaped_slashes_action: action }),
+      { normalize: true, mergeSlashes: false, escapedSlashes },
+      action,
+    );
+  }
+  // Envoy's defaults (all off, IMPLEMENTATION_SPECIFIC_DEFAULT = keep): the path goes as received.
+  assert.equal(listenerWith({}), undefined);
+  assert.equal(
+    listenerWith({
+      normalize_path: { value: false },
+      path_with_escaped_slashes_action: 'IMPLEMENTATION_SPECIFIC_DEFAULT',
+    }),
+    undefined,
+  );
+  assert.deepEqual(listenerWith({ merge_slashes: true }), {
+    normalize: false,
+    mergeSlashes: true,
+    escapedSlashes: 'keep',
+  });
+});
+
 test('a TCP listener forwards to its cluster, which is then a tcp cluster', () => {
   const { config } = ok({
     listeners: [tcpListener('outbound|15432', 15432, 'db', { idle_timeout: { seconds: 60, nanos: 0 } })],
