@@ -31,7 +31,10 @@ export type WeftErrorCode =
   | 'WEFT_E_CA_MATERIAL'
   | 'WEFT_E_CA_ROTATION'
   | 'WEFT_E_UNAUTHENTICATED'
-  | 'WEFT_E_FORBIDDEN';
+  | 'WEFT_E_FORBIDDEN'
+  // A workload bootstrapping its trust in the control plane (src/sidecar/bootstrap-trust.ts).
+  | 'WEFT_E_CA_PIN_MISMATCH'
+  | 'WEFT_E_CONTROL_PLANE_UNTRUSTED';
 
 const STATUS: Record<WeftErrorCode, number> = {
   WEFT_E_VALIDATION: 422,
@@ -63,6 +66,9 @@ const STATUS: Record<WeftErrorCode, number> = {
   WEFT_E_CA_ROTATION: 409,
   WEFT_E_UNAUTHENTICATED: 401,
   WEFT_E_FORBIDDEN: 403,
+  // Raised by the workload about the control plane, never answered by the API; 502 as a proxy would.
+  WEFT_E_CA_PIN_MISMATCH: 502,
+  WEFT_E_CONTROL_PLANE_UNTRUSTED: 502,
 };
 
 /** One problem found in one document, at one field path. */

@@ -9,6 +9,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { int, object } from '../schema/schema.js';
 import type { Store, TxnCondition, TxnOp } from '../store/store.js';
 import {
+  anchorOf,
   BACKDATE_MS,
   generateRoot,
   loadAuthority,
@@ -26,6 +27,7 @@ import {
   decodeRecord,
   type CaState,
 } from './ca-records.js';
+import { caPinOf } from './ca-pin.js';
 import {
   checkCsrIdentity,
   CSR_REFUSAL_REASONS,
@@ -278,6 +280,15 @@ export class CertificateAuthority {
   /** The roots trusted now (PEM each): the active authority's, plus the retiring one's until its overlap ends. */
   async trustBundle(): Promise<string[]> {
     return bundleOf((await this.current()).state, this.now());
+  }
+
+  /**
+   * The CA pin join tokens carry (ca-pin.ts): of the root that anchors the chain the CA signs
+   * with now, so a workload holding the token can tell the control plane's certificates from
+   * anyone else's. From the start of a rotation that is the new root.
+   */
+  async caPin(): Promise<string> {
+    return caPinOf(anchorOf((await this.current()).state.active as AuthorityCerts));
   }
 
   async status(): Promise<CaStatus> {

@@ -192,6 +192,20 @@ export async function loadAuthority(certs: AuthorityCerts, privateKeyPem: string
   };
 }
 
+/**
+ * The root that anchors an authority's chain: the signing certificate itself when it is one of
+ * the trust anchors, else the anchor that issued the last certificate of the chain (the signing
+ * certificate or its farthest intermediate). Supplied material was checked to have one; the
+ * first anchor is the answer if none is found (a record edited by hand).
+ */
+export function anchorOf(certs: AuthorityCerts): string {
+  const anchors = certs.trustAnchorsPem.map((pem) => ({ pem, cert: new X509Certificate(pem) }));
+  const chain = [certs.certificatePem, ...certs.intermediatesPem].map((pem) => new X509Certificate(pem));
+  const last = chain[chain.length - 1]!;
+  const found = anchors.find((a) => a.cert.raw.equals(last.raw) || signedBy(last, a.cert));
+  return (found ?? anchors[0]!).pem;
+}
+
 // ---- checks
 
 interface PathedCert {

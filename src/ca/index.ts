@@ -15,6 +15,15 @@ export {
   type AuthorityInfo,
 } from './authority.js';
 export type { SuppliedCa } from './ca-material.js';
+export {
+  CA_PIN_PREFIX,
+  bundlePins,
+  caPinOf,
+  isCaPin,
+  isTokenSecret,
+  pinnedToken,
+  splitJoinToken,
+} from './ca-pin.js';
 export { CA_PREFIX, CA_STATE_KEY } from './ca-records.js';
 export {
   CSR_MAX_BYTES,
@@ -33,6 +42,7 @@ export {
   TOKENS_PREFIX,
   DEFAULT_TOKEN_TTL_MS,
   TOKEN_REFUSAL_REASONS,
+  type CreateTokenOptions,
   type CreateTokenRequest,
   type CreatedToken,
   type TokenGrant,
@@ -40,6 +50,7 @@ export {
   type TokenRefusalReason,
 } from './join-tokens.js';
 export {
+  CONTROL_PLANE_IDENTITY,
   parseSpiffeId,
   workloadSpiffeId,
   workloadIdentitySchema,

@@ -2,19 +2,21 @@
 // is shown once, at creation; the store keeps only its SHA-256 with the identity it entitles, its
 // expiry, uses left and a revoked flag. Consuming a use is a compare-and-swap on the record's
 // modRevision, so two concurrent consumers of a single-use token cannot both succeed, on one
-// control plane or on several sharing a store.
+// control plane or on several sharing a store. A token may carry a CA pin after a `.`
+// (ca-pin.ts): that is for the workload; here only the secret before it counts, so a token is
+// judged the same with its pin, without it (as older tokens are), or with a wrong one.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { WeftError, type FieldError, type WeftErrorCode } from '../errors.js';
 import { dns1123Label, dns1123Subdomain } from '../resources/formats.js';
 import { boolean, int, object, string, type Infer } from '../schema/schema.js';
 import type { KeyValue, Store } from '../store/store.js';
 import { decodeRecord } from './ca-records.js';
+import { isCaPin, isTokenSecret, pinnedToken, splitJoinToken, TOKEN_PREFIX } from './ca-pin.js';
 import type { WorkloadIdentity } from './spiffe-id.js';
 
-export const TOKEN_PREFIX = 'weft-jt-';
+export { TOKEN_PREFIX };
 export const TOKENS_PREFIX = '/weft/tokens/';
 const TOKEN_BYTES = 32;
-const TOKEN_SHAPE = /^weft-jt-[A-Za-z0-9_-]{43}$/;
 /** The record id: the first 12 bytes of the token's SHA-256, hex. Not a secret. */
 const ID_HEX = 24;
 const MAX_CAS_ATTEMPTS = 100;
@@ -56,8 +58,15 @@ export interface TokenGrant extends WorkloadIdentity {
 }
 
 export interface CreatedToken extends TokenInfo {
-  /** The secret. Shown only here; the store cannot give it back. */
+  /** The secret, followed by `.` and the CA pin when one was given. Shown only here; the store cannot give it back. */
   token: string;
+  /** The CA pin in the token, if any. */
+  caPin?: string;
+}
+
+export interface CreateTokenOptions {
+  /** Appended to the token after a `.` (ca-pin.ts): the root the workload must find in its trust bundle. */
+  caPin?: string;
 }
 
 /** A token as list() shows it: everything but secrets. */
@@ -90,8 +99,17 @@ export class JoinTokens {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Makes a token; the returned `token` is the only copy of the secret. WEFT_E_VALIDATION on bad input. */
-  async create(req: CreateTokenRequest): Promise<CreatedToken> {
+  /**
+   * Makes a token; the returned `token` is the only copy of the secret. WEFT_E_VALIDATION on bad
+   * input (a `caPin` that is not one is a programming error, reported the same way).
+   */
+  async create(req: CreateTokenRequest, opts: CreateTokenOptions = {}): Promise<CreatedToken> {
+    if (opts.caPin !== undefined && !isCaPin(opts.caPin))
+      throw new WeftError(
+        'WEFT_E_VALIDATION',
+        'invalid join token request: caPin: must be sha256-<43 base64url>',
+        [{ path: 'caPin', message: 'must be sha256- followed by 43 base64url characters' }],
+      );
     const checked = createTokenSchema.validate(req);
     if (!checked.ok) {
       const errors: FieldError[] = checked.errors;
@@ -104,8 +122,8 @@ export class JoinTokens {
     const { namespace, serviceAccount, ttlMs, maxUses } = checked.value;
     // An id collision (96 bits) is as good as impossible; the create-only guard makes it harmless.
     for (let attempt = 0; ; attempt++) {
-      const token = TOKEN_PREFIX + randomBytes(TOKEN_BYTES).toString('base64url');
-      const sha256 = hashToken(token);
+      const secret = TOKEN_PREFIX + randomBytes(TOKEN_BYTES).toString('base64url');
+      const sha256 = hashToken(secret);
       const now = this.now();
       const record: TokenRecord = {
         id: sha256.slice(0, ID_HEX),
@@ -128,7 +146,8 @@ export class JoinTokens {
         if (err instanceof WeftError && err.code === 'WEFT_E_CONFLICT' && attempt < 3) continue;
         throw err;
       }
-      return { token, ...info(record) };
+      if (opts.caPin === undefined) return { token: secret, ...info(record) };
+      return { token: pinnedToken(secret, opts.caPin), caPin: opts.caPin, ...info(record) };
     }
   }
 
@@ -158,11 +177,13 @@ export class JoinTokens {
     throw new WeftError('WEFT_E_UNAVAILABLE', 'the join token is being used by many callers at once; retry');
   }
 
-  /** Revokes by id (as list() shows) or by the token itself. WEFT_E_TOKEN_UNKNOWN if there is none. */
+  /** Revokes by id (as list() shows) or by the token itself (with or without its pin). WEFT_E_TOKEN_UNKNOWN if there is none. */
   async revoke(idOrToken: string): Promise<void> {
     if (typeof idOrToken !== 'string')
       throw new WeftError('WEFT_E_TOKEN_UNKNOWN', 'give a join token id or token');
-    const id = idOrToken.startsWith(TOKEN_PREFIX) ? hashToken(idOrToken).slice(0, ID_HEX) : idOrToken;
+    const id = idOrToken.startsWith(TOKEN_PREFIX)
+      ? hashToken(splitJoinToken(idOrToken).secret).slice(0, ID_HEX)
+      : idOrToken;
     const key = TOKENS_PREFIX + id;
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const kv = /^[0-9a-f]+$/.test(id) ? await this.store.get(key) : undefined;
@@ -222,12 +243,14 @@ export class JoinTokens {
 
   /** The token's record if it can be used now, else the refusal (counted). */
   private async usable(token: string): Promise<{ kv: KeyValue; record: TokenRecord }> {
-    if (typeof token !== 'string' || !TOKEN_SHAPE.test(token))
+    // Only the secret counts: whatever follows the `.` (a pin, right or wrong) is the workload's.
+    const secret = typeof token === 'string' ? splitJoinToken(token).secret : '';
+    if (!isTokenSecret(secret))
       throw this.refuse(
         'unknown',
-        `not a Weft join token (expected "${TOKEN_PREFIX}" and 43 base64url characters)`,
+        `not a Weft join token (expected "${TOKEN_PREFIX}" and 43 base64url characters, optionally "." and a CA pin)`,
       );
-    const sha256 = hashToken(token);
+    const sha256 = hashToken(secret);
     const key = TOKENS_PREFIX + sha256.slice(0, ID_HEX);
     const kv = await this.store.get(key);
     const record = kv ? decodeRecord(tokenRecordSchema, key, kv.value) : undefined;
@@ -258,8 +281,9 @@ export class JoinTokens {
   }
 }
 
-function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
+/** The stored hash: of the secret part alone (`weft-jt-…`), as before tokens carried pins. */
+function hashToken(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
 }
 
 function grant(r: TokenRecord, usesLeft: number | null): TokenGrant {

@@ -26,6 +26,15 @@ export const workloadIdentitySchema = object({
 });
 export type WorkloadIdentity = Infer<typeof workloadIdentitySchema>;
 
+/**
+ * Who the control plane is: `spiffe://<td>/ns/weft-system/sa/weft-control-plane`. Fixed, so a
+ * workload knows whom its TLS peer must be without taking it from the (plain HTTP) info answer.
+ */
+export const CONTROL_PLANE_IDENTITY: WorkloadIdentity = {
+  namespace: 'weft-system',
+  serviceAccount: 'weft-control-plane',
+};
+
 export interface SpiffeId {
   trustDomain: string;
   /** '' for a trust domain's own ID, else '/seg/seg…'. */

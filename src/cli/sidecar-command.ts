@@ -6,7 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { constants as osConstants } from 'node:os';
+import { bundlePins } from '../ca/ca-pin.js';
 import { createLogger } from '../log.js';
+import type { GivenBundle } from '../sidecar/bootstrap-trust.js';
 import { Sidecar, type AppProtocol, type SidecarOptions } from '../sidecar/sidecar.js';
 import { CliError, serverUrl } from './client.js';
 import type { SidecarFlags } from './sidecar-flags.js';
@@ -27,6 +29,23 @@ function joinToken(file: string | undefined): string | undefined {
   }
   const env = process.env.WEFT_TOKEN?.trim();
   return env === '' ? undefined : env;
+}
+
+/** --trust-bundle, else WEFT_TRUST_BUNDLE (a file each); undefined when neither is given. */
+function trustBundle(flag: string | undefined): GivenBundle | undefined {
+  const env = process.env.WEFT_TRUST_BUNDLE?.trim();
+  const [file, name] =
+    flag !== undefined ? [flag, '--trust-bundle'] : env ? [env, 'WEFT_TRUST_BUNDLE'] : [undefined, ''];
+  if (file === undefined) return undefined;
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CliError(`${name} ${file}: ${(e as Error).message}`);
+  }
+  if (bundlePins(pem).length === 0)
+    throw new CliError(`${name} ${file} holds no PEM certificate; it should hold the mesh's root(s)`);
+  return { pem, source: `${name} ${file}` };
 }
 
 function toOptions(f: SidecarFlags): SidecarOptions {
@@ -53,6 +72,7 @@ function toOptions(f: SidecarFlags): SidecarOptions {
     labels,
     serviceAccount: f.serviceAccount ?? f.service,
     token: joinToken(f.tokenFile),
+    trustBundle: trustBundle(f.trustBundle),
     ...(appPort !== undefined ? { appPort } : {}),
     protocol: f.protocol as AppProtocol,
     controlPlane: serverUrl(f.controlPlane),

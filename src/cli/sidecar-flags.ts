@@ -11,6 +11,7 @@ export interface SidecarFlags {
   name?: string;
   serviceAccount?: string;
   tokenFile?: string;
+  trustBundle?: string;
   appPort?: string;
   protocol: string;
   controlPlane?: string;
@@ -37,6 +38,10 @@ export function sidecarFlags(cmd: Command): Command {
     .option('--name <name>', 'workload name (default: service-host-port-pid)')
     .option('--service-account <sa>', 'identity of the workload (default: the service name)')
     .option('--token-file <file>', 'join token for the first SVID (env WEFT_TOKEN); see `weft token create`')
+    .option(
+      '--trust-bundle <file>',
+      "PEM root(s) to trust for the control plane instead of its /api/v1/info's (env WEFT_TRUST_BUNDLE)",
+    )
     .option('--app-port <port>', 'where the app listens on 127.0.0.1 (absent: a client-only job)')
     .addOption(
       new Option('--protocol <p>', 'the app port protocol')

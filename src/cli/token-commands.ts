@@ -1,7 +1,7 @@
 // `weft token create|list|revoke`: join tokens, each entitling a workload to its first SVID for
 // one service account. `create` prints the token alone on its last line (scripts take that line:
-// `weft token create --service-account fe | tail -n1 > fe.token`); the control plane keeps only
-// its hash, so it cannot be shown again.
+// `weft token create --service-account fe | tail -n1 > fe.token`), its CA pin included; the
+// control plane keeps only its secret's hash, so it cannot be shown again.
 
 import { CliError, request } from './client.js';
 
@@ -33,12 +33,17 @@ export async function runTokenCreate(
     throw new CliError(
       `--max-uses must be a whole number (0 = unlimited until it expires); got "${opts.maxUses}"`,
     );
-  const created = await request<TokenInfo & { token: string }>(server, 'POST', '/api/v1/tokens', {
-    serviceAccount: opts.serviceAccount,
-    namespace: opts.namespace,
-    ttlSeconds: parseTtl(opts.ttl),
-    maxUses,
-  });
+  const created = await request<TokenInfo & { token: string; caPin?: string }>(
+    server,
+    'POST',
+    '/api/v1/tokens',
+    {
+      serviceAccount: opts.serviceAccount,
+      namespace: opts.namespace,
+      ttlSeconds: parseTtl(opts.ttl),
+      maxUses,
+    },
+  );
   const uses =
     created.maxUses === 0
       ? 'any number of times'
@@ -48,6 +53,10 @@ export async function runTokenCreate(
   console.error(
     `join token ${created.id} for ${created.namespace}/${created.serviceAccount}, usable ${uses} until ${created.expiresAt}`,
   );
+  if (created.caPin)
+    console.error(
+      `it pins the CA root ${created.caPin}: a sidecar refuses a control plane whose trust bundle lacks it`,
+    );
   console.error(
     'hand it to `weft sidecar`/`weft run` with --token-file FILE or WEFT_TOKEN; it is not shown again:',
   );

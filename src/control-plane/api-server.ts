@@ -183,7 +183,7 @@ export class ApiServer {
             { path: 'ttlSeconds', message: 'must be a number of seconds' },
           ]);
         }
-        const created = await deps.identity.tokens.create({
+        const created = await deps.identity.createJoinToken({
           namespace: (body.namespace ?? 'default') as string,
           serviceAccount: body.serviceAccount as string,
           ...(ttl === undefined ? {} : { ttlMs: Math.round(ttl * 1000) }),

@@ -9,9 +9,12 @@ import { readFileSync } from 'node:fs';
 import {
   CA_STATE_KEY,
   CertificateAuthority,
+  CONTROL_PLANE_IDENTITY,
   createCsr,
   generateWorkloadKey,
   JoinTokens,
+  type CreatedToken,
+  type CreateTokenRequest,
   type IssuedSvid,
   type SuppliedCa,
   type WorkloadIdentity,
@@ -20,11 +23,7 @@ import { WeftError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store, Watcher } from '../store/store.js';
 
-/** Who the control plane is: `spiffe://<td>/ns/weft-system/sa/weft-control-plane`. */
-export const CONTROL_PLANE_IDENTITY: WorkloadIdentity = {
-  namespace: 'weft-system',
-  serviceAccount: 'weft-control-plane',
-};
+export { CONTROL_PLANE_IDENTITY };
 
 export interface ServingCredentials {
   spiffeId: string;
@@ -123,6 +122,11 @@ export class ControlPlaneIdentity extends EventEmitter<{ rotated: [ServingCreden
 
   async trustBundlePem(): Promise<string> {
     return (await this.ca.trustBundle()).join('');
+  }
+
+  /** A join token pinned to the root the CA signs under now (see ca-pin.ts). */
+  async createJoinToken(req: CreateTokenRequest): Promise<CreatedToken> {
+    return this.tokens.create(req, { caPin: await this.ca.caPin() });
   }
 
   /** Signs a workload's CSR for the identity it proved (a join token or its current SVID). */

@@ -1,17 +1,21 @@
 // The sidecar's identity: its own key (made here, kept in this process), an X.509-SVID for it
 // from the control plane's CA, and the control plane's workload API reached over TLS 1.3 with
-// that SVID as the client certificate. The first SVID is paid for with a join token; each later
-// one (at half the lifetime) with the SVID it replaces, on a fresh key. 'rotated' tells the
-// users of the credentials (the proxy's TLS, the xDS channel) to load the new ones.
+// that SVID as the client certificate. The first SVID is paid for with a join token, over TLS
+// checked against the roots bootstrap-trust.ts settles on (the token's CA pin decides); each
+// later one (at half the lifetime) with the SVID it replaces, on a fresh key. 'rotated' tells
+// the users of the credentials (the proxy's TLS, the xDS channel) to load the new ones. The
+// control plane is known by its fixed SPIFFE ID in the trust domain, never by what the plain
+// HTTP info answer says it is.
 
 import { EventEmitter } from 'node:events';
 import { request as httpsRequest } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
 import type { ChannelTls } from '../xds/grpc-channel.js';
 import { newWorkloadKey, workloadCsr } from '../ca/pkcs10.js';
-import { uriSans, workloadSpiffeId } from '../ca/spiffe-id.js';
+import { CONTROL_PLANE_IDENTITY, uriSans, workloadSpiffeId } from '../ca/spiffe-id.js';
 import { WeftError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { bootstrapTrust, type BootstrapTrust, type GivenBundle } from './bootstrap-trust.js';
 
 /** What the control plane's /api/v1/info says a joining sidecar needs. */
 export interface JoinInfo {
@@ -43,6 +47,8 @@ export interface IdentityClientOptions {
   serviceAccount: string;
   /** The join token; needed only until the first SVID is in hand. */
   token: string | undefined;
+  /** Roots to trust instead of `info.trustBundle` (--trust-bundle FILE). */
+  trustBundle?: GivenBundle | undefined;
   logger: Logger;
   /**
    * Asks the control plane's REST API again where things are: after a restart the workload API
@@ -60,7 +66,11 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
   private svid: Svid | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** What the first call trusts; set by start(). */
+  private bootstrap: BootstrapTrust | undefined;
   readonly spiffeId: string;
+  /** Whom the workload API and xDS servers must prove to be. */
+  readonly controlPlaneId: string;
 
   constructor(private opts: IdentityClientOptions) {
     super();
@@ -68,6 +78,7 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
       namespace: opts.namespace,
       serviceAccount: opts.serviceAccount,
     });
+    this.controlPlaneId = workloadSpiffeId(opts.info.trustDomain, CONTROL_PLANE_IDENTITY);
   }
 
   /** The current SVID; throws before start() has obtained the first. */
@@ -76,9 +87,15 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
     return this.svid;
   }
 
-  /** The first SVID, with the join token. Errors say what the control plane refused and why. */
+  /**
+   * The first SVID, with the join token. Before the token leaves this process, the trust bundle
+   * is held to the token's CA pin (WEFT_E_CA_PIN_MISMATCH) and the workload API must prove it
+   * is the control plane under the roots that leaves (WEFT_E_CONTROL_PLANE_UNTRUSTED). Other
+   * errors say what the control plane refused and why.
+   */
   async start(): Promise<Svid> {
-    if (this.opts.token === undefined) {
+    const { info, token, logger } = this.opts;
+    if (token === undefined) {
       throw new WeftError(
         'WEFT_E_UNAUTHENTICATED',
         'the sidecar needs a join token for its first SVID: pass --token-file FILE or set WEFT_TOKEN ' +
@@ -86,7 +103,34 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
           `${this.opts.namespace === 'default' ? '' : ` -n ${this.opts.namespace}`}\`)`,
       );
     }
-    const svid = await this.obtain(this.opts.token);
+    const trust = bootstrapTrust({
+      token,
+      infoBundle: info.trustBundle,
+      given: this.opts.trustBundle,
+      serviceAccount: this.opts.serviceAccount,
+      namespace: this.opts.namespace,
+    });
+    if (trust.basis === 'first-use')
+      logger.warn(
+        { workloadApi: info.workloadApi },
+        'the join token has no CA pin: the trust bundle was taken on first use from the control ' +
+          "plane's plain-HTTP /api/v1/info, which anyone on the network path could have replaced; " +
+          'use a token from `weft token create` (it carries the pin) or pass --trust-bundle FILE',
+      );
+    if (info.controlPlaneId !== this.controlPlaneId)
+      throw new WeftError(
+        'WEFT_E_CONTROL_PLANE_UNTRUSTED',
+        `/api/v1/info names the control plane ${String(info.controlPlaneId)}, but a Weft control plane ` +
+          `of trust domain ${info.trustDomain} is always ${this.controlPlaneId}; not trusting it: ` +
+          'check the --control-plane URL and the network path to it',
+      );
+    this.bootstrap = trust;
+    let svid: Svid;
+    try {
+      svid = await this.obtain(token);
+    } catch (e) {
+      throw this.untrusted(e, trust) ?? e;
+    }
     this.install(svid);
     return svid;
   }
@@ -103,7 +147,7 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
       key: svid.privateKeyPem,
       cert: svid.chainPem,
       servername: this.opts.info.trustDomain,
-      checkServerIdentity: isControlPlane(this.opts.info.controlPlaneId, 'the xDS server'),
+      checkServerIdentity: isControlPlane(this.controlPlaneId, 'the xDS server'),
     };
   }
 
@@ -143,10 +187,10 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
         url,
         {
           method,
-          ca: svid?.trustBundlePem ?? info.trustBundle,
+          ca: svid?.trustBundlePem ?? this.bootstrap?.pem ?? '',
           ...(svid && token === undefined ? { key: svid.privateKeyPem, cert: svid.chainPem } : {}),
           minVersion: 'TLSv1.3',
-          checkServerIdentity: isControlPlane(info.controlPlaneId, 'the workload API'),
+          checkServerIdentity: isControlPlane(this.controlPlaneId, 'the workload API'),
           headers: {
             ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
             ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
@@ -175,6 +219,28 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
       req.on('error', reject);
       req.end(payload);
     });
+  }
+
+  /** A failed TLS check of the workload API as a WeftError saying what it was checked against; else undefined. */
+  private untrusted(e: unknown, trust: BootstrapTrust): WeftError | undefined {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === undefined || !TLS_VERIFY_CODES.has(code)) return undefined;
+    const impostor = 'something may be impersonating the control plane';
+    const advice = {
+      pinned:
+        'If the CA root was rotated since the token was made, the control plane now presents a ' +
+        `certificate of the new root: make a new token with \`weft token create\`. Otherwise ${impostor}`,
+      given:
+        `Does ${trust.source} hold the mesh's current root (the one the control plane's certificate ` +
+        `chains to)? Otherwise ${impostor}`,
+      'first-use': `Something may be impersonating the control plane`,
+    }[trust.basis];
+    return new WeftError(
+      'WEFT_E_CONTROL_PLANE_UNTRUSTED',
+      `the workload API at ${this.opts.info.workloadApi} did not prove it is the control plane ` +
+        `(${this.controlPlaneId}) under ${trust.source}: ${(e as Error).message} (${code}). ` +
+        `The join token was not sent. ${advice}`,
+    );
   }
 
   private async obtain(token: string | undefined): Promise<Svid> {
@@ -256,6 +322,24 @@ function isControlPlane(
     const ids = uriSans(cert);
     return ids.length === 1 && ids[0] === expected
       ? undefined
-      : new Error(`${what} presented ${ids.join(', ') || 'no SPIFFE ID'}, not ${expected}`);
+      : Object.assign(new Error(`${what} presented ${ids.join(', ') || 'no SPIFFE ID'}, not ${expected}`), {
+          code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+        });
   };
 }
+
+/** How node:tls reports a server certificate that did not verify (OpenSSL's names, and node's own). */
+const TLS_VERIFY_CODES = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'INVALID_CA',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);

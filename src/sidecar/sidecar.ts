@@ -17,6 +17,7 @@ import { WeftError } from '../errors.js';
 import { AdminServer } from './admin-server.js';
 import { Proxy } from './proxy/proxy.js';
 import { Registration } from './registration.js';
+import type { GivenBundle } from './bootstrap-trust.js';
 import { IdentityClient, type JoinInfo, type Svid } from './identity-client.js';
 import { XdsAgent } from './xds-agent.js';
 
@@ -36,6 +37,8 @@ export interface SidecarOptions {
   controlPlane: string;
   /** Join token for the first SVID (--token-file / WEFT_TOKEN). */
   token?: string | undefined;
+  /** Roots to trust instead of the bundle in /api/v1/info (--trust-bundle / WEFT_TRUST_BUNDLE). */
+  trustBundle?: GivenBundle | undefined;
   /** xDS address; default: what the control plane's /api/v1/info says. */
   xdsAddr?: string;
   outboundAddr: string;
@@ -178,7 +181,9 @@ export class Sidecar {
       namespace: opts.namespace,
       serviceAccount: opts.serviceAccount,
       token: opts.token,
+      trustBundle: opts.trustBundle,
       logger: log,
+      // Only addresses are taken from a later answer, never trust.
       refreshInfo: async () => (await getJson(`${opts.controlPlane}/api/v1/info`, 3000)) as JoinInfo,
     });
     await identity.start();

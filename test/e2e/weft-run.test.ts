@@ -80,18 +80,25 @@ test('weft run without a join token: refused before the app starts, saying how t
 });
 
 test('the app sees neither the join token nor an admin token', async () => {
+  const token = await joinTokenFor(cp.apiUrl, 'job');
   const r = await runWeft(
     [
       ...base(),
       '--',
       process.execPath,
       '-e',
-      'console.log(JSON.stringify([process.env.WEFT_TOKEN ?? null, process.env.WEFT_ADMIN_TOKEN ?? null]))',
+      'console.log(JSON.stringify([process.env.WEFT_TOKEN ?? null, process.env.WEFT_ADMIN_TOKEN ?? null]));' +
+        'console.log("app-saw " + JSON.stringify({ env: process.env, argv: process.argv }))',
     ],
-    { token: await joinTokenFor(cp.apiUrl, 'job'), adminToken: cp.adminToken },
+    { token, adminToken: cp.adminToken },
   );
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^\[null,null\]$/m);
+  // Nowhere in its environment or arguments: not the token (with its CA pin), not its secret part.
+  const saw = /^app-saw (.*)$/m.exec(r.stdout)![1]!;
+  assert.match(token, /^weft-jt-[A-Za-z0-9_-]{43}\.sha256-/);
+  for (const secret of [token, token.slice(0, token.indexOf('.')), cp.adminToken])
+    assert.ok(!saw.includes(secret), 'the app saw a credential');
 });
 
 test('weft run killed with SIGKILL: the kernel stops its app too (parent-death signal)', async () => {

@@ -200,9 +200,17 @@ export interface CliResult {
 /** Runs `weft ARGS…` to completion. */
 export function runWeft(
   args: string[],
-  opts: { server?: string; input?: string; cwd?: string; adminToken?: string | null; token?: string } = {},
+  opts: {
+    server?: string;
+    input?: string;
+    cwd?: string;
+    adminToken?: string | null;
+    token?: string;
+    /** More environment variables. */
+    env?: Record<string, string>;
+  } = {},
 ): Promise<CliResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
   if (opts.token !== undefined) env.WEFT_TOKEN = opts.token;
   if (opts.server) env.WEFT_SERVER = opts.server;
   // The admin token of a control plane these helpers started, unless the test says otherwise.

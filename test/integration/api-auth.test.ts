@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createCsr, generateWorkloadKey } from '../../src/ca/index.js';
+import { bundlePins, createCsr, generateWorkloadKey, splitJoinToken } from '../../src/ca/index.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { silentLogger } from '../../src/log.js';
 import { IdentityClient, type JoinInfo } from '../../src/sidecar/identity-client.js';
@@ -162,6 +162,36 @@ test('a join token buys one SVID for its identity; a bad CSR does not burn it; a
   assert.equal(apply.body.code, 'WEFT_E_FORBIDDEN');
 });
 
+test('a join token is judged by its secret: with its CA pin, without it, or with a wrong one', async () => {
+  const token = await newToken('pinned', { maxUses: 3 });
+  const { secret, pin } = splitJoinToken(token);
+  assert.match(pin ?? '', /^sha256-[A-Za-z0-9_-]{43}$/);
+  const key = await generateWorkloadKey();
+  const csr = await createCsr(key, 'spiffe://weft.local/ns/default/sa/pinned');
+  for (const form of [token, secret, `${secret}.sha256-${'x'.repeat(43)}`]) {
+    const r = await call('/api/v1/svids', { headers: { authorization: `Bearer ${form}` }, body: { csr } });
+    assert.equal(
+      r.status,
+      200,
+      `${form === token ? 'pinned' : form === secret ? 'no pin' : 'wrong pin'}: ${JSON.stringify(r.body)}`,
+    );
+    assert.equal(r.body.spiffeId, 'spiffe://weft.local/ns/default/sa/pinned');
+  }
+  const spent = await call('/api/v1/svids', {
+    headers: { authorization: `Bearer ${secret}` },
+    body: { csr },
+  });
+  assert.equal(spent.body.code, 'WEFT_E_TOKEN_USED_UP', 'the three forms spent the same three uses');
+  // Revoked by its pinless form, the pinned one is revoked too.
+  const other = await newToken('pinned');
+  assert.equal(
+    (await call('/api/v1/tokens/revoke', { body: { token: splitJoinToken(other).secret } })).status,
+    200,
+  );
+  const r = await call('/api/v1/svids', { headers: { authorization: `Bearer ${other}` }, body: { csr } });
+  assert.equal(r.body.code, 'WEFT_E_TOKEN_REVOKED');
+});
+
 test('a revoked or expired join token is refused', async () => {
   const revoked = await newToken('rev');
   assert.equal((await call('/api/v1/tokens/revoke', { body: { token: revoked } })).status, 200);
@@ -246,10 +276,18 @@ test('the CLI: a 401 says how to pass the token; token create prints the token l
   });
   assert.equal(created.code, 0, created.stderr);
   const token = created.stdout.trim().split('\n').at(-1)!;
-  assert.match(token, /^weft-jt-[A-Za-z0-9_-]+$/);
+  // The whole token, its CA pin (of the root in the bundle) included, alone on the last line.
+  assert.match(token, /^weft-jt-[A-Za-z0-9_-]{43}\.sha256-[A-Za-z0-9_-]{43}$/);
+  const pin = splitJoinToken(token).pin!;
+  assert.deepEqual(
+    bundlePins(info.trustBundle).map((r) => r.pin),
+    [pin],
+  );
+  assert.ok(created.stderr.includes(`pins the CA root ${pin}`), created.stderr);
   const listed = await runWeft(['token', 'list'], { server: cp.apiUrl });
   assert.match(listed.stdout, /default\s+cli\s+0\/1/);
-  assert.ok(!listed.stdout.includes(token));
+  assert.ok(!listed.stdout.includes(splitJoinToken(token).secret));
+  assert.ok(!listed.stdout.includes(pin));
   const revoked = await runWeft(['token', 'revoke', token], { server: cp.apiUrl });
   assert.equal(revoked.code, 0, revoked.stderr);
   const key = await generateWorkloadKey();

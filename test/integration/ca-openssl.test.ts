@@ -1,7 +1,8 @@
 // Integration: the CA's certificates as the outside world sees them. The real `openssl` verifies
 // SVIDs against the trust bundle (generated root, a bring-your-own intermediate made by openssl,
-// both roots during a rotation, only the new one after), prints their extensions, and makes CSRs
-// the CA must accept or refuse; node:tls runs mutual TLS with the SVIDs.
+// both roots during a rotation, only the new one after), prints their extensions, computes the CA
+// pin of join tokens as docs/identity.md tells operators to, and makes CSRs the CA must accept or
+// refuse; node:tls runs mutual TLS with the SVIDs.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -13,6 +14,7 @@ import tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { isWeftError } from '../../src/errors.js';
 import {
+  caPinOf,
   CertificateAuthority,
   createCsr,
   generateWorkloadKey,
@@ -171,6 +173,39 @@ test('bring your own intermediate (made by openssl): the chain verifies against 
   assert.match(text, /Issuer: O ?= ?Corp, CN ?= ?Weft Mesh Intermediate/);
   assert.match(text, /Signature Algorithm: sha256WithRSAEncryption/);
   assert.match(text, /URI:spiffe:\/\/example\.org\/ns\/default\/sa\/web\s/);
+});
+
+/** The pin as docs/identity.md computes it with openssl (its last step, base64url, done here). */
+async function opensslPin(rootFile: string): Promise<string> {
+  const base = rootFile.replace(/\.pem$/, '');
+  await ok('x509', '-in', rootFile, '-noout', '-pubkey', '-out', `${base}.pub.pem`);
+  await ok('pkey', '-pubin', '-in', `${base}.pub.pem`, '-outform', 'der', '-out', `${base}.spki.der`);
+  await ok('dgst', '-sha256', '-binary', '-out', `${base}.spki.sha256`, `${base}.spki.der`);
+  return 'sha256-' + (await fsp.readFile(join(dir, `${base}.spki.sha256`))).toString('base64url');
+}
+
+test("the CA pin is what openssl prints from the root's public key: generated EC root, openssl RSA root", async () => {
+  const ca = await CertificateAuthority.open({ store: new MemoryStore(), trustDomain: TD });
+  await write('pin-gen.pem', (await ca.trustBundle())[0]!);
+  assert.equal(await ca.caPin(), await opensslPin('pin-gen.pem'));
+  await ok(...words('genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out pin-rsa.key'));
+  await ok(
+    ...words(
+      'req -x509 -new -key pin-rsa.key -days 2 -out pin-rsa.pem -addext basicConstraints=critical,CA:TRUE',
+    ),
+    ...words('-addext keyUsage=critical,keyCertSign,cRLSign -subj /CN=Pin-RSA-Root'),
+  );
+  const rsa = await CertificateAuthority.open({
+    store: new MemoryStore(),
+    trustDomain: TD,
+    supplied: {
+      certificatePem: await fsp.readFile(join(dir, 'pin-rsa.pem'), 'utf8'),
+      privateKeyPem: await fsp.readFile(join(dir, 'pin-rsa.key'), 'utf8'),
+    },
+  });
+  const pin = await opensslPin('pin-rsa.pem');
+  assert.equal(await rsa.caPin(), pin);
+  assert.equal(caPinOf(await fsp.readFile(join(dir, 'pin-rsa.pem'), 'utf8')), pin);
 });
 
 test('rotation: SVIDs of both roots verify against the two-root bundle; after the overlap only the new one', async () => {

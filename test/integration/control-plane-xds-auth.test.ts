@@ -232,8 +232,11 @@ test('a join token as call metadata opens a stream without being used up; revoke
   assert.equal(created.status, 200, await created.clone().text());
   const { token, id } = (await created.json()) as { token: string; id: string };
 
-  for (let i = 0; i < 2; i++) {
-    const r = await openStream({ token, node: { id: `envoy-${i}`, NAMESPACE: 'default' } });
+  // With its CA pin, without it, or with a wrong one: the secret decides.
+  const secret = token.slice(0, token.indexOf('.'));
+  assert.match(secret, /^weft-jt-[A-Za-z0-9_-]{43}$/);
+  for (const [i, form] of [token, secret, `${secret}.sha256-${'x'.repeat(43)}`].entries()) {
+    const r = await openStream({ token: form, node: { id: `envoy-${i}`, NAMESPACE: 'default' } });
     assert.equal(r.typeUrl, TypeUrl.Cluster, show(r));
   }
   const wrongNs = await openStream({ token, node: { id: 'envoy-x', NAMESPACE: 'team-c' } });

@@ -1,18 +1,22 @@
-// Join tokens: shown once and stored only as a hash; expiry, revocation, use limits; and the
+// Join tokens: shown once and stored only as a hash; expiry, revocation, use limits; the CA pin
+// a token carries, which the store ignores (a token is judged by its secret alone); and the
 // atomicity of consumption under concurrency, on both embedded stores.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isWeftError } from '../../../src/errors.js';
 import { silentLogger } from '../../../src/log.js';
-import { JoinTokens, TOKENS_PREFIX } from '../../../src/ca/index.js';
+import { JoinTokens, splitJoinToken, TOKENS_PREFIX } from '../../../src/ca/index.js';
 import { FileStore, MemoryStore, type Store } from '../../../src/store/index.js';
 import { LOG_FILE } from '../../../src/store/log-format.js';
 import { manualClock } from './ca-fixtures.js';
 
 const WEB = { namespace: 'default', serviceAccount: 'web' };
+const PIN = `sha256-${'p'.repeat(43)}`;
+const OTHER_PIN = `sha256-${'q'.repeat(43)}`;
 
 const dirs: string[] = [];
 after(async () => {
@@ -153,6 +157,55 @@ test('maxUses counts down; 0 means unlimited until expiry', async () => {
     (await tokens.list()).map((t) => t.id),
     [unlimited.id],
   );
+});
+
+test('a pinned token is `weft-jt-<secret>.<pin>`; only the secret is hashed and stored', async () => {
+  const store = new MemoryStore();
+  const tokens = new JoinTokens(store);
+  const created = await tokens.create({ ...WEB, maxUses: 0 }, { caPin: PIN });
+  assert.match(created.token, /^weft-jt-[A-Za-z0-9_-]{43}\.sha256-[A-Za-z0-9_-]{43}$/);
+  assert.equal(created.caPin, PIN);
+  const { secret, pin } = splitJoinToken(created.token);
+  assert.equal(pin, PIN);
+  // The record is what a pinless token of the same secret has always had: the secret's SHA-256.
+  const sha256 = createHash('sha256').update(secret).digest('hex');
+  const record = JSON.parse((await store.get(TOKENS_PREFIX + created.id))!.value) as { sha256: string };
+  assert.equal(record.sha256, sha256);
+  assert.equal(created.id, sha256.slice(0, 24));
+  assert.ok(!(await everyValue(store)).includes(PIN.slice('sha256-'.length)), 'the pin is not stored');
+  // Without a pin asked for, none is added.
+  const plain = await tokens.create({ ...WEB });
+  assert.match(plain.token, /^weft-jt-[A-Za-z0-9_-]{43}$/);
+  assert.equal(plain.caPin, undefined);
+  await refusedWith(tokens.create({ ...WEB }, { caPin: 'sha256:abc' }), 'WEFT_E_VALIDATION');
+});
+
+test('verify, consume and revoke judge a token by its secret: with its pin, without it, or with a wrong one', async () => {
+  const tokens = new JoinTokens(new MemoryStore());
+  const created = await tokens.create({ ...WEB, maxUses: 4 }, { caPin: PIN });
+  const { secret } = splitJoinToken(created.token);
+  const forms = [created.token, secret, `${secret}.${OTHER_PIN}`, `${secret}.not-a-pin`];
+  for (const form of forms)
+    assert.deepEqual(await tokens.verify(form), { tokenId: created.id, ...WEB, usesLeft: 4 }, form);
+  // Uses are counted together, whatever form spent them.
+  const left = [];
+  for (const form of forms) left.push((await tokens.consume(form)).usesLeft);
+  assert.deepEqual(left, [3, 2, 1, 0]);
+  for (const form of forms) await refusedWith(tokens.verify(form), 'WEFT_E_TOKEN_USED_UP');
+
+  // The right pin on a wrong secret is still an unknown token.
+  await refusedWith(tokens.verify(`weft-jt-${'A'.repeat(43)}.${PIN}`), 'WEFT_E_TOKEN_UNKNOWN');
+  await refusedWith(tokens.verify(`.${PIN}`), 'WEFT_E_TOKEN_UNKNOWN');
+
+  // A token made before pins (no pin) is accepted with a pin added, as it always was without.
+  const old = await tokens.create({ ...WEB, maxUses: 0 });
+  assert.equal((await tokens.verify(`${old.token}.${PIN}`)).tokenId, old.id);
+
+  // revoke() by any form reaches the same record.
+  for (const form of [`${secret}.${OTHER_PIN}`, created.token, secret]) await tokens.revoke(form);
+  await tokens.revoke(`${old.token}.${OTHER_PIN}`);
+  await refusedWith(tokens.verify(old.token), 'WEFT_E_TOKEN_REVOKED');
+  assert.ok((await tokens.list()).every((t) => t.revoked));
 });
 
 test('create() validates its input with field paths', async () => {
