@@ -1,27 +1,33 @@
 // `npm run bench:proxy`: what two Weft sidecars on the path of a request cost, against no proxy,
 // two nginx hops and two HAProxy hops. A script, not a test. Topology per variant: load
 // generator → outbound hop → inbound hop → upstream (nginx serving a 1 kB file), all on
-// loopback. hey at 200 and 1,000 requests/s gives latency percentiles (added latency = variant
-// minus direct, in the same round); wrk flat out gives the most requests/s; /proc gives each
-// proxy's CPU seconds and RSS. Rounds interleave the variants so that drift of this shared
-// machine spreads over all of them. Results go to bench/results/ and BENCHMARKS.md.
+// loopback, mutual TLS 1.3 between the two hops. hey at 200 and 1,000 requests/s gives latency
+// percentiles (added latency = variant minus direct, in the same round); wrk flat out gives the
+// most requests/s; /proc gives each proxy's CPU seconds and RSS; new mTLS connections straight
+// to the inbound hop, one request each, give its handshake rate. Rounds interleave the variants
+// so that drift of this shared machine spreads over all of them. Results go to bench/results/
+// and BENCHMARKS.md.
 //
 //   node dist/bench/proxy-bench.js [--quick] [--rounds 3] [--seconds 15] [--sat-seconds 15]
 //                                  [--variants direct,weft,nginx,haproxy] [--no-doc]
-//                                  [--cpu-prof DIR]
+//                                  [--cpu-prof DIR] [--handshake-workers 2]
 
 import { cpus, loadavg, totalmem } from 'node:os';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { createBenchPki, TLS_GROUP, TLS_SUITE, type BenchPki } from './proxy/bench-pki.js';
 import {
+  handshakeRate,
   heyAtRate,
   killLoad,
   wrkSaturate,
   type Arrival,
+  type HandshakeResult,
   type RateResult,
   type SaturationResult,
 } from './proxy/load.js';
-import { groupStats, killAll, type Child } from './proxy/processes.js';
+import { groupStats, killAll, tempDir, type Child } from './proxy/processes.js';
+import { proveMtls, type MtlsProof } from './proxy/tls-client.js';
 import { ensureTools, toolVersions } from './proxy/tools.js';
 import {
   direct,
@@ -54,6 +60,12 @@ const AT_1000 = RATES.findIndex((r) => r.rate === 1000 && r.arrival === 'spread'
 const rateLabel = (r: { rate: number; clients: number; arrival: Arrival }): string =>
   `${r.rate.toLocaleString('en')}/s${r.arrival === 'lockstep' ? `, bursts of ${r.clients}` : ''}`;
 const WRK = { threads: 2, connections: 64 };
+/**
+ * Connections in flight per thread of the handshake-rate client. Its threads
+ * (--handshake-workers) default to 2: a TLS client does about as much work per handshake as the
+ * server, and a third thread did not raise the rate on the 2-vCPU machine.
+ */
+const HANDSHAKE_CONNECTIONS = 16;
 const TARGETS = { throughputVsNginx: 0.5, addedP99Ms: 1, rssBytes: 80e6 };
 
 interface Args {
@@ -65,6 +77,7 @@ interface Args {
   variants: VariantName[];
   doc: boolean;
   cpuProf: string | undefined;
+  handshakeWorkers: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -77,6 +90,7 @@ function parseArgs(argv: string[]): Args {
     variants: ALL,
     doc: true,
     cpuProf: undefined,
+    handshakeWorkers: 2,
   };
   for (const { name: flag, value, positive } of flags(argv)) {
     if (flag === '--quick')
@@ -91,6 +105,7 @@ function parseArgs(argv: string[]): Args {
       args.variants = ALL.filter((v) => v === 'direct' || names.includes(v));
     } else if (flag === '--no-doc') args.doc = false;
     else if (flag === '--cpu-prof') args.cpuProf = value();
+    else if (flag === '--handshake-workers') args.handshakeWorkers = positive(value());
     else throw new Error(`unknown flag ${flag}; see the usage at the top of bench/proxy-bench.ts`);
   }
   return args;
@@ -147,6 +162,8 @@ interface RoundResult {
   round: number;
   rates: Array<Measured<RateResult>>;
   saturation: Measured<SaturationResult>;
+  /** New mTLS connections to the inbound hop; its CPU only. None for direct. */
+  handshakes: Measured<HandshakeResult> | undefined;
 }
 
 interface VariantSummary {
@@ -171,6 +188,21 @@ interface VariantSummary {
   rssUnderLoadMiB: number[];
   /** Per hop: VmHWM at the end of the bench. */
   peakMiB: number[];
+  handshakes: HandshakeSummary | undefined;
+}
+
+interface HandshakeSummary {
+  /** Median over rounds of completed connections per second. */
+  rate: number;
+  /** Failed connections over all rounds, and how many were tried. */
+  failures: number;
+  attempts: number;
+  /** The inbound hop's CPU seconds per 1,000 handshakes (median over rounds). */
+  inboundCpuPer1k: number;
+  /** The inbound hop's CPU seconds per second of the run: 1 is a whole core. */
+  inboundCores: number;
+  /** The client process's CPU seconds per second of the run. */
+  clientCores: number;
 }
 
 function checkClean(name: string, r: RateResult | SaturationResult): void {
@@ -199,7 +231,34 @@ async function runRound(t: Topology, args: Args, roundNo: number): Promise<Round
     `  ${t.name.padEnd(8)}   max: ${saturation.load.rps} rps; CPU ${saturation.cpuPer1k} s/1k req; ` +
       `RSS ${saturation.hops.map((h) => `${h.rssMaxMiB} MiB`).join(' / ') || '-'}`,
   );
-  return { round: roundNo, rates, saturation };
+  let handshakes: Measured<HandshakeResult> | undefined;
+  if (t.inbound) {
+    handshakes = await measured([t.hops[1]!], () => runHandshakes(t, args, args.satSeconds));
+    const h = handshakes.load;
+    console.log(
+      `  ${t.name.padEnd(8)}   handshakes: ${h.rate}/s, ${h.failures} failed; inbound hop ` +
+        `${round(handshakes.hops[0]!.cpuS / h.seconds)} cores, ${handshakes.cpuPer1k} s/1k; ` +
+        `client ${round(h.cpuS / h.seconds)} cores`,
+    );
+  }
+  return { round: roundNo, rates, saturation, handshakes };
+}
+
+let handshakeDir: string | undefined;
+
+async function runHandshakes(t: Topology, args: Args, seconds: number): Promise<HandshakeResult> {
+  handshakeDir ??= tempDir('weft-proxy-bench-handshake-');
+  const r = await handshakeRate(
+    t.inbound!,
+    args.handshakeWorkers,
+    HANDSHAKE_CONNECTIONS,
+    seconds,
+    handshakeDir,
+  );
+  if (r.failures > 0) console.log(`  ${t.name.padEnd(8)}   handshake failures: ${JSON.stringify(r.errors)}`);
+  // Some failures under overload are a result; none succeeding is a broken set-up.
+  if (r.ok === 0) throw new Error(`${t.name}: no handshake succeeded: ${JSON.stringify(r.errors)}`);
+  return r;
 }
 
 function summarise(
@@ -235,6 +294,20 @@ function summarise(
       round(median(rounds.map((r) => r.saturation.hops[h]!.rssMaxMiB)), 1),
     ),
     peakMiB: t.hops.map((h) => round(groupStats(h).hwm / MiB, 1)),
+    handshakes: summariseHandshakes(rounds),
+  };
+}
+
+function summariseHandshakes(rounds: RoundResult[]): HandshakeSummary | undefined {
+  const hs = rounds.flatMap((r) => (r.handshakes ? [r.handshakes] : []));
+  if (hs.length === 0) return undefined;
+  return {
+    rate: Math.round(median(hs.map((h) => h.load.rate))),
+    failures: hs.reduce((a, h) => a + h.load.failures, 0),
+    attempts: hs.reduce((a, h) => a + h.load.ok + h.load.failures, 0),
+    inboundCpuPer1k: round(median(hs.map((h) => h.cpuPer1k)), 3),
+    inboundCores: round(median(hs.map((h) => h.hops[0]!.cpuS / h.load.seconds))),
+    clientCores: round(median(hs.map((h) => h.load.cpuS / h.load.seconds))),
   };
 }
 
@@ -302,6 +375,38 @@ function costTable(s: VariantSummary[]): string {
   return rows.join('\n');
 }
 
+function handshakeTable(s: VariantSummary[]): string {
+  const nginx = s.find((v) => v.name === 'nginx')?.handshakes;
+  const rows = [
+    '| variant | handshakes/s | vs nginx | failed | inbound CPU s / 1k handshakes | vs nginx | inbound hop busy (cores) | client CPU (cores) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const v of s) {
+    const h = v.handshakes;
+    if (!h) continue;
+    rows.push(
+      `| ${LABEL[v.name]} | ${h.rate.toLocaleString('en')} | ${ratio(h.rate, nginx?.rate)} | ` +
+        `${h.failures} of ${h.attempts.toLocaleString('en')} | ${h.inboundCpuPer1k.toFixed(3)} | ` +
+        `${ratio(h.inboundCpuPer1k, nginx?.inboundCpuPer1k)} | ${h.inboundCores} | ${h.clientCores} |`,
+    );
+  }
+  return rows.join('\n');
+}
+
+function mtlsTable(proofs: Map<VariantName, MtlsProof>): string {
+  const rows = [
+    '| inbound hop of | protocol | cipher suite | key exchange group | client without a certificate | client certificate from another CA |',
+    '|---|---|---|---|---|---|',
+  ];
+  for (const [name, p] of proofs) {
+    rows.push(
+      `| ${LABEL[name]} | ${p.negotiated.protocol} | ${p.negotiated.suite} | ${p.negotiated.group} | ` +
+        `refused: ${p.withoutCertificate} | refused: ${p.untrustedCertificate} |`,
+    );
+  }
+  return rows.join('\n');
+}
+
 function targets(s: VariantSummary[]): string[] {
   const weft = s.find((v) => v.name === 'weft');
   const nginx = s.find((v) => v.name === 'nginx');
@@ -341,7 +446,7 @@ async function updateDoc(section: string): Promise<void> {
   let next =
     start >= 0 && stop > start
       ? doc.slice(0, start) + block + doc.slice(stop + END.length)
-      : `${doc.trimEnd()}\n\n## Sidecar proxy: added latency, throughput and cost against nginx and HAProxy\n\n${block}\n`;
+      : `${doc.trimEnd()}\n\n## Sidecar proxy over mTLS: added latency, throughput, cost and handshake rate against nginx and HAProxy\n\n${block}\n`;
   // `npm run lint` checks formatting, so write the file as prettier would.
   try {
     const prettier = await import('prettier');
@@ -352,16 +457,21 @@ async function updateDoc(section: string): Promise<void> {
   writeFileSync(file, next);
 }
 
-async function startVariant(name: VariantName, upstreamPort: number, args: Args): Promise<Topology> {
+async function startVariant(
+  name: VariantName,
+  upstreamPort: number,
+  args: Args,
+  pki: BenchPki,
+): Promise<Topology> {
   switch (name) {
     case 'direct':
       return direct(upstreamPort);
     case 'weft':
       return startWeft(upstreamPort, args.cpuProf);
     case 'nginx':
-      return startNginxChain(upstreamPort);
+      return startNginxChain(upstreamPort, pki);
     case 'haproxy':
-      return startHaproxyChain(upstreamPort);
+      return startHaproxyChain(upstreamPort, pki);
   }
 }
 
@@ -378,22 +488,31 @@ async function main(): Promise<void> {
         .join(' ')}`,
   );
   const upstream = await startUpstream();
+  const pki = await createBenchPki(tempDir('weft-proxy-bench-pki-'));
   const topologies: Topology[] = [];
+  const proofs = new Map<VariantName, MtlsProof>();
   try {
     for (const v of args.variants) {
-      topologies.push(await startVariant(v, upstream.port, args));
-      console.log(`  ${v} ready at ${topologies.at(-1)!.url}`);
+      const t = await startVariant(v, upstream.port, args, pki);
+      topologies.push(t);
+      console.log(`  ${v} ready at ${t.url}`);
+      if (t.inbound) {
+        // Proof that the hop between the proxies is mutual TLS, and what it negotiates.
+        const p = await proveMtls(v, t.inbound, pki.stranger);
+        proofs.set(v, p);
+        console.log(
+          `  ${v} inbound hop ${t.inbound.host}:${t.inbound.port}: ${p.negotiated.protocol}, ` +
+            `${p.negotiated.suite}, ${p.negotiated.group}; refused without a client certificate ` +
+            `(${p.withoutCertificate}) and with one from another CA (${p.untrustedCertificate})`,
+        );
+      }
     }
     // Node's JIT, nginx's and HAProxy's pools and the kernel's socket caches all start cold.
+    const warm = Math.max(1, Math.round(args.warmupSeconds / 2));
     for (const t of topologies) {
       await heyAtRate(t.url, t.host, 1000, 50, args.warmupSeconds, 'lockstep');
-      await wrkSaturate(
-        t.url,
-        t.host,
-        WRK.threads,
-        WRK.connections,
-        Math.max(1, Math.round(args.warmupSeconds / 2)),
-      );
+      await wrkSaturate(t.url, t.host, WRK.threads, WRK.connections, warm);
+      if (t.inbound) await runHandshakes(t, args, warm);
     }
     const rounds = new Map<VariantName, RoundResult[]>(topologies.map((t) => [t.name, []]));
     const loadAverages: number[][] = [];
@@ -414,6 +533,9 @@ async function main(): Promise<void> {
           : `${r.clients} × hey -c 1 -q ${r.rate / r.clients} -z ${args.seconds}s -o csv [-host bench-upstream] <url>, started ${1000 / (r.rate / r.clients) / r.clients} ms apart`,
       ),
       saturation: `wrk -t${WRK.threads} -c${WRK.connections} -d${args.satSeconds}s --latency [-H 'Host: bench-upstream'] <url>`,
+      handshakes:
+        `node dist/bench/proxy/handshake-client.js (${args.handshakeWorkers} threads × ${HANDSHAKE_CONNECTIONS} ` +
+        `connections in flight, ${args.satSeconds} s) against the inbound hop`,
     };
     const summary = {
       date: started.toISOString(),
@@ -424,6 +546,10 @@ async function main(): Promise<void> {
       loadAverages,
       targets: TARGETS,
       args,
+      tls: {
+        pinned: { suite: TLS_SUITE, group: TLS_GROUP },
+        inboundHops: Object.fromEntries(proofs),
+      },
       variants: summaries,
     };
     mkdirSync(new URL('bench/results/', ROOT), { recursive: true });
@@ -447,12 +573,32 @@ async function main(): Promise<void> {
       '',
       costTable(summaries),
       '',
+      `Handshake rate: new mutual-TLS connections per second the inbound hop accepts, each a full ` +
+        `TLS 1.3 handshake (no resumption) with a client certificate and one \`GET /\` with ` +
+        `\`Connection: close\` for the 1 kB body; \`${commands.handshakes}\`. "Busy" is the hop's ` +
+        `CPU seconds per second of the run (1 = a whole core):`,
+      '',
+      handshakeTable(summaries),
+      '',
+      'The start-up check of each inbound hop (a Node TLS client with the defaults, as a Weft sidecar):',
+      '',
+      mtlsTable(proofs),
+      '',
       'Targets (this run):',
       '',
       ...targets(summaries),
     ].join('\n');
     console.log(
-      '\n' + latencyTable(summaries) + '\n\n' + costTable(summaries) + '\n\n' + targets(summaries).join('\n'),
+      '\n' +
+        latencyTable(summaries) +
+        '\n\n' +
+        costTable(summaries) +
+        '\n\n' +
+        handshakeTable(summaries) +
+        '\n\n' +
+        mtlsTable(proofs) +
+        '\n\n' +
+        targets(summaries).join('\n'),
     );
     console.log(`\nwrote ${fileURLToPath(out)}`);
     if (args.doc && !args.quick) await updateDoc(section);

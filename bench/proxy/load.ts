@@ -1,10 +1,16 @@
 // The load generators and what is read from them: hey at a constant rate (latency percentiles
 // from its per-request CSV, so they are computed here, nearest-rank, rather than taken from its
 // summary), wrk flat out (requests per second). Both use HTTP/1.1 keep-alive, one connection per
-// hey worker or wrk connection.
+// hey worker or wrk connection. And the handshake-rate client (handshake-client.ts): new mTLS
+// connections to an inbound hop, one request each.
 
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { percentile } from '../xds/stats.js';
+import type { HandshakeConfig, HandshakeReport } from './handshake-client.js';
+import type { TlsTarget } from './tls-client.js';
 
 function run(command: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -191,5 +197,43 @@ export async function wrkSaturate(
       .map((a) => (a.includes(' ') ? `'${a}'` : a))
       .join(' ')
       .replace(url, '<url>')}`,
+  };
+}
+
+export interface HandshakeResult extends HandshakeReport {
+  /** Connections completed per second. */
+  rate: number;
+  /** Same as ok, for the CPU-per-request bookkeeping. */
+  requests: number;
+  command: string;
+}
+
+const HANDSHAKE_CLIENT = fileURLToPath(new URL('./handshake-client.js', import.meta.url));
+
+/**
+ * New mTLS connections to `target` for `seconds`: `workers` threads in one Node process, each
+ * with `connections` in flight. The config, with the client's key, goes through a file in
+ * `dir` readable by its owner only.
+ */
+export async function handshakeRate(
+  target: TlsTarget,
+  workers: number,
+  connections: number,
+  seconds: number,
+  dir: string,
+): Promise<HandshakeResult> {
+  const config: HandshakeConfig = { target, workers, connections, seconds };
+  const file = join(dir, `handshake-${target.port}.json`);
+  writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
+  const out = await run(process.execPath, [HANDSHAKE_CLIENT, file]);
+  const report = JSON.parse(out) as HandshakeReport;
+  return {
+    ...report,
+    rate: Math.round(report.ok / seconds),
+    requests: report.ok,
+    command:
+      `node dist/bench/proxy/handshake-client.js: ${workers} threads × ${connections} connections in ` +
+      `flight for ${seconds} s; each a full TLS 1.3 handshake with a client certificate, then ` +
+      '`GET /` with `Connection: close`',
   };
 }

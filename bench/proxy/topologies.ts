@@ -4,12 +4,26 @@
 // would. Each proxy runs with one worker (nginx `worker_processes 1`, HAProxy `nbthread 1`;
 // a Weft sidecar is one Node process) so that every hop gets at most one core's worth, as a
 // sidecar would, and so that the comparison is per core.
+//
+// Between the two hops every variant speaks mutual TLS 1.3, as Weft's sidecars always do: each
+// hop presents an ECDSA P-256 certificate and verifies the other's against its CA (Weft's own
+// CA for the sidecars; the bench's, bench-pki.ts, for nginx and HAProxy), and nginx and HAProxy
+// are pinned to the suite and group the sidecars negotiate. The load generator's leg to the
+// outbound hop and the inbound hop's leg to the upstream stay plaintext, as in a mesh, where
+// they are the pod's own loopback.
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
+import type { SecureContext } from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { workloadSpiffeId } from '../../src/ca/spiffe-id.js';
+import { outboundSni } from '../../src/compiler/mtls.js';
+import { silentLogger } from '../../src/log.js';
+import { IdentityClient, type JoinInfo } from '../../src/sidecar/identity-client.js';
+import { INBOUND_NAME, TLS_GROUP, TLS_SUITE, type BenchPki } from './bench-pki.js';
 import { freePort, removeDir, start, stop, tempDir, waitForOutput, type Child } from './processes.js';
+import { clientContext, oneRequest, type TlsTarget } from './tls-client.js';
 
 export type VariantName = 'direct' | 'weft' | 'nginx' | 'haproxy';
 
@@ -23,6 +37,8 @@ export interface Topology {
   hops: Child[];
   /** Processes that support a variant but are not measured (Weft's control plane). */
   support: Child[];
+  /** The inbound hop's mTLS listener and a client certificate it accepts; none for direct. */
+  inbound: TlsTarget | undefined;
   stop(): Promise<void>;
 }
 
@@ -55,13 +71,23 @@ function nginxHttpCommon(dir: string): string {
 `;
 }
 
-async function startNginx(name: string, dir: string, config: string, port: number): Promise<Child> {
+async function startNginx(
+  name: string,
+  dir: string,
+  config: string,
+  ready: (c: Child) => Promise<void>,
+): Promise<Child> {
   const file = join(dir, 'nginx.conf');
   writeFileSync(file, config);
   const child = start(name, 'nginx', ['-c', file, '-g', 'daemon off;']);
-  await waitForHttp(child, `http://127.0.0.1:${port}/`, undefined);
+  await ready(child);
   return child;
 }
+
+const plainReady =
+  (port: number) =>
+  (c: Child): Promise<void> =>
+    waitForHttp(c, `http://127.0.0.1:${port}/`, undefined);
 
 /** nginx serving one static 1 kB file: the upstream of every variant. */
 export async function startUpstream(): Promise<{ port: number; child: Child; stop(): Promise<void> }> {
@@ -77,7 +103,7 @@ ${nginxHttpCommon(dir)}
   }
 }
 `;
-  const child = await startNginx('upstream nginx', dir, config, port);
+  const child = await startNginx('upstream nginx', dir, config, plainReady(port));
   return {
     port,
     child,
@@ -88,13 +114,48 @@ ${nginxHttpCommon(dir)}
   };
 }
 
-/** One nginx reverse-proxy hop with a keep-alive pool to `next`. */
-function nginxHop(dir: string, listen: number, next: number, first: boolean): string {
+/**
+ * One nginx reverse-proxy hop with a keep-alive pool to `next`. The outbound hop's pool is mTLS
+ * to the inbound hop (its own certificate, the inbound's checked against the bench CA and
+ * name); the inbound hop's listener requires a client certificate from the bench CA.
+ */
+function nginxHop(
+  dir: string,
+  listen: number,
+  next: number,
+  role: 'outbound' | 'inbound',
+  pki: BenchPki,
+): string {
+  const outbound = role === 'outbound';
   // Forwarding headers as the outbound side of a mesh adds them (Weft sets the same ones).
-  const forwarding = first
+  const forwarding = outbound
     ? `proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_set_header X-Request-Id $request_id;`
     : '';
+  // Weft's sidecar never resumes a TLS session: every pool connection is a full handshake. nginx
+  // would resume (with the inbound hop's session tickets) unless told not to. nginx 1.22 sends
+  // no ALPN upstream (Weft's sidecar sends http/1.1); the rest is alike.
+  const upstreamTls = outbound
+    ? `proxy_ssl_certificate ${pki.files.outbound.cert};
+      proxy_ssl_certificate_key ${pki.files.outbound.key};
+      proxy_ssl_trusted_certificate ${pki.caFile};
+      proxy_ssl_verify on;
+      proxy_ssl_name ${INBOUND_NAME};
+      proxy_ssl_server_name on;
+      proxy_ssl_protocols TLSv1.3;
+      proxy_ssl_conf_command Ciphersuites ${TLS_SUITE};
+      proxy_ssl_conf_command Groups ${TLS_GROUP};
+      proxy_ssl_session_reuse off;`
+    : '';
+  const listenerTls = outbound
+    ? ''
+    : `ssl_certificate ${pki.files.inbound.cert};
+    ssl_certificate_key ${pki.files.inbound.key};
+    ssl_client_certificate ${pki.caFile};
+    ssl_verify_client on;
+    ssl_protocols TLSv1.3;
+    ssl_ecdh_curve ${TLS_GROUP};
+    ssl_conf_command Ciphersuites ${TLS_SUITE};`;
   return `${nginxPreamble(dir)}
 http {
 ${nginxHttpCommon(dir)}
@@ -105,23 +166,40 @@ ${nginxHttpCommon(dir)}
     keepalive_timeout 30s;
   }
   server {
-    listen 127.0.0.1:${listen} backlog=4096;
+    listen 127.0.0.1:${listen}${outbound ? '' : ' ssl'} backlog=4096;
+    ${listenerTls}
     location / {
-      proxy_pass http://next;
+      proxy_pass ${outbound ? 'https' : 'http'}://next;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Host $host;
       ${forwarding}
+      ${upstreamTls}
     }
   }
 }
 `;
 }
 
-function haproxyHop(listen: number, next: number, first: boolean): string {
+/**
+ * One HAProxy hop. HAProxy 2.6 has no setting for the groups it offers as a TLS client; it
+ * offers OpenSSL's default list with an X25519 key share, as Node does, and the inbound hop
+ * accepts X25519 only. `no-ssl-reuse`: no session resumption, as with Weft and nginx here.
+ */
+function haproxyHop(listen: number, next: number, role: 'outbound' | 'inbound', pki: BenchPki): string {
+  const outbound = role === 'outbound';
+  const bind = outbound
+    ? `127.0.0.1:${listen}`
+    : `127.0.0.1:${listen} ssl crt ${pki.files.inbound.combined} ca-file ${pki.caFile} verify required ssl-min-ver TLSv1.3 alpn http/1.1`;
+  const server = outbound
+    ? `127.0.0.1:${next} ssl crt ${pki.files.outbound.combined} ca-file ${pki.caFile} verify required sni str(${INBOUND_NAME}) ssl-min-ver TLSv1.3 alpn http/1.1 no-ssl-reuse`
+    : `127.0.0.1:${next}`;
   return `global
   nbthread 1
   maxconn 4096
+  ssl-default-bind-ciphersuites ${TLS_SUITE}
+  ssl-default-bind-curves ${TLS_GROUP}
+  ssl-default-server-ciphersuites ${TLS_SUITE}
 
 defaults
   mode http
@@ -134,31 +212,53 @@ defaults
   http-reuse always
 
 frontend in
-  bind 127.0.0.1:${listen}
-${first ? '  option forwardfor\n  http-request set-header X-Request-Id %[uuid]\n' : ''}  default_backend next
+  bind ${bind}
+${outbound ? '  option forwardfor\n  http-request set-header X-Request-Id %[uuid]\n' : ''}  default_backend next
 
 backend next
-  server s1 127.0.0.1:${next}
+  server s1 ${server}
 `;
+}
+
+/** The inbound hop of an nginx or HAProxy chain, as the handshake client reaches it. */
+function benchTarget(port: number, pki: BenchPki): TlsTarget {
+  return {
+    host: '127.0.0.1',
+    port,
+    servername: INBOUND_NAME,
+    hostHeader: SERVICE,
+    serverId: pki.spiffeId('inbound'),
+    ...pki.credentials.client,
+    bodyBytes: BODY_BYTES,
+  };
 }
 
 async function chain(
   name: VariantName,
   upstreamPort: number,
-  startHop: (role: 'outbound' | 'inbound', dir: string, listen: number, next: number) => Promise<Child>,
+  pki: BenchPki,
+  startHop: (
+    role: 'outbound' | 'inbound',
+    dir: string,
+    listen: number,
+    next: number,
+    ready: (c: Child) => Promise<void>,
+  ) => Promise<Child>,
 ): Promise<Topology> {
   const dir = tempDir(`weft-proxy-bench-${name}-`);
   const hops: Child[] = [];
   const inPort = await freePort();
   const outPort = await freePort();
+  const inbound = benchTarget(inPort, pki);
   try {
-    for (const [role, listen, next] of [
-      ['inbound', inPort, upstreamPort],
-      ['outbound', outPort, inPort],
+    const context = clientContext(inbound);
+    for (const [role, listen, next, ready] of [
+      ['inbound', inPort, upstreamPort, (c: Child) => waitForTls(c, inbound, context)],
+      ['outbound', outPort, inPort, plainReady(outPort)],
     ] as const) {
       const hopDir = join(dir, role);
       mkdirSync(hopDir);
-      hops.unshift(await startHop(role, hopDir, listen, next));
+      hops.unshift(await startHop(role, hopDir, listen, next, ready));
     }
   } catch (e) {
     for (const h of hops) await stop(h);
@@ -171,6 +271,7 @@ async function chain(
     host: undefined,
     hops,
     support: [],
+    inbound,
     async stop() {
       await Promise.all(hops.map((h) => stop(h)));
       removeDir(dir);
@@ -178,18 +279,18 @@ async function chain(
   };
 }
 
-export function startNginxChain(upstreamPort: number): Promise<Topology> {
-  return chain('nginx', upstreamPort, (role, dir, listen, next) =>
-    startNginx(`nginx ${role}`, dir, nginxHop(dir, listen, next, role === 'outbound'), listen),
+export function startNginxChain(upstreamPort: number, pki: BenchPki): Promise<Topology> {
+  return chain('nginx', upstreamPort, pki, (role, dir, listen, next, ready) =>
+    startNginx(`nginx ${role}`, dir, nginxHop(dir, listen, next, role, pki), ready),
   );
 }
 
-export function startHaproxyChain(upstreamPort: number): Promise<Topology> {
-  return chain('haproxy', upstreamPort, async (role, dir, listen, next) => {
+export function startHaproxyChain(upstreamPort: number, pki: BenchPki): Promise<Topology> {
+  return chain('haproxy', upstreamPort, pki, async (role, dir, listen, next, ready) => {
     const file = join(dir, 'haproxy.cfg');
-    writeFileSync(file, haproxyHop(listen, next, role === 'outbound'));
+    writeFileSync(file, haproxyHop(listen, next, role, pki));
     const child = start(`haproxy ${role}`, 'haproxy', ['-f', file, '-db']);
-    await waitForHttp(child, `http://127.0.0.1:${listen}/`, undefined);
+    await ready(child);
     return child;
   });
 }
@@ -201,6 +302,7 @@ export function direct(upstreamPort: number): Topology {
     host: undefined,
     hops: [],
     support: [],
+    inbound: undefined,
     stop: () => Promise.resolve(),
   };
 }
@@ -208,7 +310,10 @@ export function direct(upstreamPort: number): Topology {
 /**
  * Weft: a real control plane, a sidecar for the upstream (inbound; it registers the upstream as
  * service `bench-upstream`) and a client-only sidecar whose outbound listener takes the load,
- * routed by `Host: bench-upstream` as an app behind HTTP_PROXY would be.
+ * routed by `Host: bench-upstream` as an app behind HTTP_PROXY would be. The handshake client
+ * gets its own SVID as a sidecar does: a join token from the admin API, then a CSR to the
+ * workload API (identity-client.ts). The inbound sidecar (STRICT, the default) accepts any SVID
+ * of the trust domain, as no authorization policy is configured.
  */
 export async function startWeft(upstreamPort: number, cpuProfDir: string | undefined): Promise<Topology> {
   const dir = tempDir('weft-proxy-bench-weft-');
@@ -276,12 +381,38 @@ export async function startWeft(upstreamPort: number, cpuProfDir: string | undef
     const url = `http://${out}/`;
     // "ready" means registered; the client sidecar has the endpoint once its EDS update lands.
     await waitForHttp(outbound, url, SERVICE);
+
+    const info = (await (await fetch(`${api}/api/v1/info`)).json()) as JoinInfo;
+    const identity = new IdentityClient({
+      info,
+      namespace: 'default',
+      serviceAccount: 'bench-handshake',
+      token: await joinToken('bench-handshake'),
+      logger: silentLogger(),
+    });
+    const svid = await identity.start();
+    identity.close();
+    const [host, port] = (await waitForOutput(inbound, /^inbound: (\S+):(\d+)$/m)).slice(1);
+    const target: TlsTarget = {
+      host: host!,
+      port: Number(port),
+      // What the client sidecar sends; the inbound sidecar does not route by it.
+      servername: outboundSni('default', SERVICE, Number(port)),
+      hostHeader: SERVICE,
+      serverId: workloadSpiffeId(info.trustDomain, { namespace: 'default', serviceAccount: SERVICE }),
+      caPem: svid.trustBundlePem,
+      certPem: svid.chainPem,
+      keyPem: svid.privateKeyPem,
+      bodyBytes: BODY_BYTES,
+    };
+    await waitForTls(inbound, target, clientContext(target));
     return {
       name: 'weft',
       url,
       host: SERVICE,
       hops: [outbound, inbound],
       support: [cp],
+      inbound: target,
       async stop() {
         // Sidecars first (they deregister through the control plane), then the control plane.
         await Promise.all([stop(outbound), stop(inbound)]);
@@ -308,6 +439,29 @@ function get(url: string, host: string | undefined): Promise<{ status: number; b
     req.on('error', reject);
     req.end();
   });
+}
+
+/** Polls until an inbound hop serves the 1 kB body to a client with a trusted certificate. */
+async function waitForTls(
+  child: Child,
+  target: TlsTarget,
+  context: SecureContext,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.proc.exitCode !== null || child.proc.signalCode !== null) {
+      throw new Error(`${child.name} exited:\n${child.out()}\n${child.err()}`);
+    }
+    const r = await oneRequest(target, context, 2000);
+    if (r.ok) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `${child.name} did not serve mTLS on ${target.host}:${target.port}: ${r.error}\n${child.err()}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 /** Polls until the URL answers 200 with the 1 kB body, so a set-up is proven end to end. */
