@@ -231,17 +231,20 @@ async function runRound(t: Topology, args: Args, roundNo: number): Promise<Round
     `  ${t.name.padEnd(8)}   max: ${saturation.load.rps} rps; CPU ${saturation.cpuPer1k} s/1k req; ` +
       `RSS ${saturation.hops.map((h) => `${h.rssMaxMiB} MiB`).join(' / ') || '-'}`,
   );
-  let handshakes: Measured<HandshakeResult> | undefined;
-  if (t.inbound) {
-    handshakes = await measured([t.hops[1]!], () => runHandshakes(t, args, args.satSeconds));
-    const h = handshakes.load;
-    console.log(
-      `  ${t.name.padEnd(8)}   handshakes: ${h.rate}/s, ${h.failures} failed; inbound hop ` +
-        `${round(handshakes.hops[0]!.cpuS / h.seconds)} cores, ${handshakes.cpuPer1k} s/1k; ` +
-        `client ${round(h.cpuS / h.seconds)} cores`,
-    );
-  }
-  return { round: roundNo, rates, saturation, handshakes };
+  return { round: roundNo, rates, saturation, handshakes: undefined };
+}
+
+/** One handshake-rate run against the inbound hop (none for direct). */
+async function runHandshakeRound(t: Topology, args: Args): Promise<Measured<HandshakeResult> | undefined> {
+  if (!t.inbound) return undefined;
+  const handshakes = await measured([t.hops[1]!], () => runHandshakes(t, args, args.satSeconds));
+  const h = handshakes.load;
+  console.log(
+    `  ${t.name.padEnd(8)}   handshakes: ${h.rate}/s, ${h.failures} failed; inbound hop ` +
+      `${round(handshakes.hops[0]!.cpuS / h.seconds)} cores, ${handshakes.cpuPer1k} s/1k; ` +
+      `client ${round(h.cpuS / h.seconds)} cores`,
+  );
+  return handshakes;
 }
 
 let handshakeDir: string | undefined;
@@ -512,7 +515,6 @@ async function main(): Promise<void> {
     for (const t of topologies) {
       await heyAtRate(t.url, t.host, 1000, 50, args.warmupSeconds, 'lockstep');
       await wrkSaturate(t.url, t.host, WRK.threads, WRK.connections, warm);
-      if (t.inbound) await runHandshakes(t, args, warm);
     }
     const rounds = new Map<VariantName, RoundResult[]>(topologies.map((t) => [t.name, []]));
     const loadAverages: number[][] = [];
@@ -522,6 +524,15 @@ async function main(): Promise<void> {
       // A different order each round, so no variant always runs right after the heaviest one.
       const order = topologies.map((_, i) => topologies[(i + r) % topologies.length]!);
       for (const t of order) rounds.get(t.name)!.push(await runRound(t, args, r + 1));
+    }
+    // Handshakes last: a storm of new connections leaves a Node process with more heap and
+    // malloc arena than steady traffic does, and would otherwise be counted in the RSS of the
+    // steady and saturating runs after it. Peak RSS (VmHWM) still includes it.
+    console.log('handshake rate (new mTLS connections to the inbound hop)');
+    for (const t of topologies) if (t.inbound) await runHandshakes(t, args, warm);
+    for (let r = 0; r < args.rounds; r++) {
+      const order = topologies.map((_, i) => topologies[(i + r) % topologies.length]!);
+      for (const t of order) rounds.get(t.name)![r]!.handshakes = await runHandshakeRound(t, args);
     }
     const summaries = topologies.map((t) => summarise(t.name, rounds.get(t.name)!, rounds.get('direct')!, t));
 
