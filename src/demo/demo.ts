@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger } from '../log.js';
+import { createLogger, levelOf } from '../log.js';
 import { startControlPlane, type RunningControlPlane } from '../control-plane/control-plane.js';
 import { startEchoServer, type EchoServer } from './echo-server.js';
 import { createEchoClient, type EchoClient } from './proxyless-client.js';
@@ -72,7 +72,7 @@ export async function runDemo(opts: { dataDir?: string; calls?: string }): Promi
   const maxCalls = opts.calls === undefined ? Infinity : Number(opts.calls);
   const tempDir = opts.dataDir === undefined ? mkdtempSync(join(tmpdir(), 'weft-demo-')) : undefined;
   const logger = createLogger('demo');
-  logger.level = process.env.WEFT_LOG_LEVEL ?? 'warn';
+  logger.level = levelOf(process.env.WEFT_LOG_LEVEL, 'warn');
   const closers: Array<() => Promise<void> | void> = [];
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>

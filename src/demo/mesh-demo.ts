@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLogger } from '../log.js';
+import { createLogger, levelOf } from '../log.js';
 import { startControlPlane, type RunningControlPlane } from '../control-plane/control-plane.js';
 import { callThroughProxy, type TreeNode } from './tree-app.js';
 import { freePort } from '../free-port.js';
@@ -115,7 +115,7 @@ export async function runMeshDemo(opts: { duration?: string; interval?: string }
   const intervalMs = opts.interval === undefined ? 1000 : Number(opts.interval) * 1000;
   const dataDir = mkdtempSync(join(tmpdir(), 'weft-demo-'));
   const logger = createLogger('demo');
-  logger.level = process.env.WEFT_LOG_LEVEL ?? 'warn';
+  logger.level = levelOf(process.env.WEFT_LOG_LEVEL, 'warn');
   const children: ChildProcess[] = [];
   let cp: RunningControlPlane | undefined;
   let stopping: Promise<void> | undefined;

@@ -13,8 +13,7 @@ import { CertificateAuthority, splitJoinToken } from '../../src/ca/index.js';
 import { newWorkloadKey, workloadCsr } from '../../src/ca/pkcs10.js';
 import type { RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { isWeftError, type WeftErrorCode } from '../../src/errors.js';
-import { pino } from 'pino';
-import { silentLogger, type Logger } from '../../src/log.js';
+import { createLogger, silentLogger, type Logger } from '../../src/log.js';
 import { IdentityClient, type JoinInfo } from '../../src/sidecar/identity-client.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
 import { apiFetch, startInProcessControlPlane } from '../helpers/weft-process.js';
@@ -161,7 +160,8 @@ test('an impostor with a real SVID of the mesh cannot pass as the control plane'
 test('a token without a pin takes the bundle on first use, and says so in a warning', async () => {
   const { token } = await newToken('legacy');
   const lines: string[] = [];
-  const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+  const logger = createLogger('test', { write: (line: string) => void lines.push(line) });
+  logger.level = 'warn';
   const id = client({ info, token: splitJoinToken(token).secret, serviceAccount: 'legacy', logger });
   assert.equal((await id.start()).spiffeId, 'spiffe://weft.local/ns/default/sa/legacy');
   id.close();
