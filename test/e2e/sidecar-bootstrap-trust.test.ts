@@ -16,12 +16,15 @@ import { CertificateAuthority, caPinOf, splitJoinToken } from '../../src/ca/inde
 import { MemoryStore } from '../../src/store/memory-store.js';
 import {
   apiFetch,
+  FREE_PORT_FLAGS,
   freePort,
   joinTokenFor,
   runWeft,
+  singleUseToken,
   startControlPlane,
   startMeshProcess,
   tempDir,
+  tokenUses,
   type ControlPlaneProcess,
 } from '../helpers/weft-process.js';
 
@@ -47,23 +50,6 @@ before(async () => {
 after(async () => {
   await cp?.stop();
 });
-
-/** A fresh single-use token for `serviceAccount`. */
-async function newToken(serviceAccount: string): Promise<{ token: string; id: string }> {
-  const res = await apiFetch(`${cp.apiUrl}/api/v1/tokens`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ serviceAccount, maxUses: 1 }),
-  });
-  assert.equal(res.status, 200);
-  return (await res.json()) as { token: string; id: string };
-}
-
-async function uses(id: string): Promise<number | undefined> {
-  const res = await apiFetch(`${cp.apiUrl}/api/v1/tokens`);
-  return ((await res.json()) as { items: Array<{ id: string; uses: number }> }).items.find((t) => t.id === id)
-    ?.uses;
-}
 
 /** An app listening on a free port until the test ends. */
 async function appPort(t: { after: (fn: () => void) => void }): Promise<number> {
@@ -104,12 +90,7 @@ async function run(
       cp.apiUrl,
       '--app-port',
       String(port),
-      '--outbound-addr',
-      '127.0.0.1:0',
-      '--inbound-addr',
-      '127.0.0.1:0',
-      '--admin-addr',
-      '127.0.0.1:0',
+      ...FREE_PORT_FLAGS,
       ...extra,
       '--',
       process.execPath,
@@ -122,7 +103,7 @@ async function run(
 }
 
 test("a token pinned to another CA's root: weft run stops before the app, nothing registered, token unspent", async () => {
-  const { token, id } = await newToken('pinned-elsewhere');
+  const { token, id } = await singleUseToken(cp.apiUrl, 'pinned-elsewhere');
   const wrong = `${splitJoinToken(token).secret}.${foreignPin}`;
   const r = await run('pinned-elsewhere', wrong);
   assert.equal(r.code, 1, r.stderr);
@@ -139,7 +120,7 @@ test("a token pinned to another CA's root: weft run stops before the app, nothin
   assert.match(r.stderr, /\[WEFT_E_CA_PIN_MISMATCH\]/);
   assert.ok(!r.stdout.includes(r.marker), 'the app must not have started');
   assert.deepEqual(await registered('pinned-elsewhere'), []);
-  assert.equal(await uses(id), 0, 'the token must not have been sent');
+  assert.equal(await tokenUses(cp.apiUrl, id), 0, 'the token must not have been sent');
 });
 
 test('a token pinned to the control plane root joins, with no first-use warning', async (t) => {
@@ -160,7 +141,7 @@ test('a token pinned to the control plane root joins, with no first-use warning'
 });
 
 test('--trust-bundle: used instead of the info bundle, held to the pin, and the TLS check decides', async (t) => {
-  const { token, id } = await newToken('given');
+  const { token, id } = await singleUseToken(cp.apiUrl, 'given');
   // The wrong root, pinned token: the pin check refuses the given bundle.
   const pinned = await run('given', token, ['--trust-bundle', wrongBundle]);
   assert.equal(pinned.code, 1, pinned.stderr);
@@ -185,7 +166,7 @@ test('--trust-bundle: used instead of the info bundle, held to the pin, and the 
   assert.match(pinless.stderr, /\[WEFT_E_CONTROL_PLANE_UNTRUSTED\]/);
   assert.doesNotMatch(pinless.stderr, /first use/);
   for (const r of [pinned, pinless]) assert.ok(!r.stdout.includes(r.marker), 'the app must not have started');
-  assert.equal(await uses(id), 0);
+  assert.equal(await tokenUses(cp.apiUrl, id), 0);
   assert.deepEqual(await registered('given'), []);
   // A file without a certificate is refused at once.
   const empty = join(dir, 'empty.pem');
@@ -202,11 +183,11 @@ test('--trust-bundle: used instead of the info bundle, held to the pin, and the 
     extra: ['--trust-bundle', rightBundle],
   });
   await p.stop();
-  assert.equal(await uses(id), 1);
+  assert.equal(await tokenUses(cp.apiUrl, id), 1);
 });
 
 test('a token without a pin still joins, warning that the trust bundle was taken on first use', async (t) => {
-  const { token } = await newToken('legacy');
+  const { token } = await singleUseToken(cp.apiUrl, 'legacy');
   const p = await startMeshProcess({
     service: 'legacy',
     controlPlane: cp.apiUrl,

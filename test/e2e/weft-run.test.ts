@@ -5,6 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { WEFT_BIN } from '../helpers/paths.js';
 import {
   eventually,
+  FREE_PORT_FLAGS,
   freePort,
   joinTokenFor,
   runWeft,
@@ -21,19 +22,7 @@ after(async () => {
   await cp?.stop();
 });
 
-const base = (): string[] => [
-  'run',
-  '--service',
-  'job',
-  '--control-plane',
-  cp.apiUrl,
-  '--outbound-addr',
-  '127.0.0.1:0',
-  '--inbound-addr',
-  '127.0.0.1:0',
-  '--admin-addr',
-  '127.0.0.1:0',
-];
+const base = (): string[] => ['run', '--service', 'job', '--control-plane', cp.apiUrl, ...FREE_PORT_FLAGS];
 
 test('an app that never listens on --app-port: weft run gives up, stops the app, exits 1', async () => {
   const port = await freePort();

@@ -87,6 +87,37 @@ export function joinTokenFor(apiUrl: string, serviceAccount: string, namespace =
   return t;
 }
 
+/** A fresh single-use join token for `serviceAccount` (in `default`), and its id. */
+export async function singleUseToken(
+  apiUrl: string,
+  serviceAccount: string,
+): Promise<{ token: string; id: string }> {
+  const res = await apiFetch(`${apiUrl}/api/v1/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ serviceAccount, maxUses: 1 }),
+  });
+  if (res.status !== 200) throw new Error(`join token: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { token: string; id: string };
+}
+
+/** How many times the token with this id was used (undefined: no such token). */
+export async function tokenUses(apiUrl: string, id: string): Promise<number | undefined> {
+  const res = await apiFetch(`${apiUrl}/api/v1/tokens`);
+  return ((await res.json()) as { items: Array<{ id: string; uses: number }> }).items.find((t) => t.id === id)
+    ?.uses;
+}
+
+/** `--outbound-addr`, `--inbound-addr` and `--admin-addr`, each on a free loopback port. */
+export const FREE_PORT_FLAGS: readonly string[] = [
+  '--outbound-addr',
+  '127.0.0.1:0',
+  '--inbound-addr',
+  '127.0.0.1:0',
+  '--admin-addr',
+  '127.0.0.1:0',
+];
+
 export interface ControlPlaneProcess {
   proc: ChildProcess;
   apiUrl: string;
@@ -328,12 +359,7 @@ export async function startMeshProcess(opts: {
     opts.service,
     '--control-plane',
     opts.controlPlane,
-    '--outbound-addr',
-    '127.0.0.1:0',
-    '--inbound-addr',
-    '127.0.0.1:0',
-    '--admin-addr',
-    '127.0.0.1:0',
+    ...FREE_PORT_FLAGS,
     ...(opts.appPort !== undefined ? ['--app-port', String(opts.appPort)] : []),
     ...(opts.extra ?? []),
     ...(opts.command ? ['--', ...opts.command] : []),

@@ -16,7 +16,7 @@ import { isWeftError, type WeftErrorCode } from '../../src/errors.js';
 import { createLogger, silentLogger, type Logger } from '../../src/log.js';
 import { IdentityClient, type JoinInfo } from '../../src/sidecar/identity-client.js';
 import { MemoryStore } from '../../src/store/memory-store.js';
-import { apiFetch, startInProcessControlPlane } from '../helpers/weft-process.js';
+import { singleUseToken, startInProcessControlPlane, tokenUses } from '../helpers/weft-process.js';
 
 const CONTROL_PLANE_ID = 'spiffe://weft.local/ns/weft-system/sa/weft-control-plane';
 let cp: RunningControlPlane;
@@ -27,22 +27,6 @@ before(async () => {
   info = (await (await fetch(`${cp.apiUrl}/api/v1/info`)).json()) as JoinInfo;
 });
 after(() => cp?.close());
-
-async function newToken(serviceAccount: string): Promise<{ token: string; id: string }> {
-  const res = await apiFetch(`${cp.apiUrl}/api/v1/tokens`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ serviceAccount, maxUses: 1 }),
-  });
-  assert.equal(res.status, 200);
-  return (await res.json()) as { token: string; id: string };
-}
-
-async function uses(id: string): Promise<number | undefined> {
-  const res = await apiFetch(`${cp.apiUrl}/api/v1/tokens`);
-  return ((await res.json()) as { items: Array<{ id: string; uses: number }> }).items.find((t) => t.id === id)
-    ?.uses;
-}
 
 /** A key and SVID chain for `identity`, signed by `ca`. */
 async function credential(
@@ -103,7 +87,7 @@ test('an impostor that appends its own root beside the pinned one gets no reques
   const cred = await credential(foreign, { namespace: 'weft-system', serviceAccount: 'weft-control-plane' });
   const fake = await impostor(cred);
   try {
-    const { token, id } = await newToken('victim');
+    const { token, id } = await singleUseToken(cp.apiUrl, 'victim');
     const tampered: JoinInfo = {
       ...info,
       trustBundle: info.trustBundle + cred.bundle,
@@ -118,7 +102,7 @@ test('an impostor that appends its own root beside the pinned one gets no reques
     assert.match(message, /The join token was not sent/);
     id1.close();
     assert.deepEqual(fake.requests, []);
-    assert.equal(await uses(id), 0);
+    assert.equal(await tokenUses(cp.apiUrl, id), 0);
     // The same token against the real workload API: it works.
     const real = client({ info, token, serviceAccount: 'victim' });
     assert.equal((await real.start()).spiffeId, 'spiffe://weft.local/ns/default/sa/victim');
@@ -132,7 +116,7 @@ test('an impostor with a real SVID of the mesh cannot pass as the control plane'
   const cred = await credential(cp.identity.ca, { namespace: 'default', serviceAccount: 'evil' });
   const fake = await impostor(cred);
   try {
-    const { token, id } = await newToken('victim');
+    const { token, id } = await singleUseToken(cp.apiUrl, 'victim');
     // It writes its own SPIFFE ID into the answer as the control plane's…
     const claimed = client({
       info: { ...info, workloadApi: fake.url, controlPlaneId: 'spiffe://weft.local/ns/default/sa/evil' },
@@ -151,14 +135,14 @@ test('an impostor with a real SVID of the mesh cannot pass as the control plane'
     );
     presented.close();
     assert.deepEqual(fake.requests, []);
-    assert.equal(await uses(id), 0);
+    assert.equal(await tokenUses(cp.apiUrl, id), 0);
   } finally {
     fake.server.close();
   }
 });
 
 test('a token without a pin takes the bundle on first use, and says so in a warning', async () => {
-  const { token } = await newToken('legacy');
+  const { token } = await singleUseToken(cp.apiUrl, 'legacy');
   const lines: string[] = [];
   const logger = createLogger('test', { write: (line: string) => void lines.push(line) });
   logger.level = 'warn';
@@ -172,7 +156,7 @@ test('a token without a pin takes the bundle on first use, and says so in a warn
 });
 
 test('a root rotation: a token made before it is refused with advice, its secret still valid; a new token works', async () => {
-  const { token: before, id: beforeId } = await newToken('rot');
+  const { token: before, id: beforeId } = await singleUseToken(cp.apiUrl, 'rot');
   const rotated = once(cp.identity, 'rotated');
   await cp.identity.ca.startRotation();
   await rotated; // the control plane now serves an SVID of the new root
@@ -193,17 +177,17 @@ test('a root rotation: a token made before it is refused with advice, its secret
   });
   await given.start();
   given.close();
-  assert.equal(await uses(beforeId), 1);
+  assert.equal(await tokenUses(cp.apiUrl, beforeId), 1);
 
   // A token made now is pinned to the new root, and joins.
-  const { token: now } = await newToken('rot');
+  const { token: now } = await singleUseToken(cp.apiUrl, 'rot');
   assert.notEqual(splitJoinToken(now).pin, splitJoinToken(before).pin);
   const fresh = client({ info: overlap, token: now, serviceAccount: 'rot' });
   await fresh.start();
   fresh.close();
 
   // After the overlap the old root has left the bundle: the pin check itself refuses.
-  const { token: unused, id: unusedId } = await newToken('rot');
+  const { token: unused, id: unusedId } = await singleUseToken(cp.apiUrl, 'rot');
   const stale = `${splitJoinToken(unused).secret}.${splitJoinToken(before).pin}`;
   await cp.identity.ca.finishRotation();
   const after = { ...info, trustBundle: await cp.identity.trustBundlePem() };
