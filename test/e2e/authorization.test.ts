@@ -6,13 +6,16 @@
 // it in and keeps another out. Sidecars normalize paths (the mesh default, MERGE_SLASHES): a DENY
 // on /admin holds against `/./admin`, `//admin`, `/%61dmin` and the rest, and the app gets the
 // normalized path with the query as sent; a MeshConfig with normalization NONE turns it off.
+// TCP: an ALLOW for one caller's SPIFFE ID pipes its connections and closes another's at accept.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { once } from 'node:events';
 import {
   eventually,
+  freePort,
   runWeft,
   startControlPlane,
   tempDir,
@@ -263,4 +266,92 @@ spec:
     await runWeft(['delete', 'meshconfig', 'default', '-n', 'weft-system'], { server: cp.apiUrl });
     await runWeft(['delete', 'authorizationpolicy', 'be-deny-admin-paths'], { server: cp.apiUrl });
   }
+});
+
+/** Sends `text` on a new TCP connection to `port` and resolves with all it got back until close. */
+function tcpRoundTrip(port: number, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    let got = '';
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => {
+      got += d;
+      if (got.length >= text.length) s.end();
+    });
+    s.on('connect', () => s.write(text));
+    s.on('error', () => {});
+    s.on('close', () => resolve(got));
+  });
+}
+
+test('TCP over mutual TLS: an ALLOW for one caller identity pipes its connections; another service account is closed at accept', async (t) => {
+  const echo = net.createServer((s) => {
+    s.on('error', () => {});
+    s.pipe(s);
+  });
+  echo.listen(0, '127.0.0.1');
+  await once(echo, 'listening');
+  t.after(() => echo.close());
+  let accepted = 0;
+  echo.on('connection', () => accepted++);
+  const db = await startSidecar({
+    service: 'db',
+    appPort: (echo.address() as net.AddressInfo).port,
+    protocol: 'TCP',
+    controlPlane: cp.apiUrl,
+  });
+  t.after(() => db.stop());
+  const servicePort = db.inbound!.port;
+  const [allowedPort, otherPort] = [await freePort(), await freePort()];
+  const [allowed, other] = await Promise.all([
+    startSidecar({
+      service: 'reporting',
+      controlPlane: cp.apiUrl,
+      extra: ['--upstream', `db:${servicePort}=${allowedPort}`],
+    }),
+    startSidecar({
+      service: 'intruder',
+      controlPlane: cp.apiUrl,
+      extra: ['--upstream', `db:${servicePort}=${otherPort}`],
+    }),
+  ]);
+  t.after(() => Promise.all([allowed.stop(), other.stop()]));
+  await eventually(
+    'both callers to reach db',
+    async () =>
+      (await tcpRoundTrip(allowedPort, 'ping')) === 'ping' &&
+      (await tcpRoundTrip(otherPort, 'ping')) === 'ping',
+    10_000,
+  );
+
+  const policy = `apiVersion: weft.dev/v1alpha1
+kind: AuthorizationPolicy
+metadata: { name: db-allow-reporting }
+spec:
+  targetRef: { kind: Service, name: db }
+  rules:
+    - from: [{ principals: ["spiffe://weft.local/ns/default/sa/reporting"] }]
+`;
+  const applied = await runWeft(['apply', '-f', '-'], { server: cp.apiUrl, input: policy });
+  assert.equal(applied.code, 0, applied.stderr);
+  t.after(() => runWeft(['delete', 'authorizationpolicy', 'db-allow-reporting'], { server: cp.apiUrl }));
+  await eventually(
+    'the intruder closed at accept',
+    async () => (await tcpRoundTrip(otherPort, 'ping')) === '',
+    2_000,
+  );
+  const before = accepted;
+  for (let i = 0; i < 3; i++) assert.equal(await tcpRoundTrip(otherPort, 'secret'), '');
+  assert.equal(accepted, before, 'a denied connection never reaches the app');
+  assert.equal(
+    await tcpRoundTrip(allowedPort, 'report'),
+    'report',
+    'the allowed identity still gets through',
+  );
+  assert.equal(accepted, before + 1);
+  const res = await fetch(`http://${db.admin.host}:${db.admin.port}/stats`);
+  const s = (await res.json()) as {
+    rbac: { denied: number; policies: Array<{ policy: string; denied: number }> };
+  };
+  assert.ok(s.rbac.denied >= 4, JSON.stringify(s.rbac));
 });
