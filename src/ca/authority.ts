@@ -35,12 +35,8 @@ import {
   parseCsr,
   type CsrRefusalReason,
 } from './csr.js';
-import {
-  trustDomainSchema,
-  workloadIdentitySchema,
-  workloadSpiffeId,
-  type WorkloadIdentity,
-} from './spiffe-id.js';
+import { trustDomainSchema, workloadIdentitySchema } from './identity-schema.js';
+import { workloadSpiffeId, type WorkloadIdentity } from './spiffe-id.js';
 import { buildLeafSvid, renewalTime } from './svid.js';
 
 const MINUTE = 60_000;

@@ -7,7 +7,7 @@
 // keep it until they are compacted). Records are validated on every read.
 import { WeftError } from '../errors.js';
 import { array, int, literal, object, string, type Infer, type Schema } from '../schema/schema.js';
-import { trustDomainSchema } from './spiffe-id.js';
+import { trustDomainSchema } from './identity-schema.js';
 
 export const CA_PREFIX = '/weft/ca/';
 export const CA_STATE_KEY = '/weft/ca/state';

@@ -53,9 +53,9 @@ export {
   CONTROL_PLANE_IDENTITY,
   parseSpiffeId,
   workloadSpiffeId,
-  workloadIdentitySchema,
   type SpiffeId,
   type WorkloadIdentity,
 } from './spiffe-id.js';
+export { workloadIdentitySchema } from './identity-schema.js';
 export { renewalTime } from './svid.js';
 export { generateWorkloadKey, createCsr, type WorkloadKey } from './workload-key.js';

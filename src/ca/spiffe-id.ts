@@ -1,30 +1,20 @@
 // SPIFFE IDs (spec: SPIFFE-ID.md) and the one shape Weft issues to workloads:
 // spiffe://<trust-domain>/ns/<namespace>/sa/<serviceAccount>. The namespace and service-account
 // rules are the ones Workload resources already use, so any registered workload has a valid ID.
-import { dns1123Label, dns1123Subdomain } from '../resources/formats.js';
-import { object, string, type Infer } from '../schema/schema.js';
-
-const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
+export const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
 const PATH_SEGMENT = /^[A-Za-z0-9._-]+$/;
-const MAX_TRUST_DOMAIN = 255;
+export const MAX_TRUST_DOMAIN = 255;
 const MAX_ID_BYTES = 2048;
 
-export const trustDomainSchema = () =>
-  string({
-    minLength: 1,
-    maxLength: MAX_TRUST_DOMAIN,
-    format: {
-      description: 'a SPIFFE trust domain (lowercase letters, digits, ".", "-" and "_"; e.g. "example.org")',
-      test: TRUST_DOMAIN,
-    },
-  });
-
-/** Who a workload is: what a join token or an existing SVID entitles it to. */
-export const workloadIdentitySchema = object({
-  namespace: dns1123Label().describe('Namespace of the workload (DNS-1123 label).'),
-  serviceAccount: dns1123Subdomain().describe('Service account of the workload (DNS-1123 subdomain).'),
-});
-export type WorkloadIdentity = Infer<typeof workloadIdentitySchema>;
+/**
+ * Who a workload is: what a join token or an existing SVID entitles it to. Validated where it
+ * enters by workloadIdentitySchema (identity-schema.ts, kept apart so that a sidecar, which only
+ * reads SPIFFE IDs, does not load the schema library).
+ */
+export interface WorkloadIdentity {
+  namespace: string;
+  serviceAccount: string;
+}
 
 /**
  * Who the control plane is: `spiffe://<td>/ns/weft-system/sa/weft-control-plane`. Fixed, so a
