@@ -35,7 +35,7 @@ export async function runControlPlaneCommand(opts: ControlPlaneFlags): Promise<v
     trustDomain: opts.trustDomain,
     logger,
     openReads: opts.openReads ?? false,
-    svidTtlMs: parseTtl(opts.svidTtl) * 1000,
+    svidTtlMs: parseTtl(opts.svidTtl, '--svid-ttl') * 1000,
     ...(opts.xdsPlaintextAddr === undefined ? {} : { xdsPlaintextAddr: opts.xdsPlaintextAddr }),
     ...(opts.workloadApiAddr === undefined ? {} : { workloadApiAddr: opts.workloadApiAddr }),
     ...(opts.caCert === undefined || opts.caKey === undefined

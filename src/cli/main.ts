@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `weft`: the one binary. Subcommands: control-plane, apply, get, delete, proxies, version, demo.
+// `weft`: the one binary. Subcommands: control-plane, apply, get, delete, proxies, token, ca,
+// version, demo, sidecar, run.
 // Output follows kubectl (`httproute/echo configured`); errors go to stderr naming the file,
 // document and field; any failure exits non-zero.
 //
@@ -152,6 +153,55 @@ token
   .action(async (which: string) => {
     const { runTokenRevoke } = await import('./token-commands.js');
     await runTokenRevoke(server(), which);
+  });
+
+const ca = program
+  .command('ca')
+  .description("the control plane's certificate authority: status and root rotation");
+ca.command('status')
+  .description('the active root, a rotation in progress and its next step, and which proxies have the bundle')
+  .option('-o, --output <format>', 'table or json', 'table')
+  .action(async (opts: { output: string }) => {
+    const { runCaStatus } = await import('./ca-commands.js');
+    await runCaStatus(server(), opts);
+  });
+ca.command('rotate')
+  .description(
+    'rotate the root: the new root is first trusted everywhere, then signs, then the old root is dropped',
+  )
+  .option(
+    '--prepare <duration>',
+    'how long the new root is trusted before it signs (default: half the SVID lifetime)',
+  )
+  .option(
+    '--overlap <duration>',
+    'how long the old root stays trusted after that (default: twice the SVID lifetime; at least the SVID lifetime)',
+  )
+  .option('--ca-cert <file>', 'bring your own CA: PEM certificate (root or intermediate) to rotate to')
+  .option('--ca-key <file>', 'bring your own CA: its PEM private key (sent only over https or loopback)')
+  .option('--ca-bundle <file>', 'bring your own CA: PEM root(s), when --ca-cert is an intermediate')
+  .option('-o, --output <format>', 'table or json', 'table')
+  .action(
+    async (opts: {
+      prepare?: string;
+      overlap?: string;
+      caCert?: string;
+      caKey?: string;
+      caBundle?: string;
+      output: string;
+    }) => {
+      const { runCaRotate } = await import('./ca-commands.js');
+      await runCaRotate(server(), opts);
+    },
+  );
+ca.command('finish')
+  .description(
+    "end a rotation's overlap now: the old root leaves every trust bundle, its SVIDs stop verifying",
+  )
+  .option('-o, --output <format>', 'table or json', 'table')
+  .action(async (opts: { output: string }) => {
+    const { runCaFinish } = await import('./ca-commands.js');
+    await runCaFinish(server(), opts);
   });
 
 program

@@ -15,13 +15,13 @@ interface TokenInfo {
   revoked: boolean;
 }
 
-/** `24h`, `90m`, `30s`, `1h30m` or plain seconds → seconds. */
-export function parseTtl(text: string): number {
+/** `2d`, `24h`, `90m`, `30s`, `1h30m` or plain seconds → seconds; `flag` names it in the error. */
+export function parseTtl(text: string, flag = '--ttl'): number {
   if (/^\d+$/.test(text)) return Number(text);
-  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
+  const m = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
   if (!m || text === '')
-    throw new CliError(`--ttl must be a duration like 24h, 90m, 1h30m or 45s; got "${text}"`);
-  return Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
+    throw new CliError(`${flag} must be a duration like 2d, 24h, 90m, 1h30m or 45s; got "${text}"`);
+  return Number(m[1] ?? 0) * 86400 + Number(m[2] ?? 0) * 3600 + Number(m[3] ?? 0) * 60 + Number(m[4] ?? 0);
 }
 
 export async function runTokenCreate(

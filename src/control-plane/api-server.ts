@@ -15,6 +15,9 @@
 //   POST   /api/v1/svids {"csr":PEM[,"namespace","serviceAccount"]}   an X.509-SVID
 //   POST   /api/v1/tokens {"serviceAccount","namespace"?,"ttlSeconds"?,"maxUses"?} · GET /api/v1/tokens
 //   POST   /api/v1/tokens/revoke {"token"|"id"}
+//   GET    /api/v1/ca                                 the CA: rotation phase, roots, the bundle's reach
+//   POST   /api/v1/ca/rotate {"overlapSeconds"?,"prepareSeconds"?,"caCert"?,"caKey"?,"caBundle"?}
+//   POST   /api/v1/ca/finish                          end a rotation's overlap now
 // Who may call what: see api-auth.ts (admin token, join token, workload SVID; --open-reads).
 // Errors are {code, message, errors?[{document, path, message}]} with a 4xx/5xx status.
 
@@ -33,6 +36,7 @@ import { resourceStoreKey, withVersion } from './resource-service.js';
 import type { AdminToken } from './admin-token.js';
 import { forbidden, principalOf, unauthenticated, type Principal } from './api-auth.js';
 import { servingTlsOptions, type ControlPlaneIdentity, type ServingCredentials } from './identity.js';
+import { caStatusBody, inRequestTerms, readRotationRequest, type BundlePropagation } from './ca-api.js';
 
 export interface ApiDeps {
   store: Store;
@@ -47,6 +51,8 @@ export interface ApiDeps {
   identity: ControlPlaneIdentity;
   /** GETs of resources, proxies and watches answer without a credential. */
   openReads: boolean;
+  /** How far the trust bundle served over SDS has reached the connected proxies. */
+  trustBundle: () => BundlePropagation;
 }
 
 /** Where a lease's owner is recorded (bound to the lease, so it goes with it). */
@@ -201,6 +207,30 @@ export class ApiServer {
           throw new WeftError('WEFT_E_BAD_REQUEST', 'revoke needs {"token": TOKEN} or {"id": ID}');
         await deps.identity.tokens.revoke(which);
         return sendJson(res, 200, { action: 'revoked' });
+      }
+    }
+    if (route[0] === 'ca') {
+      need(admin, 'manage the certificate authority');
+      const ca = deps.identity.ca;
+      if (route.length === 1 && method === 'GET')
+        return sendJson(res, 200, caStatusBody(await ca.status(), deps.trustBundle()));
+      if (route.length === 2 && route[1] === 'rotate' && method === 'POST') {
+        const rotation = readRotationRequest(await readJson(req), req);
+        let status;
+        try {
+          status = await ca.startRotation(rotation);
+        } catch (e) {
+          throw inRequestTerms(e);
+        }
+        deps.log.info(
+          { to: status.prepared?.id ?? status.active.id, byo: rotation.supplied !== undefined },
+          'CA rotation started through the API',
+        );
+        return sendJson(res, 200, caStatusBody(status, deps.trustBundle()));
+      }
+      if (route.length === 2 && route[1] === 'finish' && method === 'POST') {
+        const finished = await ca.finishRotation();
+        return sendJson(res, 200, { finished, ...caStatusBody(await ca.status(), deps.trustBundle()) });
       }
     }
     if (route[0] === 'apply' && route.length === 1 && method === 'POST') {

@@ -16,6 +16,7 @@ import { ApiServer } from './api-server.js';
 import { AdminToken } from './admin-token.js';
 import { ControlPlaneIdentity, type ServingCredentials } from './identity.js';
 import { XdsServerCredentials, xdsAuthorizer } from './xds-auth.js';
+import { bundlePropagation } from './ca-api.js';
 
 export interface ControlPlaneOptions {
   dataDir: string;
@@ -105,7 +106,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     const admin = await AdminToken.ensure(store, opts.store ? undefined : opts.dataDir, log);
     const source = new MeshXdsSource(state, { trustDomain: opts.trustDomain });
     // SDS `ROOTCA` follows the CA: re-read whenever the control plane's own SVID is reissued,
-    // which a root rotation (a new bundle) triggers at once.
+    // which every step of a root rotation triggers at once (prepared: the new root joins;
+    // activated: it moves first; overlap over: the old one leaves).
     const refreshBundle = async (): Promise<void> => source.setTrustBundle(await identity.trustBundlePem());
     await refreshBundle();
     identity.on('rotated', () => {
@@ -154,6 +156,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       admin: admin.admin,
       identity,
       openReads: opts.openReads ?? false,
+      trustBundle: () => bundlePropagation(ads.listProxies(), source.trustBundle()),
     });
     const addr: AddressInfo = await apiServer.listen(api.host, api.port);
     cleanups.unshift(() => apiServer.close());

@@ -1,8 +1,12 @@
 // The control plane's side of workload identity: the certificate authority and the join tokens
 // (src/ca), and the control plane's own SVID, which its TLS listeners serve (the workload API and
 // xDS). The control plane is a workload like any other here: its key is made in this process and
-// never stored; its SVID is renewed at half its lifetime and whenever the CA's trust bundle
-// changes (a root rotation), and listeners are told through 'rotated' to load the new one.
+// never stored; its SVID is renewed at half its lifetime, whenever the CA state changes (a root
+// rotation is prepared or finished) and when a rotation's phase ends by the clock (the prepared
+// root starts signing; the overlap ends), and listeners are told through 'rotated' to load the
+// new one. So the listeners trust a prepared root before any workload can present a certificate
+// of it, and the control plane's own certificate moves to the new root at its activation, when
+// every workload already trusts it.
 
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -76,6 +80,8 @@ export function readCaFiles(files: { cert: string; key: string; bundle?: string 
 export class ControlPlaneIdentity extends EventEmitter<{ rotated: [ServingCredentials] }> {
   private current: ServingCredentials | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
+  /** Fires when the CA's rotation phase next changes by the clock. */
+  private phaseTimer: NodeJS.Timeout | undefined;
   private watcher: Watcher | undefined;
   private closed = false;
   private renewing: Promise<void> | undefined;
@@ -97,6 +103,8 @@ export class ControlPlaneIdentity extends EventEmitter<{ rotated: [ServingCreden
       ...(opts.caFiles === undefined ? {} : { supplied: readCaFiles(opts.caFiles) }),
     });
     const id = new ControlPlaneIdentity(ca, new JoinTokens(opts.store), opts.logger);
+    // Phase changes that came due while no control plane ran are recorded first.
+    await ca.maintain();
     await id.renew();
     // A rotation changes the bundle every peer must be offered, and who signs: reissue at once.
     let last = (await opts.store.get(CA_STATE_KEY))?.modRevision ?? 0;
@@ -137,6 +145,7 @@ export class ControlPlaneIdentity extends EventEmitter<{ rotated: [ServingCreden
   close(): void {
     this.closed = true;
     clearTimeout(this.renewTimer);
+    clearTimeout(this.phaseTimer);
     this.watcher?.cancel();
   }
 
@@ -168,6 +177,44 @@ export class ControlPlaneIdentity extends EventEmitter<{ rotated: [ServingCreden
     };
     this.schedule(svid.renewAt.getTime() - Date.now());
     this.emit('rotated', this.current);
+    await this.schedulePhase();
+  }
+
+  /**
+   * At the CA's next phase change (a prepared root activates; an overlap ends): records it in
+   * the store (each replica tries; the first wins) and renews, so that the certificate served
+   * and the bundle trusted and pushed follow at once.
+   */
+  private async schedulePhase(): Promise<void> {
+    let next: number | undefined;
+    try {
+      next = (await this.ca.status()).nextChangeAt?.getTime();
+    } catch (e) {
+      // The next renewal (or CA state change) schedules it again.
+      this.log.warn({ err: (e as Error).message }, 'could not read the CA rotation phase');
+      return;
+    }
+    clearTimeout(this.phaseTimer);
+    if (next === undefined || this.closed) return;
+    const wait = (): void => {
+      const ms = next - Date.now();
+      if (ms >= 0) {
+        // In steps (setTimeout holds at most ~24.8 days); +1: the phase changes *at* `next`.
+        this.phaseTimer = setTimeout(wait, Math.min(ms + 1, 2 ** 31 - 1));
+        this.phaseTimer.unref();
+        return;
+      }
+      this.ca
+        .maintain()
+        .catch((e: unknown) =>
+          this.log.warn(
+            { err: (e as Error).message },
+            'could not record the CA rotation phase; renewing anyway',
+          ),
+        )
+        .finally(() => void this.renewSoon());
+    };
+    wait();
   }
 
   private schedule(ms: number): void {

@@ -101,7 +101,7 @@ export class MeshXdsSource {
    * they verify are in this trust domain).
    */
   private readonly bundleListeners = new Set<() => void>();
-  private bundle: { pem: string; secret: object } | undefined;
+  private bundle: { pem: string; secret: object; since: number } | undefined;
 
   constructor(
     private readonly state: MeshState,
@@ -171,8 +171,14 @@ export class MeshXdsSource {
     this.bundle = {
       pem,
       secret: { name: SDS_ROOT_CA, validation_context: { trusted_ca: { inline_bytes: Buffer.from(pem) } } },
+      since: Date.now(),
     };
     for (const listener of this.bundleListeners) listener();
+  }
+
+  /** The bundle served as `ROOTCA`, and since when (ms since the epoch): every push of it is later. */
+  trustBundle(): { pem: string; since: number } | undefined {
+    return this.bundle && { pem: this.bundle.pem, since: this.bundle.since };
   }
 
   /** The resources of a node's class plus the SDS secret, when there is a bundle. */

@@ -2,11 +2,16 @@
 // from the control plane's CA, and the control plane's workload API reached over TLS 1.3 with
 // that SVID as the client certificate. The first SVID is paid for with a join token, over TLS
 // checked against the roots bootstrap-trust.ts settles on (the token's CA pin decides); each
-// later one (at half the lifetime) with the SVID it replaces, on a fresh key. 'rotated' tells
-// the users of the credentials (the proxy's TLS, the xDS channel) to load the new ones. The
-// control plane is known by its fixed SPIFFE ID in the trust domain, never by what the plain
-// HTTP info answer says it is.
+// later one (at half the lifetime) with the SVID it replaces, on a fresh key. The roots to trust
+// come with each SVID, and, between renewals, from the control plane's SDS push over the xDS
+// stream (applyPushedBundle): while that stream is up its bundle is the one in force, so that an
+// SVID answer computed a moment before a rotation step cannot undo it. When the push says the CA
+// signs under another root than this SVID's (a rotation was activated), the SVID is renewed
+// within seconds rather than at its half-life. 'rotated' tells the users of the credentials
+// (the proxy's TLS, the xDS channel) to load the new ones. The control plane is known by its
+// fixed SPIFFE ID in the trust domain, never by what the plain HTTP info answer says it is.
 
+import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { request as httpsRequest } from 'node:https';
 import type { PeerCertificate } from 'node:tls';
@@ -62,8 +67,19 @@ export interface ApiAnswer {
   json: unknown;
 }
 
+/**
+ * How long after a push that moved the CA's signing root a sidecar renews at the latest (a
+ * random moment within it, so a mesh's sidecars do not all ask at once).
+ */
+export const SIGNER_CHANGE_RENEWAL_SPREAD_MS = 5000;
+
 export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
+  /** The last SVID, with the bundle in force (see applyPushedBundle). */
   private svid: Svid | undefined;
+  /** The roots in force: the last SVID answer's, or the pushed ones while the push is live. */
+  private bundle: string | undefined;
+  /** The xDS stream is up and has sent a bundle: its pushes decide, not SVID answers. */
+  private pushLive = false;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   /** What the first call trusts; set by start(). */
@@ -81,7 +97,7 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
     this.controlPlaneId = workloadSpiffeId(opts.info.trustDomain, CONTROL_PLANE_IDENTITY);
   }
 
-  /** The current SVID; throws before start() has obtained the first. */
+  /** The current SVID and the roots in force; throws before start() has obtained the first. */
   current(): Svid {
     if (!this.svid) throw new WeftError('WEFT_E_INTERNAL', 'the sidecar has no SVID yet');
     return this.svid;
@@ -157,6 +173,48 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
   }
 
   /**
+   * A trust bundle the control plane pushed over the xDS stream (SDS `ROOTCA`), which is mutual
+   * TLS to the control plane's SPIFFE ID: it replaces the roots in force, for calls to the
+   * control plane and for peers, until the stream is lost (pushedBundleStale). If its first root
+   * (the one the CA signs under) is new and did not sign this SVID, the SVID is renewed soon.
+   */
+  applyPushedBundle(pem: string): void {
+    this.pushLive = true;
+    const before = this.bundle;
+    if (this.closed || (before !== undefined && sameCertificates(pem, before))) return;
+    this.bundle = pem;
+    const svid = this.svid;
+    if (!svid) return;
+    const roots = splitCertificates(pem);
+    const ownRootTrusted = roots.some((r) => chainsTo(svid.chainPem, r));
+    this.opts.logger.info(
+      { roots: roots.length, ownRootTrusted },
+      'trust bundle updated by the control plane',
+    );
+    if (!ownRootTrusted)
+      this.opts.logger.warn(
+        { spiffeId: svid.spiffeId },
+        "the trust bundle no longer holds the root of this sidecar's SVID (the rotation's overlap was " +
+          'ended early): peers refuse it, and the control plane will not renew it; restart the sidecar ' +
+          'with a new join token',
+      );
+    this.publish();
+    const signer = roots[0];
+    const signerMoved =
+      signer !== undefined && !sameCertificates(signer, splitCertificates(before ?? '')[0] ?? '');
+    if (signerMoved && ownRootTrusted && !chainsTo(svid.chainPem, signer)) {
+      const inMs = Math.floor(Math.random() * SIGNER_CHANGE_RENEWAL_SPREAD_MS);
+      this.opts.logger.info({ inMs }, 'the CA signs under a new root: renewing the SVID early');
+      this.schedule(Math.min(inMs, svid.renewAt.getTime() - Date.now()));
+    }
+  }
+
+  /** The xDS stream is gone: SVID answers bring the roots again until the next push. */
+  pushedBundleStale(): void {
+    this.pushLive = false;
+  }
+
+  /**
    * A call to the workload API over TLS: the server must present the control plane's SPIFFE ID
    * under our trust bundle; we present our SVID (or, with `token`, a join token instead).
    */
@@ -187,7 +245,7 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
         url,
         {
           method,
-          ca: svid?.trustBundlePem ?? this.bootstrap?.pem ?? '',
+          ca: this.bundle ?? this.bootstrap?.pem ?? '',
           ...(svid && token === undefined ? { key: svid.privateKeyPem, cert: svid.chainPem } : {}),
           minVersion: 'TLSv1.3',
           checkServerIdentity: isControlPlane(this.controlPlaneId, 'the workload API'),
@@ -281,10 +339,19 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
   }
 
   private install(svid: Svid): void {
+    // The answer's bundle counts unless a live push already decides (it may be newer).
+    if (!this.pushLive || this.bundle === undefined) this.bundle = svid.trustBundlePem;
     this.svid = svid;
     this.opts.logger.info({ spiffeId: svid.spiffeId, notAfter: svid.notAfter }, 'SVID in force');
     this.schedule(svid.renewAt.getTime() - Date.now());
-    this.emit('rotated', svid);
+    this.publish();
+  }
+
+  /** The SVID with the roots in force, to every user of the credentials. */
+  private publish(): void {
+    if (!this.svid || this.bundle === undefined) return;
+    this.svid = { ...this.svid, trustBundlePem: this.bundle };
+    this.emit('rotated', this.svid);
   }
 
   private schedule(ms: number): void {
@@ -310,6 +377,32 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
       );
       this.timer.unref();
     }
+  }
+}
+
+function splitCertificates(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n?/g) ?? [];
+}
+
+/** The same certificates in the same order, whatever the line breaks of their PEM. */
+function sameCertificates(a: string, b: string): boolean {
+  const bodies = (pem: string): string =>
+    splitCertificates(pem)
+      .map((c) => c.replace(/-----[^-]+-----|\s/g, ''))
+      .join('|');
+  return bodies(a) === bodies(b);
+}
+
+/** Whether the top of `chainPem` (the leaf, or its last intermediate) was issued by `rootPem`. */
+function chainsTo(chainPem: string, rootPem: string): boolean {
+  const top = splitCertificates(chainPem).at(-1);
+  if (top === undefined) return false;
+  try {
+    const cert = new X509Certificate(top);
+    const root = new X509Certificate(rootPem);
+    return cert.checkIssued(root) && cert.verify(root.publicKey);
+  } catch {
+    return false;
   }
 }
 

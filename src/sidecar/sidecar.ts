@@ -213,10 +213,14 @@ export class Sidecar {
       logger: log,
     });
     const proxy = new Proxy({ logger: log });
-    // The SDS secrets `default` and `ROOTCA` are these local credentials; renewals replace them
-    // for new connections while open ones carry on.
+    // The SDS secrets `default` and `ROOTCA` are these local credentials; renewals and pushed
+    // bundles replace them for new connections while open ones carry on.
     proxy.setIdentity(identity.current());
     identity.on('rotated', (svid: Svid) => proxy.setIdentity(svid));
+    // The trust bundle the control plane pushes (SDS `ROOTCA` over the authenticated stream)
+    // reaches the proxy's peers and the calls to the control plane without waiting for a renewal.
+    agent.on('trustBundle', (pem) => identity.applyPushedBundle(pem));
+    agent.on('disconnected', () => identity.pushedBundleStale());
 
     // The first config must bind every listener, or start-up fails with the reason (a port in
     // use, say); later configs that fail to bind are logged and the proxy keeps what it has.
@@ -390,18 +394,31 @@ function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
   });
 }
 
-/** What GET /certs shows of an SVID: who it names and when it is valid, never the key. */
+/**
+ * What GET /certs shows of an SVID: who it names, who issued it and when it is valid, and the
+ * roots trusted (SHA-256 fingerprints as openssl prints them); never the key.
+ */
 export function certificateSummary(svid: Svid): object {
   const leaf = new X509Certificate(svid.chainPem);
+  const roots = svid.trustBundlePem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
   return {
     certificates: [
       {
         spiffeId: svid.spiffeId,
         serialNumber: leaf.serialNumber,
+        issuer: leaf.issuer,
         validFrom: new Date(leaf.validFrom).toISOString(),
         notAfter: svid.notAfter.toISOString(),
         renewAt: svid.renewAt.toISOString(),
       },
     ],
+    trustBundle: roots.map((pem) => {
+      const root = new X509Certificate(pem);
+      return {
+        subject: root.subject,
+        fingerprint256: root.fingerprint256,
+        notAfter: new Date(root.validTo).toISOString(),
+      };
+    }),
   };
 }

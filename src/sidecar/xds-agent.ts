@@ -4,7 +4,10 @@
 // would produce. A state that does not translate is NACKed with the translator's messages and
 // the RuntimeConfig in force stays; one that does is ACKed and emitted as a new RuntimeConfig.
 // While the control plane is unreachable the last good config keeps serving (the ADS client
-// reconnects with backoff and jitter and resubscribes).
+// reconnects with backoff and jitter and resubscribes). It also subscribes to the SDS secret
+// `ROOTCA`, the mesh trust bundle, and hands each accepted one on ('trustBundle'): that is how a
+// root rotation's new root reaches a running sidecar before anything is signed with it. The
+// secret `default` (the SVID and its key) is never asked for: the key never leaves the sidecar.
 import { EventEmitter } from 'node:events';
 import { silentLogger, type Logger } from '../log.js';
 import { AdsClient, type AdsClientNode, type AdsUpdate, type AckNackEvent } from '../xds/ads-client.js';
@@ -18,6 +21,9 @@ import {
   type Pending,
   type XdsResources,
 } from './config/translate.js';
+import { ProblemSink } from './config/problems.js';
+import { SDS_ROOT_CA } from './config/transport-socket.js';
+import { translateTrustBundle } from './config/trust-bundle.js';
 import type { ConfigVersions, RuntimeConfig } from './runtime-config.js';
 
 export interface XdsAgentOptions {
@@ -64,11 +70,15 @@ export interface ConfigDump {
   routes: TypeDump;
   clusters: TypeDump;
   endpoints: TypeDump;
+  /** SDS: `ROOTCA`, the trust bundle (certificates only; no key is ever sent). */
+  secrets: TypeDump;
   lastNack?: NackInfo;
 }
 
 interface XdsAgentEvents {
   config: [RuntimeConfig];
+  /** An accepted `ROOTCA`: the PEM roots to trust, the one the CA signs under first. */
+  trustBundle: [string];
   ready: [];
   nack: [NackInfo];
   connected: [];
@@ -125,6 +135,9 @@ export class XdsAgent extends EventEmitter<XdsAgentEvents> {
   private nack: NackInfo | undefined;
   /** Set by a successful apply, acted on once the ADS client has ACKed it. */
   private accept: { names: { routes: string[]; endpoints: string[] } } | undefined;
+  /** The `ROOTCA` secret accepted last, and the bundle an apply passed, until its ACK. */
+  private secrets: Accepted = { version: '', resources: new Map(), received: false };
+  private acceptBundle: { version: string; secret: Record<string, unknown>; pem: string } | undefined;
 
   constructor(opts: XdsAgentOptions) {
     super();
@@ -133,7 +146,11 @@ export class XdsAgent extends EventEmitter<XdsAgentEvents> {
     this.client = new AdsClient({
       address: opts.address,
       node: this.node,
-      subscriptions: { [TypeUrl.Cluster]: '*', [TypeUrl.Listener]: '*' },
+      subscriptions: {
+        [TypeUrl.Cluster]: '*',
+        [TypeUrl.Listener]: '*',
+        [TypeUrl.Secret]: [SDS_ROOT_CA],
+      },
       apply: (u) => this.apply(u),
       ...(opts.backoff ? { backoff: opts.backoff } : {}),
       ...(opts.tls ? { tls: opts.tls } : {}),
@@ -204,6 +221,11 @@ export class XdsAgent extends EventEmitter<XdsAgentEvents> {
       routes: dump('routes'),
       clusters: dump('clusters'),
       endpoints: dump('endpoints'),
+      secrets: {
+        typeUrl: TypeUrl.Secret,
+        version: this.secrets.version,
+        resources: Object.fromEntries(this.secrets.resources),
+      },
       ...(this.nack ? { lastNack: this.nack } : {}),
     };
   }
@@ -212,6 +234,7 @@ export class XdsAgent extends EventEmitter<XdsAgentEvents> {
 
   /** Translates the whole state this update would produce; a message NACKs it. */
   private apply(update: AdsUpdate): string | undefined {
+    if (update.typeUrl === TypeUrl.Secret) return this.applySecret(update);
     const kind = KIND_OF[update.typeUrl];
     if (kind === undefined) return undefined;
     const would: Record<Kind, ReadonlyMap<string, Record<string, unknown>>> = {
@@ -249,7 +272,33 @@ export class XdsAgent extends EventEmitter<XdsAgentEvents> {
     return undefined;
   }
 
+  /** Checks `ROOTCA`; a bundle that is not only CA certificates is NACKed and the last one stays. */
+  private applySecret(update: AdsUpdate): string | undefined {
+    const secret = update.resources.get(SDS_ROOT_CA);
+    if (secret === undefined) return undefined;
+    const problems: ConfigProblem[] = [];
+    const pem = translateTrustBundle(secret, new ProblemSink('Secret', SDS_ROOT_CA, problems));
+    if (pem === undefined) {
+      this.lastProblems = problems;
+      return nackMessage(problems);
+    }
+    this.acceptBundle = { version: update.version, secret, pem };
+    return undefined;
+  }
+
   private onAck(e: AckNackEvent): void {
+    if (e.typeUrl === TypeUrl.Secret) {
+      const bundle = this.acceptBundle;
+      this.acceptBundle = undefined;
+      if (bundle === undefined) return;
+      this.secrets = {
+        version: bundle.version,
+        resources: new Map([[SDS_ROOT_CA, bundle.secret]]),
+        received: true,
+      };
+      this.emit('trustBundle', bundle.pem);
+      return;
+    }
     const accept = this.accept;
     this.accept = undefined;
     if (accept === undefined || this.current === undefined) return;
@@ -279,6 +328,7 @@ export class XdsAgent extends EventEmitter<XdsAgentEvents> {
 
   private onNack(e: AckNackEvent): void {
     this.accept = undefined;
+    this.acceptBundle = undefined;
     this.nack = {
       typeUrl: e.typeUrl,
       version: e.version,

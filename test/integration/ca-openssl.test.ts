@@ -212,7 +212,7 @@ test('rotation: SVIDs of both roots verify against the two-root bundle; after th
   const clock = manualClock();
   const ca = await CertificateAuthority.open({ store: new MemoryStore(), trustDomain: TD, now: clock.now });
   const old = await issue(ca);
-  await ca.startRotation({ overlapMs: DAY });
+  await ca.startRotation({ overlapMs: DAY, prepareMs: 0 });
   const fresh = await issue(ca);
   assert.notEqual(fresh.authorityId, old.authorityId);
   await write('rot-old.pem', old.certificatePem);

@@ -155,12 +155,30 @@ test('a token without a pin takes the bundle on first use, and says so in a warn
   assert.match(warnings[0]!.msg, /no CA pin: the trust bundle was taken on first use/);
 });
 
-test('a root rotation: a token made before it is refused with advice, its secret still valid; a new token works', async () => {
+test('a root rotation: a token made before it joins while the new root is prepared, is refused with advice once it signs; a new token works', async () => {
   const { token: before, id: beforeId } = await singleUseToken(cp.apiUrl, 'rot');
-  const rotated = once(cp.identity, 'rotated');
-  await cp.identity.ca.startRotation();
-  await rotated; // the control plane now serves an SVID of the new root
+  const prepared = once(cp.identity, 'rotated');
+  await cp.identity.ca.startRotation({ prepareMs: 1000 });
+  await prepared; // the control plane now trusts both roots, and still serves an old-root SVID
+  const activated = once(cp.identity, 'rotated');
+  const preparing = { ...info, trustBundle: await cp.identity.trustBundlePem() };
+  assert.equal(preparing.trustBundle.match(/BEGIN CERTIFICATE/g)?.length, 2);
+  // While the new root is only prepared, the old one still vouches for the control plane.
+  const early = client({
+    info: preparing,
+    token: (await singleUseToken(cp.apiUrl, 'rot')).token,
+    serviceAccount: 'rot',
+  });
+  await early.start();
+  early.close();
+  assert.equal(
+    splitJoinToken((await singleUseToken(cp.apiUrl, 'rot')).token).pin,
+    splitJoinToken(before).pin,
+  );
+
+  await activated; // the prepared root signs now, the control plane's own SVID too
   const overlap = { ...info, trustBundle: await cp.identity.trustBundlePem() };
+  assert.equal((await cp.identity.ca.status()).phase, 'overlap');
 
   // In the overlap the old root is still in the bundle, so the pin matches; but it cannot vouch
   // for the new root the control plane's certificate chains to, and nothing else is trusted.

@@ -1,5 +1,6 @@
 // The sidecar's xDS agent against a real in-process ADS server over gRPC: configs on valid
-// updates, NACKs that name the field and keep the config in force (one per resource type),
+// updates, the trust bundle (SDS ROOTCA) handed on once ACKed, NACKs that name the field and keep
+// the config or bundle in force (one per resource type),
 // RDS/EDS subscriptions that follow the accepted listeners and clusters, and a control-plane
 // restart on the same port that the agent rides out with its last good config.
 import { after, before, test } from 'node:test';
@@ -18,6 +19,13 @@ import {
   routeConfig,
   tcpListener,
 } from '../unit/sidecar/config/fixtures.js';
+import { makeTestCa } from '../unit/ca/ca-fixtures.js';
+
+const ROOT = (await makeTestCa({ name: 'Agent Test Root' })).certificatePem;
+const rootca = (pem: string): object => ({
+  name: 'ROOTCA',
+  validation_context: { trusted_ca: { inline_bytes: Buffer.from(pem) } },
+});
 
 async function until(pred: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -41,6 +49,7 @@ function initial(): ResourceSet {
     ],
     [TypeUrl.Cluster, new Map([['c', edsCluster('c')]])],
     [TypeUrl.ClusterLoadAssignment, new Map([['c', assignment('c', [{ host: '10.0.0.1', port: 80 }])]])],
+    [TypeUrl.Secret, new Map([['ROOTCA', rootca(ROOT)]])],
   ]);
 }
 
@@ -49,6 +58,7 @@ let server: AdsServer;
 let port: number;
 let agent: XdsAgent;
 const configs: RuntimeConfig[] = [];
+const bundles: string[] = [];
 
 before(async () => {
   source = new MutableConfigSource(initial());
@@ -61,6 +71,7 @@ before(async () => {
     logger: silentLogger(),
   });
   agent.on('config', (rc) => configs.push(rc));
+  agent.on('trustBundle', (pem) => bundles.push(pem));
   agent.start();
 });
 
@@ -96,6 +107,11 @@ test('a complete config arrives: listeners, routes, clusters with endpoints; rea
   assert.equal(dump.listeners.version, String(source.version));
   assert.deepEqual(Object.keys(dump.routes.resources), ['outbound']);
   assert.equal(dump.lastNack, undefined);
+  // The trust bundle is asked for by name and handed on (the secret `default` never is).
+  assert.deepEqual(p.types[TypeUrl.Secret]?.names, ['ROOTCA']);
+  await until(() => bundles.length > 0, 'the trust bundle');
+  assert.equal(bundles[0], ROOT);
+  assert.deepEqual(Object.keys(agent.configDump().secrets.resources), ['ROOTCA']);
 });
 
 const BAD: Array<{ typeUrl: TypeUrl; name: string; obj: object; field: string }> = [
@@ -127,6 +143,12 @@ const BAD: Array<{ typeUrl: TypeUrl; name: string; obj: object; field: string }>
     field:
       'ClusterLoadAssignment "c": endpoints[0].priority: 1 is not supported by the Weft sidecar (only priority 0)',
   },
+  {
+    typeUrl: TypeUrl.Secret,
+    name: 'ROOTCA',
+    obj: { name: 'ROOTCA', validation_context: { trusted_ca: { inline_string: 'no roots' } } },
+    field: 'Secret "ROOTCA": validation_context.trusted_ca.inline_string: holds no certificate',
+  },
 ];
 
 for (const bad of BAD) {
@@ -135,6 +157,7 @@ for (const bad of BAD) {
     const before = agent.config!;
     const good = source.resources.get(bad.typeUrl)!.get(bad.name)!;
     const eventsBefore = configs.length;
+    const bundlesBefore = bundles.length;
     source.set(bad.typeUrl, bad.name, bad.obj);
     const rejected = String(source.version);
     await until(() => proxy()?.types[bad.typeUrl]?.lastNack?.version === rejected, 'NACK at the server');
@@ -142,6 +165,7 @@ for (const bad of BAD) {
     assert.equal(nack.message, bad.field);
     assert.equal(agent.config, before, 'the previous RuntimeConfig stays in force');
     assert.equal(configs.length, eventsBefore);
+    assert.equal(bundles.length, bundlesBefore, 'the trust bundle in force stays');
     assert.equal(agent.lastNack()?.message, bad.field);
     assert.equal(agent.lastNack()?.problems.length, 1);
     assert.equal(agent.configDump().lastNack?.typeUrl, bad.typeUrl);
@@ -149,7 +173,8 @@ for (const bad of BAD) {
     source.set(bad.typeUrl, bad.name, good);
     const fixed = String(source.version);
     await until(() => proxy()?.types[bad.typeUrl]?.ackedVersion === fixed, 'ACK of the restored resource');
-    assert.notEqual(agent.config, before);
+    if (bad.typeUrl === TypeUrl.Secret) assert.equal(bundles.at(-1), ROOT);
+    else assert.notEqual(agent.config, before);
   });
 }
 

@@ -2,8 +2,8 @@
 // the resource and the field path, so the NACK the control plane records says exactly what to
 // change. Problems are collected, never thrown, so one NACK lists them all.
 
-/** The four Envoy resource kinds the sidecar consumes, as Envoy names them in messages. */
-export type ResourceKind = 'Listener' | 'RouteConfiguration' | 'Cluster' | 'ClusterLoadAssignment';
+/** The Envoy resource kinds the sidecar consumes, as Envoy names them in messages. */
+export type ResourceKind = 'Listener' | 'RouteConfiguration' | 'Cluster' | 'ClusterLoadAssignment' | 'Secret';
 
 export interface ConfigProblem {
   kind: ResourceKind;

@@ -1,5 +1,5 @@
 // The certificate authority: first start, restart, replicas racing, options, the SVID's exact
-// shape, root rotation with its overlap, and bring-your-own CA material. openssl's view of the
+// shape, root rotation with its preparation and overlap, and bring-your-own CA material. openssl's view of the
 // same certificates is in test/integration/ca-openssl.test.ts.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -176,7 +176,7 @@ test('the SVID has the X.509-SVID shape: one critical URI SAN, empty subject, le
   await assert.rejects(issue(hourly, 2 * HOUR), (e: unknown) => isWeftError(e, 'WEFT_E_VALIDATION'));
 });
 
-test('rotation: both roots trusted during the overlap, new SVIDs from the new root, old root dropped after', async () => {
+test('rotation, trust first: prepared (new root trusted, old one signs), active at its time, old root gone after the overlap', async () => {
   const clock = manualClock();
   const store = new MemoryStore();
   const ca = await CertificateAuthority.open({ store, trustDomain: TRUST_DOMAIN, now: clock.now });
@@ -184,27 +184,70 @@ test('rotation: both roots trusted during the overlap, new SVIDs from the new ro
   const [oldRoot] = await ca.trustBundle();
   const oldId = (await ca.status()).active.id;
   const oldSvid = await issue(ca);
+  assert.equal((await ca.status()).phase, 'stable');
 
+  // Prepared for half the SVID lifetime by default (every workload renews once meanwhile); the
+  // overlap then lasts twice the SVID lifetime.
   const status = await ca.startRotation();
-  assert.notEqual(status.active.id, oldId);
-  assert.equal(status.retiring?.id, oldId);
-  assert.equal(status.retiring?.trustedUntil.getTime(), clock.now() + 2 * DAY); // default: 2 × SVID TTL
-  const bundle = await ca.trustBundle();
-  assert.equal(bundle.length, 2);
-  assert.equal(bundle[1], oldRoot);
-  const newRoot = bundle[0]!;
-  // The old key left the store with the rotation; only the new one remains.
-  const { items: keys } = await store.list('/weft/ca/keys/');
-  assert.deepEqual(
-    keys.map((k) => k.key),
-    [`/weft/ca/keys/${status.active.id}`],
-  );
-  // Every replica signs with the new root at once.
+  const start = clock.now();
+  assert.equal(status.phase, 'prepared');
+  assert.equal(status.active.id, oldId);
+  const newId = status.prepared!.id;
+  assert.notEqual(newId, oldId);
+  assert.equal(status.prepared!.activateAt.getTime(), start + 12 * HOUR);
+  assert.equal(status.prepared!.retiringTrustedUntil.getTime(), start + 12 * HOUR + 2 * DAY);
+  assert.equal(status.nextChangeAt?.getTime(), start + 12 * HOUR);
+  assert.equal(status.retiring, undefined);
+  const preparedBundle = await ca.trustBundle();
+  assert.equal(preparedBundle.length, 2);
+  assert.equal(preparedBundle[0], oldRoot, 'the root the CA signs under comes first');
+  const newRoot = preparedBundle[1]!;
+  assert.deepEqual(status.prepared!.roots, [new X509Certificate(newRoot).fingerprint256]);
+  // Both keys are stored while prepared; the old root still signs, on every replica, and hands
+  // out both roots with each SVID.
+  assert.equal((await store.list('/weft/ca/keys/')).items.length, 2);
   for (const signer of [ca, replica]) {
     const svid = await issue(signer);
-    assert.ok(signedBy(svid.certificatePem, newRoot));
-    assert.equal(splitPem(svid.trustBundlePem).length, 2);
+    assert.equal(svid.authorityId, oldId);
+    assert.ok(signedBy(svid.certificatePem, oldRoot!));
+    assert.deepEqual(splitPem(svid.trustBundlePem), [oldRoot, newRoot]);
   }
+  // Nothing to finish yet, and no second rotation.
+  for (const op of [() => ca.finishRotation(), () => replica.startRotation()])
+    await assert.rejects(op(), (e: unknown) => {
+      assert.ok(isWeftError(e, 'WEFT_E_CA_ROTATION'));
+      assert.match(e.message, new RegExp(`being prepared: CA ${newId} is trusted, and signs from `));
+      return true;
+    });
+  assert.equal(await ca.maintain(), false);
+
+  // At its time the prepared root signs, on every replica, before anything is written.
+  clock.advance(12 * HOUR - 1);
+  assert.equal((await replica.status()).phase, 'prepared');
+  clock.advance(1);
+  const active = await replica.status();
+  assert.equal(active.phase, 'overlap');
+  assert.equal(active.active.id, newId);
+  assert.deepEqual(active.retiring, {
+    id: oldId,
+    roots: [new X509Certificate(oldRoot!).fingerprint256],
+    trustedUntil: new Date(start + 12 * HOUR + 2 * DAY),
+    retiredAt: new Date(start + 12 * HOUR),
+  });
+  assert.equal(active.nextChangeAt?.getTime(), start + 12 * HOUR + 2 * DAY);
+  assert.deepEqual(await replica.trustBundle(), [newRoot, oldRoot]);
+  const fresh = await issue(replica);
+  assert.equal(fresh.authorityId, newId);
+  assert.ok(signedBy(fresh.certificatePem, newRoot));
+  assert.match((await store.get(CA_STATE_KEY))!.value, /"prepared"/);
+  // maintain() records it: the old key leaves the store.
+  assert.equal(await ca.maintain(), true);
+  assert.doesNotMatch((await store.get(CA_STATE_KEY))!.value, /"prepared"/);
+  assert.deepEqual(
+    (await store.list('/weft/ca/keys/')).items.map((k) => k.key),
+    [`/weft/ca/keys/${newId}`],
+  );
+  assert.equal(await replica.maintain(), false);
   assert.ok(signedBy(oldSvid.certificatePem, oldRoot!));
 
   await assert.rejects(ca.startRotation(), (e: unknown) => {
@@ -212,26 +255,64 @@ test('rotation: both roots trusted during the overlap, new SVIDs from the new ro
     assert.match(e.message, /in its overlap until .*finishRotation\(\)/);
     return true;
   });
-  assert.equal(await ca.maintain(), false);
 
   clock.advance(2 * DAY);
   assert.deepEqual(await replica.trustBundle(), [newRoot]);
   assert.equal((await ca.status()).retiring, undefined);
+  assert.equal((await ca.status()).phase, 'stable');
+  assert.equal((await ca.status()).nextChangeAt, undefined);
   assert.equal(await ca.maintain(), true);
   assert.doesNotMatch((await store.get(CA_STATE_KEY))!.value, /retiring/);
   assert.equal(await replica.maintain(), false);
 
-  // Next rotation, ended early on purpose.
-  await ca.startRotation({ overlapMs: 3 * DAY });
+  // Next rotation, active at once (prepared for no time) and ended early on purpose.
+  const now = await ca.startRotation({ overlapMs: 3 * DAY, prepareMs: 0 });
+  assert.equal(now.phase, 'overlap');
+  assert.equal(now.retiring?.retiredAt?.getTime(), clock.now());
   assert.equal((await ca.trustBundle()).length, 2);
+  assert.equal((await store.list('/weft/ca/keys/')).items.length, 1);
   assert.equal(await ca.finishRotation(), true);
   assert.equal((await ca.trustBundle()).length, 1);
   assert.equal(await ca.finishRotation(), false);
-  await assert.rejects(ca.startRotation({ overlapMs: HOUR }), (e: unknown) => {
+  // Every problem at once, with its field.
+  await assert.rejects(ca.startRotation({ overlapMs: HOUR, prepareMs: -1 }), (e: unknown) => {
     assert.ok(isWeftError(e, 'WEFT_E_VALIDATION'));
-    assert.match(e.message, /at least svidTtlMs/);
+    assert.deepEqual(
+      e.errors.map((x) => x.path),
+      ['overlapMs', 'prepareMs'],
+    );
+    assert.match(e.message, /overlapMs: must be at least the SVID lifetime, svidTtlMs \(86400000 ms = 24h\)/);
     return true;
   });
+});
+
+test('a rotation survives restarts; a state stored before rotations were prepared reads as it was', async () => {
+  const clock = manualClock();
+  const store = new MemoryStore();
+  const ca = await CertificateAuthority.open({ store, trustDomain: TRUST_DOMAIN, now: clock.now });
+  const { prepared } = await ca.startRotation({ prepareMs: HOUR });
+  // A restart while prepared: the same authority, the same time.
+  const restarted = await CertificateAuthority.open({ store, trustDomain: TRUST_DOMAIN, now: clock.now });
+  const again = await restarted.status();
+  assert.equal(again.phase, 'prepared');
+  assert.equal(again.prepared?.id, prepared!.id);
+  assert.equal(again.prepared?.activateAt.getTime(), prepared!.activateAt.getTime());
+  // Down past the activation: opened as active, and maintain() records it.
+  clock.advance(HOUR);
+  const late = await CertificateAuthority.open({ store, trustDomain: TRUST_DOMAIN, now: clock.now });
+  assert.equal((await late.status()).active.id, prepared!.id);
+  assert.equal(await late.maintain(), true);
+
+  // What the previous version wrote during an overlap: no retiredAt, no prepared.
+  const state = JSON.parse((await store.get(CA_STATE_KEY))!.value) as { retiring: { retiredAt?: number } };
+  delete state.retiring.retiredAt;
+  await store.txn([{ type: 'put', key: CA_STATE_KEY, value: JSON.stringify(state) }]);
+  const old = await CertificateAuthority.open({ store, trustDomain: TRUST_DOMAIN, now: clock.now });
+  const status = await old.status();
+  assert.equal(status.phase, 'overlap');
+  assert.equal(status.retiring?.retiredAt, undefined);
+  assert.equal((await old.trustBundle()).length, 2);
+  assert.equal(await old.finishRotation(), true);
 });
 
 test('bring your own intermediate: SVIDs carry the chain, the bundle is the supplied root', async () => {
@@ -263,9 +344,11 @@ test('bring your own intermediate: SVIDs carry the chain, the bundle is the supp
 
   // A renewed intermediate under the same root replaces the old one on the next start.
   const renewed = await makeTestCa({ name: 'Mesh Intermediate 2', issuer: root });
+  const clock = manualClock();
   const reopened = await CertificateAuthority.open({
     store,
     trustDomain: TRUST_DOMAIN,
+    now: clock.now,
     supplied: {
       certificatePem: renewed.certificatePem + root.certificatePem,
       privateKeyPem: renewed.privateKeyPem,
@@ -287,7 +370,14 @@ test('bring your own intermediate: SVIDs carry the chain, the bundle is the supp
       return true;
     },
   );
-  await reopened.startRotation({ supplied });
+  const { prepared } = await reopened.startRotation({ supplied, prepareMs: HOUR });
+  // Prepared: both roots trusted, the intermediate still signs; a replica started with the new
+  // material meanwhile is fine.
+  assert.deepEqual(await reopened.trustBundle(), [root.certificatePem, otherRoot.certificatePem]);
+  assert.ok(signedBy((await issue(reopened)).certificatePem, renewed.certificatePem));
+  await CertificateAuthority.open({ store, trustDomain: TRUST_DOMAIN, supplied });
+  assert.equal(prepared?.source, 'supplied');
+  clock.advance(HOUR);
   assert.deepEqual(await reopened.trustBundle(), [otherRoot.certificatePem, root.certificatePem]);
   assert.ok(signedBy((await issue(reopened)).certificatePem, otherRoot.certificatePem));
 });
@@ -408,7 +498,7 @@ test('a replica that reads the state just before a rotation deletes its key re-r
     get: async (key, opts) => {
       if (key === trap) {
         trap = undefined;
-        await a.startRotation();
+        await a.startRotation({ prepareMs: 0 });
       }
       return store.get(key, opts);
     },
@@ -423,7 +513,7 @@ test('a replica that reads the state just before a rotation deletes its key re-r
   };
   const b = await CertificateAuthority.open({ store: racy, trustDomain: TRUST_DOMAIN });
   // Make b's cached state stale, so its next signature reloads the state and then this key.
-  await a.startRotation();
+  await a.startRotation({ prepareMs: 0 });
   await a.finishRotation();
   trap = `/weft/ca/keys/${(await a.status()).active.id}`;
   const svid = await issue(b);

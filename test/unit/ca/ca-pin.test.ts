@@ -72,7 +72,7 @@ test('bundlePins: each certificate of a bundle with its pin; other blocks and te
   assert.deepEqual(bundlePins('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'), []);
 });
 
-test("the CA pins its generated root; from a rotation's start the new root, both in the overlap bundle", async () => {
+test("the CA pins its generated root; from a rotation's activation the new root, both in the bundle meanwhile", async () => {
   const clock = manualClock();
   const ca = await CertificateAuthority.open({
     store: new MemoryStore(),
@@ -83,8 +83,13 @@ test("the CA pins its generated root; from a rotation's start the new root, both
   const oldPin = await ca.caPin();
   assert.equal(oldPin, pinFromCertificateBytes(oldRoot!));
 
-  await ca.startRotation();
+  await ca.startRotation({ prepareMs: 1000 });
+  // Prepared: the control plane's certificate still chains to the old root, so tokens pin it.
+  assert.equal(await ca.caPin(), oldPin);
+  const [, prepared] = bundlePins((await ca.trustBundle()).join('')).map((r) => r.pin);
+  clock.advance(1000);
   const newPin = await ca.caPin();
+  assert.equal(newPin, prepared);
   assert.notEqual(newPin, oldPin);
   const overlap = bundlePins((await ca.trustBundle()).join('')).map((r) => r.pin);
   // A token pinned to either root finds it in the bundle while both are trusted.
