@@ -7,6 +7,7 @@ import { WEFT_VERSION } from '../version.js';
 import { startControlPlane } from '../control-plane/control-plane.js';
 import { parseTtl } from './token-commands.js';
 import { CliError } from './client.js';
+import { parseSpiffeId } from '../ca/spiffe-id.js';
 
 export interface ControlPlaneFlags {
   dataDir: string;
@@ -16,6 +17,7 @@ export interface ControlPlaneFlags {
   trustDomain: string;
   workloadApiAddr?: string;
   openReads?: boolean;
+  adminSpiffeId?: string[];
   svidTtl: string;
   caCert?: string;
   caKey?: string;
@@ -24,6 +26,15 @@ export interface ControlPlaneFlags {
 
 export async function runControlPlaneCommand(opts: ControlPlaneFlags): Promise<void> {
   const logger = createLogger('control-plane');
+  for (const id of opts.adminSpiffeId ?? []) {
+    const parsed = parseSpiffeId(id);
+    if (!parsed.ok || parsed.id.trustDomain !== opts.trustDomain)
+      throw new CliError(
+        `--admin-spiffe-id ${id}: must be a SPIFFE ID of trust domain ${opts.trustDomain}, ` +
+          `e.g. spiffe://${opts.trustDomain}/ns/weft-system/sa/weft-admin` +
+          (parsed.ok ? '' : ` (${parsed.problem})`),
+      );
+  }
   if ((opts.caCert === undefined) !== (opts.caKey === undefined))
     throw new CliError(
       '--ca-cert and --ca-key go together: give both, or neither to let the control plane make a root',
@@ -35,6 +46,7 @@ export async function runControlPlaneCommand(opts: ControlPlaneFlags): Promise<v
     trustDomain: opts.trustDomain,
     logger,
     openReads: opts.openReads ?? false,
+    ...(opts.adminSpiffeId === undefined ? {} : { adminIdentities: opts.adminSpiffeId }),
     svidTtlMs: parseTtl(opts.svidTtl, '--svid-ttl') * 1000,
     ...(opts.xdsPlaintextAddr === undefined ? {} : { xdsPlaintextAddr: opts.xdsPlaintextAddr }),
     ...(opts.workloadApiAddr === undefined ? {} : { workloadApiAddr: opts.workloadApiAddr }),

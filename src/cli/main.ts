@@ -11,7 +11,7 @@
 import { Command, Option } from 'commander';
 import { WEFT_VERSION } from '../version.js';
 import { isWeftError } from '../errors.js';
-import { CliError, serverUrl, useAdminToken } from './client.js';
+import { CliError, serverUrl, useAdminToken, useClientTls } from './client.js';
 import { sidecarFlags, type SidecarFlags } from './sidecar-flags.js';
 import type { ControlPlaneFlags } from './control-plane-command.js';
 import { tuneHeapForSidecar } from './sidecar-heap.js';
@@ -25,12 +25,32 @@ const program = new Command('weft')
       undefined,
     ),
   )
+  .addOption(
+    new Option(
+      '--trust-bundle <file>',
+      "roots of the control plane's TLS API, for an https:// --server (env WEFT_TRUST_BUNDLE)",
+    ).default(undefined),
+  )
+  .addOption(
+    new Option(
+      '--client-cert <file>',
+      'client certificate for the TLS API, e.g. an admin SVID from `weft cert request` (env WEFT_CLIENT_CERT)',
+    ).default(undefined),
+  )
+  .addOption(new Option('--client-key <file>', 'its private key (env WEFT_CLIENT_KEY)').default(undefined))
   .showHelpAfterError()
   .configureOutput({ outputError: (str, write) => write(str) });
 
 function server(): string {
-  const opts = program.opts<{ server?: string; adminToken?: string }>();
+  const opts = program.opts<{
+    server?: string;
+    adminToken?: string;
+    trustBundle?: string;
+    clientCert?: string;
+    clientKey?: string;
+  }>();
   useAdminToken(opts.adminToken);
+  useClientTls(opts);
   return serverUrl(opts.server);
 }
 
@@ -50,6 +70,11 @@ program
   )
   .option('--trust-domain <domain>', 'SPIFFE trust domain of this mesh', 'weft.local')
   .option('--workload-api-addr <host:port>', 'TLS API for sidecars (default: the API host, a free port)')
+  .option(
+    '--admin-spiffe-id <id...>',
+    'SPIFFE IDs whose client certificates act as the admin token on the TLS API ' +
+      '(default spiffe://<trust-domain>/ns/weft-system/sa/weft-admin)',
+  )
   .option(
     '--open-reads',
     'let anyone read resources, proxies and watches (writes still need the admin token)',
@@ -153,6 +178,23 @@ token
   .action(async (which: string) => {
     const { runTokenRevoke } = await import('./token-commands.js');
     await runTokenRevoke(server(), which);
+  });
+
+program
+  .command('cert')
+  .description('X.509-SVIDs for people and tools')
+  .command('request')
+  .description(
+    'an SVID bought with a join token (key made here, never sent); by default the admin identity, ' +
+      "an admin credential on the control plane's TLS API",
+  )
+  .option('--service-account <sa>', 'service account of the identity', 'weft-admin')
+  .option('-n, --namespace <ns>', 'namespace of the identity', 'weft-system')
+  .option('--token-file <file>', 'the join token (env WEFT_TOKEN)')
+  .option('--out-dir <dir>', 'where key.pem (0600), cert.pem and bundle.pem are written', '.')
+  .action(async (opts: { serviceAccount: string; namespace: string; tokenFile?: string; outDir: string }) => {
+    const { runCertRequest } = await import('./cert-commands.js');
+    await runCertRequest(server(), opts);
   });
 
 const ca = program

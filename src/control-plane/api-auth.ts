@@ -2,7 +2,9 @@
 // - the admin token (`Authorization: Bearer weft-admin-…`): everything;
 // - a join token (`Authorization: Bearer weft-jt-…`): only its first SVID (POST /api/v1/svids);
 // - a workload's SVID as a TLS client certificate (on the workload listener): its own SVIDs,
-//   leases it took, and Workloads of its own namespace and service account.
+//   leases it took, and Workloads of its own namespace and service account;
+// - an admin client certificate: an SVID whose SPIFFE ID is one of the admin identities
+//   (--admin-spiffe-id; by default spiffe://<td>/ns/weft-system/sa/weft-admin): everything.
 // Without one, only /healthz, /version and /api/v1/info answer, and reads when the control plane
 // was started with --open-reads.
 
@@ -24,7 +26,12 @@ export const HOW_TO_AUTHENTICATE =
   '(the control plane wrote it to <data-dir>/admin-token at its first start)';
 
 /** The caller's principal; a credential that is present but wrong is a 401, not anonymous. */
-export function principalOf(req: IncomingMessage, admin: AdminToken, trustDomain: string): Principal {
+export function principalOf(
+  req: IncomingMessage,
+  admin: AdminToken,
+  trustDomain: string,
+  adminIdentities: ReadonlySet<string> = new Set(),
+): Principal {
   const header = req.headers.authorization;
   if (header !== undefined) {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
@@ -40,8 +47,10 @@ export function principalOf(req: IncomingMessage, admin: AdminToken, trustDomain
     throw new WeftError('WEFT_E_UNAUTHENTICATED', `the token is not the admin token; ${HOW_TO_AUTHENTICATE}`);
   }
   const socket = req.socket as Partial<TLSSocket>;
-  if (socket.encrypted && socket.authorized)
-    return workloadOf(socket.getPeerX509Certificate?.(), trustDomain);
+  if (socket.encrypted && socket.authorized) {
+    const workload = workloadOf(socket.getPeerX509Certificate?.(), trustDomain);
+    return adminIdentities.has(workload.spiffeId) ? { kind: 'admin' } : workload;
+  }
   return { kind: 'anonymous' };
 }
 

@@ -51,6 +51,8 @@ export interface ApiDeps {
   identity: ControlPlaneIdentity;
   /** GETs of resources, proxies and watches answer without a credential. */
   openReads: boolean;
+  /** SPIFFE IDs whose client certificates are admin credentials. */
+  adminIdentities?: ReadonlySet<string>;
   /** How far the trust bundle served over SDS has reached the connected proxies. */
   trustBundle: () => BundlePropagation;
 }
@@ -158,7 +160,7 @@ export class ApiServer {
         trustBundle: await deps.identity.trustBundlePem(),
       });
     }
-    const principal = principalOf(req, deps.admin, deps.identity.ca.trustDomain);
+    const principal = principalOf(req, deps.admin, deps.identity.ca.trustDomain, deps.adminIdentities);
     const admin = principal.kind === 'admin';
     const reader = admin || deps.openReads;
     const need: (ok: boolean, what: string) => asserts ok = (ok, what) => {

@@ -34,6 +34,11 @@ export interface ControlPlaneOptions {
   store?: Store;
   /** The workload API (TLS, SVID client certificates); default: the API's host, port 0. */
   workloadApiAddr?: string;
+  /**
+   * SPIFFE IDs whose client certificates (on the TLS API) are admin credentials; default
+   * `spiffe://<td>/ns/weft-system/sa/weft-admin`.
+   */
+  adminIdentities?: string[];
   /** Let GETs of resources, proxies and watches answer without the admin token. */
   openReads?: boolean;
   /** Lifetime of issued SVIDs (ms); default 24 h. */
@@ -71,6 +76,11 @@ export function parseHostPort(text: string, flag: string): { host: string; port:
     );
   }
   return { host: (m[1] ?? m[2])!, port };
+}
+
+/** The admin identity when none is configured: service account weft-admin of weft-system. */
+export function defaultAdminIdentity(trustDomain: string): string {
+  return `spiffe://${trustDomain}/ns/weft-system/sa/weft-admin`;
 }
 
 function isLoopback(host: string): boolean {
@@ -156,6 +166,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       admin: admin.admin,
       identity,
       openReads: opts.openReads ?? false,
+      adminIdentities: new Set(opts.adminIdentities ?? [defaultAdminIdentity(opts.trustDomain)]),
       trustBundle: () => bundlePropagation(ads.listProxies(), source.trustBundle()),
     });
     const addr: AddressInfo = await apiServer.listen(api.host, api.port);
