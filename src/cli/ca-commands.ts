@@ -40,17 +40,16 @@ export async function runCaStatus(server: string, opts: { output: string }): Pro
   printStatus(status);
 }
 
-export async function runCaRotate(
-  server: string,
-  opts: {
-    prepare?: string;
-    overlap?: string;
-    caCert?: string;
-    caKey?: string;
-    caBundle?: string;
-    output: string;
-  },
-): Promise<void> {
+export interface CaRotateFlags {
+  prepare?: string;
+  overlap?: string;
+  caCert?: string;
+  caKey?: string;
+  caBundle?: string;
+  output: string;
+}
+
+export async function runCaRotate(server: string, opts: CaRotateFlags): Promise<void> {
   const body: Record<string, unknown> = {};
   if (opts.prepare !== undefined) body.prepareSeconds = parseTtl(opts.prepare, '--prepare');
   if (opts.overlap !== undefined) body.overlapSeconds = parseTtl(opts.overlap, '--overlap');

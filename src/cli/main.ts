@@ -14,6 +14,7 @@ import { isWeftError } from '../errors.js';
 import { CliError, serverUrl, useAdminToken, useClientTls } from './client.js';
 import { sidecarFlags, type SidecarFlags } from './sidecar-flags.js';
 import type { ControlPlaneFlags } from './control-plane-command.js';
+import type { CaRotateFlags } from './ca-commands.js';
 import { tuneHeapForSidecar } from './sidecar-heap.js';
 
 const program = new Command('weft')
@@ -223,19 +224,10 @@ ca.command('rotate')
   .option('--ca-key <file>', 'bring your own CA: its PEM private key (sent only over https or loopback)')
   .option('--ca-bundle <file>', 'bring your own CA: PEM root(s), when --ca-cert is an intermediate')
   .option('-o, --output <format>', 'table or json', 'table')
-  .action(
-    async (opts: {
-      prepare?: string;
-      overlap?: string;
-      caCert?: string;
-      caKey?: string;
-      caBundle?: string;
-      output: string;
-    }) => {
-      const { runCaRotate } = await import('./ca-commands.js');
-      await runCaRotate(server(), opts);
-    },
-  );
+  .action(async (opts: CaRotateFlags) => {
+    const { runCaRotate } = await import('./ca-commands.js');
+    await runCaRotate(server(), opts);
+  });
 ca.command('finish')
   .description(
     "end a rotation's overlap now: the old root leaves every trust bundle, its SVIDs stop verifying",

@@ -9,8 +9,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type net from 'node:net';
-import { once } from 'node:events';
 import {
   apiFetch,
   eventually,
@@ -20,12 +18,7 @@ import {
   startMeshProcess,
   tempDir,
 } from '../helpers/weft-process.js';
-import {
-  serviceClusters,
-  startSidecar,
-  type HostPort,
-  type SidecarProcess,
-} from '../helpers/sidecar-process.js';
+import { startXfccPair, type HostPort, type SidecarProcess } from '../helpers/sidecar-process.js';
 
 interface Certs {
   certificates: Array<{ serialNumber: string; issuer: string }>;
@@ -69,30 +62,11 @@ test(
     const status = async (): Promise<CaStatus> =>
       (await (await apiFetch(`${cp.apiUrl}/api/v1/ca`)).json()) as CaStatus;
 
-    const app = http.createServer((req, res) => {
-      req.resume();
-      res.end(String(req.headers['x-forwarded-client-cert'] ?? ''));
+    const { client, server } = await startXfccPair(t, cp.apiUrl, {
+      client: 'ca-client',
+      server: 'ca-server',
     });
-    app.listen(0, '127.0.0.1');
-    await once(app, 'listening');
-    t.after(() => {
-      app.closeAllConnections();
-      app.close();
-    });
-    const appPort = (app.address() as net.AddressInfo).port;
-    const client = await startSidecar({ service: 'ca-client', controlPlane: cp.apiUrl });
-    t.after(() => client.stop());
-    const server = await startSidecar({ service: 'ca-server', appPort, controlPlane: cp.apiUrl });
-    t.after(() => server.stop());
     const sidecars = [client, server];
-    await eventually(
-      'the client sidecar to have the server endpoint',
-      async () =>
-        (await serviceClusters(client, 'ca-server')).some((c) =>
-          c.endpoints.some((e) => e.healthy && e.port === server.inbound!.port),
-        ),
-      10_000,
-    );
 
     // Steady traffic the whole time; keep-alive, so old connections carry on beside new ones.
     const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });

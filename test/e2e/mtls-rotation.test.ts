@@ -6,10 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type net from 'node:net';
-import { once } from 'node:events';
-import { eventually, startControlPlane, tempDir } from '../helpers/weft-process.js';
-import { serviceClusters, startSidecar, type HostPort } from '../helpers/sidecar-process.js';
+import { startControlPlane, tempDir } from '../helpers/weft-process.js';
+import { startXfccPair, type HostPort } from '../helpers/sidecar-process.js';
 
 const RUN_MS = 70_000;
 
@@ -25,29 +23,10 @@ test(
   async (t) => {
     const cp = await startControlPlane({ dataDir: tempDir(), extra: ['--svid-ttl', '60s'] });
     t.after(() => cp.stop());
-    const app = http.createServer((req, res) => {
-      req.resume();
-      res.end(String(req.headers['x-forwarded-client-cert'] ?? ''));
+    const { client, server: upstream } = await startXfccPair(t, cp.apiUrl, {
+      client: 'rot-client',
+      server: 'rot-server',
     });
-    app.listen(0, '127.0.0.1');
-    await once(app, 'listening');
-    t.after(() => {
-      app.closeAllConnections();
-      app.close();
-    });
-    const appPort = (app.address() as net.AddressInfo).port;
-    const client = await startSidecar({ service: 'rot-client', controlPlane: cp.apiUrl });
-    t.after(() => client.stop());
-    const upstream = await startSidecar({ service: 'rot-server', appPort, controlPlane: cp.apiUrl });
-    t.after(() => upstream.stop());
-    await eventually(
-      'the client sidecar to have the upstream endpoint',
-      async () =>
-        (await serviceClusters(client, 'rot-server')).some((c) =>
-          c.endpoints.some((e) => e.healthy && e.port === upstream.inbound!.port),
-        ),
-      10_000,
-    );
 
     const serials = new Set([await certSerial(upstream.admin)]);
     // Keep-alive: most requests reuse connections opened under an older SVID.

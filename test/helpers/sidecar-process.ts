@@ -2,8 +2,11 @@
 // cleaned up by weft-process.ts), plus what those tests read off them (RSS, cluster stats).
 
 import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { startMeshProcess } from './weft-process.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { eventually, startMeshProcess } from './weft-process.js';
 
 export interface HostPort {
   host: string;
@@ -96,4 +99,40 @@ export async function serviceClusters(
   if (!res.ok) throw new Error(`GET /clusters: ${res.status}`);
   const body = (await res.json()) as { clusters: ClusterStats[] };
   return body.clusters.filter((c) => c.name.endsWith(`||${service}.${namespace}`));
+}
+
+/**
+ * A client-only sidecar and the sidecar of service `server` in front of an app that answers each
+ * request with the x-forwarded-client-cert it received; resolves once the client has the server's
+ * endpoint. Everything is stopped when the test ends.
+ */
+export async function startXfccPair(
+  t: { after: (fn: () => unknown) => void },
+  controlPlane: string,
+  names: { client: string; server: string },
+): Promise<{ client: SidecarProcess; server: SidecarProcess }> {
+  const app = http.createServer((req, res) => {
+    req.resume();
+    res.end(String(req.headers['x-forwarded-client-cert'] ?? ''));
+  });
+  app.listen(0, '127.0.0.1');
+  await once(app, 'listening');
+  t.after(() => {
+    app.closeAllConnections();
+    app.close();
+  });
+  const appPort = (app.address() as AddressInfo).port;
+  const client = await startSidecar({ service: names.client, controlPlane });
+  t.after(() => client.stop());
+  const server = await startSidecar({ service: names.server, appPort, controlPlane });
+  t.after(() => server.stop());
+  await eventually(
+    'the client sidecar to have the server endpoint',
+    async () =>
+      (await serviceClusters(client, names.server)).some((c) =>
+        c.endpoints.some((e) => e.healthy && e.port === server.inbound!.port),
+      ),
+    10_000,
+  );
+  return { client, server };
 }
