@@ -2,7 +2,7 @@
 // sidecar buys its first one (the key is made here and never sent; the token's CA pin is checked
 // before the token leaves this process). With the default identity,
 // spiffe://<td>/ns/weft-system/sa/weft-admin, the certificate is an admin credential on the
-// control plane's TLS API: `weft --server https://… --trust-bundle B --client-cert C
+// control plane's TLS API: `weft --server https://… --certificate-authority B --client-certificate C
 // --client-key K apply -f …`.
 
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -62,8 +62,8 @@ export async function runCertRequest(server: string, opts: CertRequestFlags): Pr
   writeFileSync(files.bundle, svid.trustBundlePem, { mode: 0o644 });
   console.error(`${svid.spiffeId}, valid until ${svid.notAfter.toISOString()} (renew by requesting again)`);
   console.error(
-    `use it: weft --server ${info.workloadApi} --trust-bundle ${files.bundle} ` +
-      `--client-cert ${files.cert} --client-key ${files.key} <command>`,
+    `use it: weft --server ${info.workloadApi} --certificate-authority ${files.bundle} ` +
+      `--client-certificate ${files.cert} --client-key ${files.key} <command>`,
   );
   console.log(`key: ${files.key}`);
   console.log(`cert: ${files.cert}`);

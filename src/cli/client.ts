@@ -44,30 +44,34 @@ function readFlagFile(path: string, flag: string): string {
 }
 
 /**
- * For an `https://` server (the control plane's TLS API): --trust-bundle (env WEFT_TRUST_BUNDLE),
- * the roots its certificate must chain to, and optionally --client-cert/--client-key (env
- * WEFT_CLIENT_CERT/WEFT_CLIENT_KEY), an admin certificate from `weft cert request`.
+ * For an `https://` server (the control plane's TLS API): --certificate-authority (env WEFT_CERTIFICATE_AUTHORITY),
+ * the roots its certificate must chain to, and optionally --client-certificate/--client-key (env
+ * WEFT_CLIENT_CERTIFICATE/WEFT_CLIENT_KEY), an admin certificate from `weft cert request`.
  */
-export function useClientTls(flags: { trustBundle?: string; clientCert?: string; clientKey?: string }): void {
-  const bundle = flags.trustBundle ?? process.env.WEFT_TRUST_BUNDLE;
-  const cert = flags.clientCert ?? process.env.WEFT_CLIENT_CERT;
+export function useClientTls(flags: {
+  certificateAuthority?: string;
+  clientCertificate?: string;
+  clientKey?: string;
+}): void {
+  const bundle = flags.certificateAuthority ?? process.env.WEFT_CERTIFICATE_AUTHORITY;
+  const cert = flags.clientCertificate ?? process.env.WEFT_CLIENT_CERTIFICATE;
   const key = flags.clientKey ?? process.env.WEFT_CLIENT_KEY;
   if ((cert === undefined) !== (key === undefined))
-    throw new CliError('--client-cert and --client-key go together: give both, or neither');
+    throw new CliError('--client-certificate and --client-key go together: give both, or neither');
   if (bundle === undefined) {
     if (cert !== undefined)
       throw new CliError(
-        '--client-cert needs --trust-bundle FILE (the roots the control plane chains to; ' +
+        '--client-certificate needs --certificate-authority FILE (the roots the control plane chains to; ' +
           '`weft cert request` writes one next to the certificate)',
       );
     clientTls = undefined;
     return;
   }
   clientTls = {
-    ca: readFlagFile(bundle, '--trust-bundle'),
+    ca: readFlagFile(bundle, '--certificate-authority'),
     ...(cert === undefined || key === undefined
       ? {}
-      : { cert: readFlagFile(cert, '--client-cert'), key: readFlagFile(key, '--client-key') }),
+      : { cert: readFlagFile(cert, '--client-certificate'), key: readFlagFile(key, '--client-key') }),
   };
 }
 
@@ -133,7 +137,7 @@ export async function request<T>(server: string, method: string, path: string, b
     if (server.startsWith('https:')) {
       if (clientTls === undefined)
         throw new CliError(
-          `${server} is the control plane's TLS API: give --trust-bundle FILE (and --client-cert/--client-key ` +
+          `${server} is the control plane's TLS API: give --certificate-authority FILE (and --client-certificate/--client-key ` +
             'for an admin certificate), or use its plain http:// API',
         );
       res = await httpsExchange(`${server}${path}`, method, headers, payload, clientTls);

@@ -17,6 +17,9 @@ import type { ControlPlaneFlags } from './control-plane-command.js';
 import type { CaRotateFlags } from './ca-commands.js';
 import { tuneHeapForSidecar } from './sidecar-heap.js';
 
+// Options of the program itself are recognised after a subcommand's name too, so none may share
+// a name with a subcommand's option (the program would take it): hence kubectl's
+// --certificate-authority and --client-certificate here, beside the sidecar's --trust-bundle.
 const program = new Command('weft')
   .description('Weft: a service mesh speaking Envoy xDS v3')
   .version(WEFT_VERSION, '--client-version', 'print the CLI version')
@@ -28,14 +31,14 @@ const program = new Command('weft')
   )
   .addOption(
     new Option(
-      '--trust-bundle <file>',
-      "roots of the control plane's TLS API, for an https:// --server (env WEFT_TRUST_BUNDLE)",
+      '--certificate-authority <file>',
+      "roots of the control plane's TLS API, for an https:// --server (env WEFT_CERTIFICATE_AUTHORITY)",
     ).default(undefined),
   )
   .addOption(
     new Option(
-      '--client-cert <file>',
-      'client certificate for the TLS API, e.g. an admin SVID from `weft cert request` (env WEFT_CLIENT_CERT)',
+      '--client-certificate <file>',
+      'client certificate for the TLS API, e.g. an admin SVID from `weft cert request` (env WEFT_CLIENT_CERTIFICATE)',
     ).default(undefined),
   )
   .addOption(new Option('--client-key <file>', 'its private key (env WEFT_CLIENT_KEY)').default(undefined))
@@ -46,8 +49,8 @@ function server(): string {
   const opts = program.opts<{
     server?: string;
     adminToken?: string;
-    trustBundle?: string;
-    clientCert?: string;
+    certificateAuthority?: string;
+    clientCertificate?: string;
     clientKey?: string;
   }>();
   useAdminToken(opts.adminToken);

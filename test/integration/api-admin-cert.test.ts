@@ -70,10 +70,10 @@ function overTls(
     [
       '--server',
       cp.workloadApiUrl,
-      '--trust-bundle',
+      '--certificate-authority',
       join(certDir, 'bundle.pem'),
       ...(withCert
-        ? ['--client-cert', join(certDir, 'cert.pem'), '--client-key', join(certDir, 'key.pem')]
+        ? ['--client-certificate', join(certDir, 'cert.pem'), '--client-key', join(certDir, 'key.pem')]
         : []),
       ...args,
     ],
@@ -118,14 +118,14 @@ test('no certificate on the TLS API is a 401 saying how; no trust bundle for htt
   assert.match(r.stderr, /admin token/);
   const bare = await runWeft(['--server', cp.workloadApiUrl, 'get', 'workloads'], { adminToken: null });
   assert.equal(bare.code, 1);
-  assert.match(bare.stderr, /TLS API: give --trust-bundle FILE/);
+  assert.match(bare.stderr, /TLS API: give --certificate-authority FILE/);
   const half = await runWeft(
     [
       '--server',
       cp.workloadApiUrl,
-      '--trust-bundle',
+      '--certificate-authority',
       join(admin, 'bundle.pem'),
-      '--client-cert',
+      '--client-certificate',
       join(admin, 'cert.pem'),
       'get',
       'workloads',
@@ -133,7 +133,7 @@ test('no certificate on the TLS API is a 401 saying how; no trust bundle for htt
     { adminToken: null },
   );
   assert.equal(half.code, 1);
-  assert.match(half.stderr, /--client-cert and --client-key go together/);
+  assert.match(half.stderr, /--client-certificate and --client-key go together/);
 });
 
 test('--admin-spiffe-id must name an identity of the trust domain: the control plane refuses to start otherwise', async () => {
