@@ -38,7 +38,27 @@ export interface LogDestination {
   write(line: string): void;
 }
 
-const STDERR: LogDestination = { write: (line) => void writeSync(2, line) };
+const RETRY_SLEEP = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Standard error, synchronously, and never an exception: a log line is not worth a crash. A full
+ * pipe (stderr made non-blocking by anyone sharing it, e.g. the app `weft run` started) is
+ * waited out for up to ~1 s in 1 ms steps, a partial write is finished, and a reader that went
+ * away (EPIPE) or any other error drops the line.
+ */
+function writeStderr(line: string): void {
+  let buf = Buffer.from(line);
+  for (let waits = 0; buf.length > 0;) {
+    try {
+      buf = buf.subarray(writeSync(2, buf));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN' || ++waits > 1000) return;
+      Atomics.wait(RETRY_SLEEP, 0, 0, 1);
+    }
+  }
+}
+
+const STDERR: LogDestination = { write: writeStderr };
 
 /** A level by name (WEFT_LOG_LEVEL's values); anything else is `fallback`. */
 export function levelOf(name: string | undefined, fallback: LevelName = 'info'): LevelName | 'silent' {
@@ -47,29 +67,46 @@ export function levelOf(name: string | undefined, fallback: LevelName = 'info'):
     : fallback;
 }
 
-/** An Error as JSON can show it (JSON.stringify gives `{}`): type, message, code, stack, cause. */
-function serializeError(e: Error, seen: WeakSet<object>): Record<string, unknown> {
-  const out: Record<string, unknown> = { type: e.name, message: e.message };
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code !== undefined) out.code = code;
+/**
+ * An Error as JSON can show it (JSON.stringify gives `{}`): type, message, its own fields (a
+ * code, gRPC details, a WeftError's field errors), stack and cause (which the replacer expands
+ * in turn).
+ */
+function serializeError(e: Error): Record<string, unknown> {
+  const out: Record<string, unknown> = Object.assign({ type: e.name, message: e.message }, e as object);
   if (e.stack !== undefined) out.stack = e.stack;
-  if (e.cause instanceof Error && !seen.has(e.cause)) {
-    seen.add(e.cause);
-    out.cause = serializeError(e.cause, seen);
-  }
+  if (e.cause !== undefined) out.cause = e.cause;
   return out;
 }
 
-/** JSON of anything a caller logs: errors expanded, bigints as strings, cycles cut. */
-function stringify(record: Record<string, unknown>): string {
-  const seen = new WeakSet<object>();
-  return JSON.stringify(record, (_key, value: unknown) => {
+/** Errors expanded, bigints as strings; with `seen`, an object met again is cut (cycles). */
+function replacer(seen: WeakSet<object> | undefined): (key: string, value: unknown) => unknown {
+  return (_key, value) => {
     if (typeof value === 'bigint') return value.toString();
     if (typeof value !== 'object' || value === null) return value;
-    if (seen.has(value)) return '[Circular]';
-    seen.add(value);
-    return value instanceof Error ? serializeError(value, seen) : value;
-  });
+    if (seen) {
+      if (seen.has(value)) return '[Circular]';
+      seen.add(value);
+    }
+    return value instanceof Error ? serializeError(value) : value;
+  };
+}
+
+/**
+ * JSON of anything a caller logs. Never throws: a cycle is cut (then any object met twice shows
+ * as "[Circular]"), and a value whose getter or toJSON throws leaves only the line's own fields
+ * and what went wrong.
+ */
+function stringify(record: Record<string, unknown>, core: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(record, replacer(undefined));
+  } catch {
+    try {
+      return JSON.stringify(record, replacer(new WeakSet()));
+    } catch (e) {
+      return JSON.stringify({ ...core, logError: `could not write the line's fields: ${String(e)}` });
+    }
+  }
 }
 
 class JsonLogger implements Logger {
@@ -99,14 +136,15 @@ class JsonLogger implements Logger {
       if (!this.isLevelEnabled(level)) return;
       const fields = typeof first === 'string' ? undefined : first instanceof Error ? { err: first } : first;
       const text = typeof first === 'string' ? first : msg;
-      const record: Record<string, unknown> = {
-        level: LEVELS[level],
-        time: Date.now(),
-        ...this.bindings,
-        ...fields,
-      };
-      if (text !== undefined) record.msg = text;
-      this.dest.write(`${stringify(record)}\n`);
+      const core: Record<string, unknown> = { level: LEVELS[level], time: Date.now(), ...this.bindings };
+      if (text !== undefined) core.msg = text;
+      // The line's own level, time and message stand, whatever the fields are called.
+      const record: Record<string, unknown> = { ...core, ...fields, ...core };
+      try {
+        this.dest.write(`${stringify(record, core)}\n`);
+      } catch {
+        // A destination that throws loses the line; the caller carries on.
+      }
     }) as LogFn;
   }
 }

@@ -96,3 +96,36 @@ test('errors are written with type, message, code, stack and cause; bigints and 
   assert.equal((b!.err as Record<string, unknown>).message, 'alone');
   assert.equal(b!.msg, undefined);
 });
+
+test('a log call never throws: failing getters and toJSON, a throwing destination; own level and time stand', () => {
+  const { log, lines } = capture();
+  const hostile = {
+    get boom(): string {
+      throw new Error('getter threw');
+    },
+  };
+  const shared = { id: 1 };
+  assert.doesNotThrow(() => log.info({ hostile }, 'still written'));
+  assert.doesNotThrow(() => log.info({ toJSON: () => assert.fail('toJSON threw') }, 'also'));
+  log.info({ a: shared, b: shared, level: 'fake', time: 'never', msg: 'not mine' }, 'mine');
+  const err = Object.assign(new Error('rpc failed'), { details: 'deadline', errors: [{ path: 'x' }] });
+  log.warn({ err }, 'with fields');
+  const [first, second, third, fourth] = lines();
+  assert.equal(first!.msg, 'still written');
+  assert.match(first!.logError as string, /getter threw/);
+  assert.equal(second!.msg, 'also');
+  assert.deepEqual(third!.a, { id: 1 });
+  assert.deepEqual(third!.b, { id: 1 }, 'an object met twice without a cycle is written twice');
+  assert.equal(third!.level, 30);
+  assert.equal(typeof third!.time, 'number');
+  assert.equal(third!.msg, 'mine');
+  const e = fourth!.err as Record<string, unknown>;
+  assert.equal(e.details, 'deadline');
+  assert.deepEqual(e.errors, [{ path: 'x' }]);
+  const broken = createLogger('x', {
+    write: () => {
+      throw new Error('EPIPE');
+    },
+  });
+  assert.doesNotThrow(() => broken.error('lost, not thrown'));
+});
