@@ -58,9 +58,15 @@ export interface GrpcChannelOptions {
   tls?: ChannelTls | (() => ChannelTls);
   /** Largest message accepted from the server; default 64 MiB. */
   maxMessageBytes?: number;
+  /** How long TCP, TLS and the HTTP/2 preface may take; default 20 s. */
+  connectTimeoutMs?: number;
+  /** PING interval (and answer deadline) while calls are open; default 30 s, 0 = none. */
+  keepaliveMs?: number;
 }
 
 const DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024;
+const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
+const DEFAULT_KEEPALIVE_MS = 30_000;
 const HEADER_BYTES = 5;
 
 /** gRPC's mapping of HTTP statuses that are not 200 (PROTOCOL-HTTP2.md / http-grpc-status-mapping). */
@@ -93,45 +99,80 @@ function decodeMessage(v: string | string[] | undefined): string {
   }
 }
 
+/** gRPC's codes for an HTTP/2 RST_STREAM (PROTOCOL-HTTP2.md, "Errors"). */
+function statusFromReset(rst: number): number {
+  switch (rst) {
+    case constants.NGHTTP2_REFUSED_STREAM:
+      return GrpcStatus.UNAVAILABLE;
+    case constants.NGHTTP2_CANCEL:
+      return GrpcStatus.CANCELLED;
+    case constants.NGHTTP2_ENHANCE_YOUR_CALM:
+      return GrpcStatus.RESOURCE_EXHAUSTED;
+    case constants.NGHTTP2_INADEQUATE_SECURITY:
+      return GrpcStatus.PERMISSION_DENIED;
+    default:
+      return GrpcStatus.INTERNAL;
+  }
+}
+
 /**
  * One bidirectional call. 'message' for each message the server sends; 'status' exactly once,
- * when the call is over for whatever reason (the server's status, a lost connection, cancel()).
+ * when the call is over for whatever reason (the server's status, a reset, a lost connection,
+ * cancel(), or a call that could not even start).
  */
 export class GrpcCall extends EventEmitter<{ message: [Buffer]; status: [StatusEvent] }> {
   private chunks: Buffer[] = [];
   private buffered = 0;
   /** Length of the message being read, once its header is in; -1 while waiting for a header. */
   private expecting = -1;
+  /** What the server said (trailers, a trailers-only answer, an HTTP error) or we decided. */
   private status: StatusEvent | undefined;
+  /** The stream failed underneath (connection lost, refused, timed out). */
+  private failure: string | undefined;
+  /** No more messages are read: the answer is not (or no longer) a gRPC body. */
+  private ignoreData = false;
   private done = false;
 
   constructor(
-    private readonly stream: ClientHttp2Stream,
+    private readonly stream: ClientHttp2Stream | undefined,
     private readonly maxMessageBytes: number,
   ) {
     super();
-    stream.on('response', (headers) => this.onHeaders(headers, true));
-    stream.on('trailers', (headers) => this.onHeaders(headers, false));
+    if (stream === undefined) return;
+    stream.on('response', (headers, flags) =>
+      this.onResponse(headers, (flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0),
+    );
+    stream.on('trailers', (headers) => this.onStatusHeaders(headers));
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('error', (err: NodeJS.ErrnoException) => {
-      this.status ??= { code: GrpcStatus.UNAVAILABLE, details: err.message };
+      // The server resetting the stream is told by its code (finish() maps it); anything else
+      // (the connection lost, refused, timed out) is a failure underneath.
+      if (err.code !== 'ERR_HTTP2_STREAM_ERROR') this.failure ??= err.message;
     });
-    // The server's side is over (its trailers came, or it reset): so is the call. Our side is
-    // closed too, else the stream would stay half-open and never 'close'.
+    // The server's side is over: close ours too (else the stream stays half-open and never
+    // closes); the status is settled on 'close', when a reset code is known as well.
     stream.on('end', () => {
-      this.finish();
       if (!stream.destroyed) stream.close();
     });
     stream.on('close', () => this.finish());
   }
 
+  /** A call that never started (no connection could be made): it ends at once with `status`. */
+  static failed(status: StatusEvent): GrpcCall {
+    const call = new GrpcCall(undefined, 0);
+    call.status = status;
+    process.nextTick(() => call.finish());
+    return call;
+  }
+
   /** Sends one message (its encoded bytes). */
   write(message: Uint8Array): void {
-    if (this.done || this.stream.destroyed) return;
+    const stream = this.stream;
+    if (this.done || stream === undefined || stream.destroyed) return;
     const header = Buffer.allocUnsafe(HEADER_BYTES);
     header[0] = 0; // not compressed
     header.writeUInt32BE(message.length, 1);
-    this.stream.write(Buffer.concat([header, message]));
+    stream.write(Buffer.concat([header, message]));
   }
 
   /** Ends the call from our side; 'status' reports CANCELLED. */
@@ -141,30 +182,42 @@ export class GrpcCall extends EventEmitter<{ message: [Buffer]; status: [StatusE
 
   private end(status: StatusEvent): void {
     this.status ??= status;
-    if (!this.stream.destroyed) this.stream.close(constants.NGHTTP2_CANCEL);
+    this.ignoreData = true;
+    if (this.stream !== undefined && !this.stream.destroyed) this.stream.close(constants.NGHTTP2_CANCEL);
     this.finish();
   }
 
-  private onHeaders(headers: IncomingHttpHeaders, initial: boolean): void {
-    if (initial) {
-      const http = Number(headers[':status']);
-      if (http !== 200) {
+  private onResponse(headers: IncomingHttpHeaders, trailersOnly: boolean): void {
+    const http = Number(headers[':status']);
+    if (http !== 200) {
+      this.ignoreData = true;
+      // A grpc-status the server gave wins over the HTTP status's mapping.
+      if (headers['grpc-status'] === undefined) {
         this.status ??= { code: statusFromHttp(http), details: `the server answered HTTP ${http}` };
         return;
       }
+    } else if (!String(headers['content-type'] ?? '').startsWith('application/grpc')) {
+      return this.end({
+        code: GrpcStatus.UNKNOWN,
+        details: `not a gRPC answer (content-type "${String(headers['content-type'] ?? '')}")`,
+      });
     }
+    // In other response headers a grpc-status means nothing: the trailers carry the status.
+    if (trailersOnly || http !== 200) this.onStatusHeaders(headers);
+  }
+
+  private onStatusHeaders(headers: IncomingHttpHeaders): void {
     const code = headers['grpc-status'];
-    if (code !== undefined) {
-      const n = Number(code);
-      this.status ??= {
-        code: Number.isInteger(n) ? n : GrpcStatus.UNKNOWN,
-        details: decodeMessage(headers['grpc-message']),
-      };
-    }
+    if (code === undefined) return;
+    const n = Number(code);
+    this.status ??= {
+      code: Number.isInteger(n) ? n : GrpcStatus.UNKNOWN,
+      details: decodeMessage(headers['grpc-message']),
+    };
   }
 
   private onData(chunk: Buffer): void {
-    if (this.done) return;
+    if (this.done || this.ignoreData) return;
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     for (;;) {
@@ -194,7 +247,7 @@ export class GrpcCall extends EventEmitter<{ message: [Buffer]; status: [StatusE
       } else {
         this.expecting = -1;
         this.emit('message', part);
-        if (this.done) return;
+        if (this.done || this.ignoreData) return;
       }
     }
   }
@@ -202,45 +255,71 @@ export class GrpcCall extends EventEmitter<{ message: [Buffer]; status: [StatusE
   private finish(): void {
     if (this.done) return;
     this.done = true;
-    const rst = this.stream.rstCode;
-    const status: StatusEvent = this.status ?? {
-      code: rst === constants.NGHTTP2_REFUSED_STREAM ? GrpcStatus.UNAVAILABLE : GrpcStatus.UNKNOWN,
-      details:
-        rst !== undefined && rst !== constants.NGHTTP2_NO_ERROR
-          ? `the stream was reset (HTTP/2 error ${rst})`
-          : 'the call ended without a grpc-status',
-    };
+    let status = this.status;
+    if (status === undefined) {
+      const rst = this.stream?.rstCode;
+      status =
+        this.failure !== undefined
+          ? { code: GrpcStatus.UNAVAILABLE, details: this.failure }
+          : rst !== undefined && rst !== constants.NGHTTP2_NO_ERROR
+            ? { code: statusFromReset(rst), details: `the server reset the stream (HTTP/2 error ${rst})` }
+            : { code: GrpcStatus.UNKNOWN, details: 'the call ended without a grpc-status' };
+    } else if (status.code === GrpcStatus.OK && (this.expecting >= 0 || this.buffered > 0)) {
+      status = { code: GrpcStatus.INTERNAL, details: 'the stream ended inside a message' };
+    }
     this.emit('status', status);
   }
+}
+
+/** Per connection: calls open on it (while any are, it keeps the process alive), its pinger. */
+interface SessionState {
+  calls: number;
+  keepalive: NodeJS.Timeout | undefined;
 }
 
 /** A connection to one gRPC server, made when a call needs it and again after it is lost. */
 export class GrpcChannel {
   private session: ClientHttp2Session | undefined;
+  private readonly states = new WeakMap<ClientHttp2Session, SessionState>();
   private closed = false;
-  /** Calls open: while there are any, the connection keeps the process alive. */
-  private active = 0;
 
   constructor(private readonly opts: GrpcChannelOptions) {}
 
-  /** Starts a bidirectional call on `path` (`/package.Service/Method`) with these headers. */
+  /**
+   * Starts a bidirectional call on `path` (`/package.Service/Method`) with these headers. Never
+   * throws: a call that cannot start (no credentials, a bad certificate, the channel closed)
+   * ends at once with UNAVAILABLE and the reason.
+   */
   bidi(path: string, metadata: Record<string, string> = {}): GrpcCall {
-    const session = this.connection();
-    const stream = session.request(
-      {
-        ':method': 'POST',
-        ':path': path,
-        'content-type': 'application/grpc',
-        te: 'trailers',
-        'user-agent': `weft/${WEFT_VERSION}`,
-        ...metadata,
-      },
-      { endStream: false },
-    );
+    let session: ClientHttp2Session;
+    let stream: ClientHttp2Stream;
+    try {
+      session = this.connection();
+      stream = session.request(
+        {
+          ':method': 'POST',
+          ':path': path,
+          'content-type': 'application/grpc',
+          te: 'trailers',
+          'user-agent': `weft/${WEFT_VERSION}`,
+          ...metadata,
+        },
+        { endStream: false },
+      );
+    } catch (e) {
+      return GrpcCall.failed({ code: GrpcStatus.UNAVAILABLE, details: (e as Error).message });
+    }
     const call = new GrpcCall(stream, this.opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE);
-    if (this.active++ === 0) session.ref();
+    const state = this.states.get(session)!;
+    if (state.calls++ === 0) {
+      session.ref();
+      this.startKeepalive(session, state);
+    }
     call.once('status', () => {
-      if (--this.active === 0) this.session?.unref();
+      if (--state.calls > 0 || session.destroyed) return;
+      session.unref();
+      clearInterval(state.keepalive);
+      state.keepalive = undefined;
     });
     return call;
   }
@@ -267,14 +346,51 @@ export class GrpcChannel {
           ALPNProtocols: ['h2'],
         })
       : connect(`http://${this.opts.address}`);
+    const state: SessionState = { calls: 0, keepalive: undefined };
+    this.states.set(session, state);
+    // A server that accepts the connection but never completes TCP, TLS and the HTTP/2 preface.
+    const connectMs = this.opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const connectTimer = setTimeout(
+      () => session.destroy(new Error(`no HTTP/2 connection to ${this.opts.address} within ${connectMs} ms`)),
+      connectMs,
+    );
+    connectTimer.unref();
+    // Not 'connect' (the socket is up): the server's SETTINGS prove it speaks HTTP/2.
+    session.once('remoteSettings', () => clearTimeout(connectTimer));
     // A connection error reaches each call on it as a stream error; nothing to do here.
     session.on('error', () => {});
     session.on('close', () => {
+      clearTimeout(connectTimer);
+      clearInterval(state.keepalive);
       if (this.session === session) this.session = undefined;
     });
     // An idle connection (no call open) must not keep a process alive; bidi() refs it.
     session.unref();
     this.session = session;
     return session;
+  }
+
+  /**
+   * While calls are open, a PING every keepaliveMs: a connection that died without a FIN (a host
+   * gone, a NAT entry dropped) is noticed and its calls end UNAVAILABLE, where a client that only
+   * receives would otherwise wait forever.
+   */
+  private startKeepalive(session: ClientHttp2Session, state: SessionState): void {
+    const every = this.opts.keepaliveMs ?? DEFAULT_KEEPALIVE_MS;
+    if (every <= 0) return;
+    state.keepalive = setInterval(() => {
+      if (session.destroyed || session.connecting) return;
+      const deadline = setTimeout(
+        () => session.destroy(new Error(`no answer to an HTTP/2 PING within ${every} ms`)),
+        every,
+      );
+      deadline.unref();
+      const sent = session.ping((err) => {
+        clearTimeout(deadline);
+        if (err && !session.destroyed) session.destroy(err);
+      });
+      if (!sent) clearTimeout(deadline);
+    }, every);
+    state.keepalive.unref();
   }
 }

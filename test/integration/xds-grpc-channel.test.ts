@@ -6,6 +6,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import http2 from 'node:http2';
+import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { GrpcChannel, GrpcStatus, type GrpcCall, type StatusEvent } from '../../src/xds/grpc-channel.js';
 import { CertificateAuthority } from '../../src/ca/authority.js';
@@ -259,4 +261,118 @@ test('mutual TLS 1.3: the server sees our SVID, and a renewed SVID is used on th
   });
   const refused = await collect(anonymous.bidi(ECHO));
   assert.equal(refused.status.code, GrpcStatus.UNAVAILABLE, refused.status.details);
+});
+
+/** A raw HTTP/2 server whose stream handler misbehaves as the test needs. */
+async function rawH2(onStream: (stream: http2.ServerHttp2Stream) => void): Promise<string> {
+  const server = http2.createServer();
+  server.on('stream', (stream: http2.ServerHttp2Stream) => {
+    stream.on('error', () => {}); // the resets these servers make come back as stream errors
+    onStream(stream);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  rawServers.push(server);
+  return `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+}
+const rawServers: http2.Http2Server[] = [];
+after(() => {
+  for (const s of rawServers) s.close();
+});
+
+test('a call that cannot start ends UNAVAILABLE instead of throwing (credentials that fail, a bad key)', async () => {
+  const throwing = channel({
+    address: plain.address,
+    tls: () => {
+      throw new Error('the sidecar has no SVID yet');
+    },
+  });
+  const a = await collect(throwing.bidi(ECHO));
+  assert.deepEqual(a.status, { code: GrpcStatus.UNAVAILABLE, details: 'the sidecar has no SVID yet' });
+  const badKey = channel({ address: plain.address, tls: { ca: 'not a pem', key: 'nope', cert: 'nope' } });
+  const b = await collect(badKey.bidi(ECHO));
+  assert.equal(b.status.code, GrpcStatus.UNAVAILABLE, b.status.details);
+});
+
+test('a server that accepts but never speaks HTTP/2: UNAVAILABLE after the connect timeout', async (t) => {
+  const silent = net.createServer(() => {});
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  t.after(() => {
+    silent.close();
+  });
+  const sockets: net.Socket[] = [];
+  silent.on('connection', (s) => sockets.push(s));
+  t.after(() => sockets.forEach((s) => s.destroy()));
+  const ch = channel({
+    address: `127.0.0.1:${(silent.address() as net.AddressInfo).port}`,
+    connectTimeoutMs: 300,
+  });
+  const started = Date.now();
+  const { status } = await collect(ch.bidi(ECHO));
+  assert.equal(status.code, GrpcStatus.UNAVAILABLE, status.details);
+  assert.match(status.details, /within 300 ms/);
+  assert.ok(Date.now() - started < 5000);
+});
+
+test('a connection that goes silent while a call is open: the keepalive PING ends the call UNAVAILABLE', async (t) => {
+  // A TCP relay that can be frozen: bytes stop flowing both ways, as when a host vanishes.
+  let frozen = false;
+  const relay = net.createServer((down) => {
+    const up = net.connect(Number(plain.address.split(':')[1]), '127.0.0.1');
+    down.on('data', (d) => void (frozen || up.write(d)));
+    up.on('data', (d) => void (frozen || down.write(d)));
+    down.on('error', () => up.destroy());
+    up.on('error', () => down.destroy());
+    down.on('close', () => up.destroy());
+    up.on('close', () => down.destroy());
+    t.after(() => {
+      down.destroy();
+      up.destroy();
+    });
+  });
+  relay.listen(0, '127.0.0.1');
+  await once(relay, 'listening');
+  t.after(() => {
+    relay.close();
+  });
+  const ch = channel({ address: `127.0.0.1:${(relay.address() as net.AddressInfo).port}`, keepaliveMs: 200 });
+  const call = ch.bidi(ECHO);
+  const result = collect(call);
+  call.write(Buffer.from('before'));
+  await once(call, 'message');
+  frozen = true;
+  const { status, messages } = await result;
+  assert.equal(messages[0]!.toString(), 'before');
+  assert.equal(status.code, GrpcStatus.UNAVAILABLE, status.details);
+  assert.match(status.details, /PING/);
+});
+
+test('statuses as PROTOCOL-HTTP2 says: a reset, a message cut short, a body that is not gRPC', async () => {
+  const reset = await rawH2((s) => s.close(http2.constants.NGHTTP2_INTERNAL_ERROR));
+  assert.equal((await collect(channel({ address: reset }).bidi(ECHO))).status.code, GrpcStatus.INTERNAL);
+
+  const cut = await rawH2((s) => {
+    s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }));
+    const half = Buffer.from([0, 0, 0, 0, 10, 1, 2, 3]); // says 10 bytes, carries 3
+    s.end(half);
+  });
+  const c = await collect(channel({ address: cut }).bidi(ECHO));
+  assert.deepEqual(c.status, { code: GrpcStatus.INTERNAL, details: 'the stream ended inside a message' });
+
+  const html = await rawH2((s) => {
+    s.respond({ ':status': 200, 'content-type': 'text/html' });
+    s.end('<html>not grpc</html>');
+  });
+  const h = await collect(channel({ address: html }).bidi(ECHO));
+  assert.equal(h.status.code, GrpcStatus.UNKNOWN);
+  assert.match(h.status.details, /not a gRPC answer/);
+  assert.equal(h.messages.length, 0);
+
+  const unavailable = await rawH2((s) => {
+    s.respond({ ':status': 503, 'grpc-status': '8', 'grpc-message': 'slow%20down' }, { endStream: true });
+  });
+  const u = await collect(channel({ address: unavailable }).bidi(ECHO));
+  assert.deepEqual(u.status, { code: GrpcStatus.RESOURCE_EXHAUSTED, details: 'slow down' });
 });
