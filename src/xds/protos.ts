@@ -80,14 +80,18 @@ export function parseXdsProtos(): protobuf.Root {
 }
 
 /**
- * The descriptor's content: the types the files of XDS_PROTO_FILES define and every type those
- * refer to, however indirectly. What else their imports define (a third of it) is left out:
- * every process would hold it for nothing.
+ * The descriptor's content: the types of XDS_PROTO_FILES and their imports, without the
+ * annotations (extensions and the types only they use), which every process would otherwise hold
+ * for nothing.
  */
 export function xdsDescriptorJson(root: protobuf.Root): string {
-  const ours = new Set(XDS_PROTO_FILES);
-  const inOurFiles = (t: protobuf.ReflectionObject): boolean =>
-    XDS_PROTO_FILES.some((f) => t.filename?.endsWith(f) === true) || ours.has(t.filename ?? '');
+  // Kept: every type but the machinery of annotations, which describes .proto files and never
+  // travels — validation rules, udpa/xds/envoy annotations, descriptor.proto — unless a kept
+  // type refers to it. (Types only an Any names, such as TypedStruct, must stay: no field
+  // points at them.)
+  const annotation = (t: protobuf.ReflectionObject): boolean =>
+    /^\.(validate|udpa\.annotations|xds\.annotations|envoy\.annotations)\./.test(t.fullName) ||
+    t.filename?.endsWith('google/protobuf/descriptor.proto') === true;
   const kept = new Set<protobuf.ReflectionObject>();
   const queue: protobuf.ReflectionObject[] = [];
   const keep = (t: protobuf.ReflectionObject | null): void => {
@@ -108,7 +112,7 @@ export function xdsDescriptorJson(root: protobuf.Root): string {
     }
   };
   walk(root);
-  for (const t of all) if (inOurFiles(t)) keep(t);
+  for (const t of all) if (!annotation(t)) keep(t);
   while (queue.length > 0) {
     const t = queue.pop()!;
     // A nested type is written inside its parent, so the parent (and what it refers to) stays.
@@ -133,7 +137,12 @@ function loadDescriptor(): protobuf.Root | undefined {
   } catch {
     return undefined; // not built (a checkout run from source): parse instead
   }
-  const json = JSON.parse(text) as { files: string[]; root: protobuf.INamespace };
+  let json: { files: string[]; root: protobuf.INamespace };
+  try {
+    json = JSON.parse(text) as typeof json;
+  } catch {
+    return undefined; // damaged: parse the .proto files instead
+  }
   // Built from another file list (sources changed since the build): not to be trusted.
   if (json.files.join('\n') !== XDS_PROTO_FILES.join('\n')) return undefined;
   const root = protobuf.Root.fromJSON(json.root);
