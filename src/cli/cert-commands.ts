@@ -5,9 +5,9 @@
 // control plane's TLS API: `weft --server https://… --certificate-authority B --client-certificate C
 // --client-key K apply -f …`.
 
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { silentLogger } from '../log.js';
+import { createLogger } from '../log.js';
 import { IdentityClient, type JoinInfo } from '../sidecar/identity-client.js';
 import { CliError, request } from './client.js';
 
@@ -16,6 +16,24 @@ export interface CertRequestFlags {
   namespace: string;
   tokenFile?: string;
   outDir: string;
+  /** --certificate-authority: roots to trust instead of /api/v1/info's (still held to the pin). */
+  certificateAuthority?: string;
+}
+
+/**
+ * Writes `content` to `file` by way of a new file beside it, created with its final mode, then
+ * renamed over: the file is never seen half-written or with a looser mode, and a symbolic link
+ * planted at `file` is replaced, not followed.
+ */
+function writeAtomically(file: string, content: string, mode: number): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, content, { mode, flag: 'wx' });
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw new CliError(`cannot write ${file}: ${(e as Error).message}`);
+  }
 }
 
 function joinToken(tokenFile: string | undefined): string {
@@ -38,12 +56,26 @@ function joinToken(tokenFile: string | undefined): string {
 export async function runCertRequest(server: string, opts: CertRequestFlags): Promise<void> {
   const token = joinToken(opts.tokenFile);
   const info = await request<JoinInfo>(server, 'GET', '/api/v1/info');
+  const logger = createLogger('cert');
+  // Its warnings matter here (a token without a CA pin trusts the plain-HTTP answer); the rest
+  // is the sidecar's chatter.
+  logger.level = 'warn';
+  const caFile = opts.certificateAuthority ?? process.env.WEFT_CERTIFICATE_AUTHORITY;
+  let given: { pem: string; source: string } | undefined;
+  if (caFile !== undefined) {
+    try {
+      given = { pem: readFileSync(caFile, 'utf8'), source: `--certificate-authority ${caFile}` };
+    } catch (e) {
+      throw new CliError(`--certificate-authority ${caFile}: ${(e as Error).message}`);
+    }
+  }
   const identity = new IdentityClient({
     info,
     namespace: opts.namespace,
     serviceAccount: opts.serviceAccount,
     token,
-    logger: silentLogger(),
+    logger,
+    ...(given === undefined ? {} : { trustBundle: given }),
   });
   let svid;
   try {
@@ -56,10 +88,10 @@ export async function runCertRequest(server: string, opts: CertRequestFlags): Pr
   const dir = resolve(opts.outDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const files = { key: join(dir, 'key.pem'), cert: join(dir, 'cert.pem'), bundle: join(dir, 'bundle.pem') };
-  writeFileSync(files.key, svid.privateKeyPem, { mode: 0o600 });
-  chmodSync(files.key, 0o600); // an existing file keeps its mode on write
-  writeFileSync(files.cert, svid.chainPem, { mode: 0o644 });
-  writeFileSync(files.bundle, svid.trustBundlePem, { mode: 0o644 });
+  // The key last: a key never sits beside a certificate that is not its own.
+  writeAtomically(files.cert, svid.chainPem, 0o644);
+  writeAtomically(files.bundle, svid.trustBundlePem, 0o644);
+  writeAtomically(files.key, svid.privateKeyPem, 0o600);
   console.error(`${svid.spiffeId}, valid until ${svid.notAfter.toISOString()} (renew by requesting again)`);
   console.error(
     `use it: weft --server ${info.workloadApi} --certificate-authority ${files.bundle} ` +

@@ -198,7 +198,8 @@ program
   .option('--out-dir <dir>', 'where key.pem (0600), cert.pem and bundle.pem are written', '.')
   .action(async (opts: { serviceAccount: string; namespace: string; tokenFile?: string; outDir: string }) => {
     const { runCertRequest } = await import('./cert-commands.js');
-    await runCertRequest(server(), opts);
+    const { certificateAuthority } = program.opts<{ certificateAuthority?: string }>();
+    await runCertRequest(server(), { ...opts, ...(certificateAuthority ? { certificateAuthority } : {}) });
   });
 
 const ca = program

@@ -8,7 +8,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { uriSans } from '../../src/ca/spiffe-id.js';
@@ -156,4 +164,24 @@ test('--admin-spiffe-id must name an identity of the trust domain: the control p
     r.stderr,
     /--admin-spiffe-id spiffe:\/\/elsewhere\.example\/ns\/ops\/sa\/root: must be a SPIFFE ID of trust domain weft\.local/,
   );
+});
+
+test('cert request replaces what is in the way (a planted symbolic link, a loose mode) instead of writing through it', async () => {
+  const out = join(dir, 'planted');
+  mkdirSync(out, { recursive: true });
+  const elsewhere = join(dir, 'elsewhere.pem');
+  writeFileSync(elsewhere, 'untouched\n', { mode: 0o644 });
+  symlinkSync(elsewhere, join(out, 'key.pem'));
+  writeFileSync(join(out, 'cert.pem'), 'old\n', { mode: 0o666 });
+  const r = await runWeft(
+    ['cert', 'request', '--token-file', await tokenFile('weft-admin', 'weft-system'), '--out-dir', out],
+    { server: cp.apiUrl, adminToken: null },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(readFileSync(elsewhere, 'utf8'), 'untouched\n');
+  const key = lstatSync(join(out, 'key.pem'));
+  assert.ok(key.isFile() && !key.isSymbolicLink());
+  assert.equal(key.mode & 0o777, 0o600);
+  assert.match(readFileSync(join(out, 'cert.pem'), 'utf8'), /BEGIN CERTIFICATE/);
+  assert.deepEqual(readdirSync(out).sort(), ['bundle.pem', 'cert.pem', 'key.pem']);
 });
