@@ -55,6 +55,8 @@ export interface TokenGrant extends WorkloadIdentity {
   tokenId: string;
   /** Uses left after this one; null when unlimited. */
   usesLeft: number | null;
+  /** When the token stops being valid (ms since the epoch). */
+  expiresAt: number;
 }
 
 export interface CreatedToken extends TokenInfo {
@@ -287,7 +289,13 @@ function hashToken(secret: string): string {
 }
 
 function grant(r: TokenRecord, usesLeft: number | null): TokenGrant {
-  return { tokenId: r.id, namespace: r.namespace, serviceAccount: r.serviceAccount, usesLeft };
+  return {
+    tokenId: r.id,
+    namespace: r.namespace,
+    serviceAccount: r.serviceAccount,
+    usesLeft,
+    expiresAt: r.expiresAt,
+  };
 }
 
 function info(r: TokenRecord): TokenInfo {

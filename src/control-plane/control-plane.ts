@@ -134,7 +134,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     cleanups.unshift(() => void identity.off('rotated', onRotated));
     const bound = await ads.bind(`${formatHost(xds.host)}:${xds.port}`, {
       credentials: xdsCredentials,
-      authorize: xdsAuthorizer(identity),
+      authorize: xdsAuthorizer(identity, (namespace, name) => {
+        const w = state
+          .all('Workload')
+          .find((r) => r.object.metadata.name === name && r.object.metadata.namespace === namespace);
+        const sa = (w?.object.spec as { serviceAccount?: unknown } | undefined)?.serviceAccount;
+        return typeof sa === 'string' ? sa : undefined;
+      }),
     });
     let xdsPlaintextAddress: string | undefined;
     if (opts.xdsPlaintextAddr !== undefined) {

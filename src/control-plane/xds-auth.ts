@@ -50,12 +50,12 @@ const deny = (code: grpc.status, details: string): StreamGrant => ({ ok: false, 
 async function proven(
   call: AdsCall,
   identity: ControlPlaneIdentity,
-): Promise<(WorkloadIdentity & { spiffeId: string }) | StreamGrant> {
+): Promise<(WorkloadIdentity & { spiffeId: string; expiresAt: number }) | StreamGrant> {
   const trustDomain = identity.ca.trustDomain;
   try {
     // grpc-js reports a certificate only when it verified against the trust bundle.
     const cert = call.getAuthContext().sslPeerCertificate;
-    if (cert !== undefined) return workloadOf(cert, trustDomain);
+    if (cert !== undefined) return { ...workloadOf(cert, trustDomain), expiresAt: Date.parse(cert.valid_to) };
     const header = call.metadata.get('authorization')[0];
     const m = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (m === null || !m[1]!.startsWith(TOKEN_PREFIX))
@@ -65,6 +65,7 @@ async function proven(
       namespace: grant.namespace,
       serviceAccount: grant.serviceAccount,
       spiffeId: identity.ca.spiffeIdFor(grant),
+      expiresAt: grant.expiresAt,
     };
   } catch (e) {
     if (e instanceof WeftError)
@@ -73,8 +74,19 @@ async function proven(
   }
 }
 
-/** Whether `who` may receive `node`'s configuration: same namespace, and same service account if named. */
-export function mayServe(who: WorkloadIdentity & { spiffeId: string }, node: NodeInfo): StreamGrant {
+/** The service account of the Workload a node says it is (WORKLOAD_NAME), if there is one. */
+export type WorkloadAccount = (namespace: string, name: string) => string | undefined;
+
+/**
+ * Whether `who` may receive `node`'s configuration: same namespace; and, where the node names a
+ * service account (SERVICE_ACCOUNT) or a registered Workload (WORKLOAD_NAME, whose inbound
+ * listeners and policies it would get), that account must be its own.
+ */
+export function mayServe(
+  who: WorkloadIdentity & { spiffeId: string },
+  node: NodeInfo,
+  workloadAccount: WorkloadAccount = () => undefined,
+): StreamGrant {
   const namespace = nodeView(node).namespace;
   if (namespace !== who.namespace) {
     return deny(
@@ -91,13 +103,27 @@ export function mayServe(who: WorkloadIdentity & { spiffeId: string }, node: Nod
         `"${sa}" (node metadata SERVICE_ACCOUNT)`,
     );
   }
+  const workload = node.metadata.WORKLOAD_NAME;
+  const account = typeof workload === 'string' ? workloadAccount(namespace, workload) : undefined;
+  if (account !== undefined && account !== who.serviceAccount) {
+    return deny(
+      grpc.status.PERMISSION_DENIED,
+      `${who.spiffeId} may not receive the configuration of Workload ${namespace}/${String(workload)}, ` +
+        `which runs as service account "${account}" (node metadata WORKLOAD_NAME)`,
+    );
+  }
   return { ok: true, identity: who.spiffeId };
 }
 
 /** The authorizer of the TLS xDS port. */
-export function xdsAuthorizer(identity: ControlPlaneIdentity): StreamAuthorizer {
+export function xdsAuthorizer(
+  identity: ControlPlaneIdentity,
+  workloadAccount?: WorkloadAccount,
+): StreamAuthorizer {
   return async (call, node) => {
     const who = await proven(call, identity);
-    return 'ok' in who ? who : mayServe(who, node);
+    if ('ok' in who) return who;
+    const grant = mayServe(who, node, workloadAccount);
+    return grant.ok ? { ...grant, expiresAt: who.expiresAt } : grant;
   };
 }

@@ -39,7 +39,14 @@ export interface XdsConfigSource {
 export type AdsCall = grpc.ServerDuplexStream<DiscoveryRequestMessage, Buffer>;
 
 /** What a listener decided about a stream: who is on it, or why it may not go on. */
-export type StreamGrant = { ok: true; identity: string } | { ok: false; code: grpc.status; details: string };
+export type StreamGrant =
+  | {
+      ok: true;
+      identity: string;
+      /** When the credential the stream was opened with expires (ms): the stream ends then. */
+      expiresAt?: number;
+    }
+  | { ok: false; code: grpc.status; details: string };
 
 /**
  * Decides whether a stream may receive the configuration of the node its first request names,
@@ -380,6 +387,22 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
         finish();
       }
     };
+    // A stream lives no longer than the credential it was opened with: the proxy reconnects
+    // with its renewed one (and is judged again), keeping its config meanwhile.
+    let expiry: NodeJS.Timeout | undefined;
+    const expireAt = (at: number): void => {
+      const ms = Math.max(0, Math.min(at - Date.now(), 2 ** 31 - 1));
+      expiry = setTimeout(
+        () =>
+          refuse(
+            grpc.status.UNAUTHENTICATED,
+            'the credential this stream was opened with has expired; reconnect',
+          ),
+        ms,
+      );
+      expiry.unref();
+    };
+    call.once('close', () => clearTimeout(expiry));
     // With an authorizer, nothing is handled until the first request's node is judged.
     let queued: DiscoveryRequestMessage[] | undefined = authorize ? [] : undefined;
     const refuse = (code: grpc.status, details: string): void => {
@@ -406,6 +429,7 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
           if (stream.closed) return;
           if (!grant.ok) return refuse(grant.code, grant.details);
           stream.identity = grant.identity;
+          if (grant.expiresAt !== undefined) expireAt(grant.expiresAt);
           const waiting = queued ?? [];
           queued = undefined;
           for (const r of waiting) if (!stream.closed) handle(r);

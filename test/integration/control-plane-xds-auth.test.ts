@@ -295,3 +295,77 @@ test('a root rotation reissues the served certificate: new connections see it, o
   });
   assert.equal(fresh.typeUrl, TypeUrl.Cluster, show(fresh));
 });
+
+test("an SVID may not ask for the configuration of another service account's Workload", async () => {
+  const workload = (name: string, serviceAccount: string): object => ({
+    apiVersion: 'weft.dev/v1alpha1',
+    kind: 'Workload',
+    metadata: { name, namespace: 'default', labels: { app: name } },
+    spec: { address: '127.0.0.1', serviceAccount, ports: [{ name: 'http', port: 9300, protocol: 'HTTP' }] },
+  });
+  const applied = await apiFetch(`${cp.apiUrl}/api/v1/apply`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ documents: [workload('pay-1', 'payments'), workload('fe-1', 'fe')] }),
+  });
+  assert.equal(applied.status, 200, await applied.text());
+  const fe = await svid('default', 'fe');
+  // After the rotation test above, the control plane chains to whichever root signs now.
+  const roots = await cp.identity.trustBundlePem();
+  const other = await openStream({
+    credential: fe,
+    roots,
+    node: { id: 'x', NAMESPACE: 'default', WORKLOAD_NAME: 'pay-1' },
+  });
+  assert.equal(other.code, grpc.status.PERMISSION_DENIED, show(other));
+  assert.match(other.details!, /Workload default\/pay-1, which runs as service account "payments"/);
+  const own = await openStream({
+    credential: fe,
+    roots,
+    node: { id: 'y', NAMESPACE: 'default', WORKLOAD_NAME: 'fe-1' },
+  });
+  assert.equal(own.typeUrl, TypeUrl.Cluster, show(own));
+});
+
+test('a stream lives no longer than its credential: a join token expiring ends it UNAUTHENTICATED', async () => {
+  const created = await apiFetch(`${cp.apiUrl}/api/v1/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ serviceAccount: 'envoy', namespace: 'default', ttlSeconds: 2 }),
+  });
+  const { token } = (await created.json()) as { token: string };
+  const roots = await cp.identity.trustBundlePem();
+  const client = new grpc.Client(
+    cp.xdsAddress,
+    grpc.credentials.createSsl(Buffer.from(roots), null, null, { checkServerIdentity: () => undefined }),
+    { 'grpc.ssl_target_name_override': 'weft.local' },
+  );
+  const metadata = new grpc.Metadata();
+  metadata.set('authorization', `Bearer ${token}`);
+  const call = client.makeBidiStreamRequest<object, Buffer>(
+    METHOD,
+    (req) => Buffer.from(encodeDiscoveryRequest(req)),
+    (b) => b,
+    metadata,
+    {},
+  );
+  try {
+    const ended = new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
+    const first = new Promise((resolve) => call.once('data', resolve));
+    const opened = Date.now();
+    call.write({
+      type_url: TypeUrl.Cluster,
+      resource_names: [],
+      node: { id: 'short', metadata: structFromJson({}) },
+    });
+    await first;
+    const err = await ended;
+    assert.equal(err.code, grpc.status.UNAUTHENTICATED);
+    assert.match(err.details, /credential this stream was opened with has expired/);
+    const lived = Date.now() - opened;
+    assert.ok(lived < 10_000, `ended after ${lived} ms`);
+  } finally {
+    call.cancel();
+    client.close();
+  }
+});

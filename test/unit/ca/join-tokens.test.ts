@@ -88,9 +88,10 @@ test('the token is shown once and stored only as its SHA-256 (not in values, his
 
 test('a token entitles its identity; a single-use token replayed is refused: WEFT_E_TOKEN_USED_UP', async () => {
   const tokens = new JoinTokens(new MemoryStore());
-  const { token, id } = await tokens.create({ ...WEB });
-  assert.deepEqual(await tokens.verify(token), { tokenId: id, ...WEB, usesLeft: 1 });
-  assert.deepEqual(await tokens.consume(token), { tokenId: id, ...WEB, usesLeft: 0 });
+  const { token, id, expiresAt } = await tokens.create({ ...WEB });
+  const until = expiresAt.getTime();
+  assert.deepEqual(await tokens.verify(token), { tokenId: id, ...WEB, usesLeft: 1, expiresAt: until });
+  assert.deepEqual(await tokens.consume(token), { tokenId: id, ...WEB, usesLeft: 0, expiresAt: until });
   const message = await refusedWith(tokens.consume(token), 'WEFT_E_TOKEN_USED_UP');
   assert.match(message, /already used once/);
   await refusedWith(tokens.verify(token), 'WEFT_E_TOKEN_USED_UP');
@@ -186,7 +187,11 @@ test('verify, consume and revoke judge a token by its secret: with its pin, with
   const { secret } = splitJoinToken(created.token);
   const forms = [created.token, secret, `${secret}.${OTHER_PIN}`, `${secret}.not-a-pin`];
   for (const form of forms)
-    assert.deepEqual(await tokens.verify(form), { tokenId: created.id, ...WEB, usesLeft: 4 }, form);
+    assert.deepEqual(
+      await tokens.verify(form),
+      { tokenId: created.id, ...WEB, usesLeft: 4, expiresAt: created.expiresAt.getTime() },
+      form,
+    );
   // Uses are counted together, whatever form spent them.
   const left = [];
   for (const form of forms) left.push((await tokens.consume(form)).usesLeft);
