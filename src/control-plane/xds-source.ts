@@ -101,7 +101,13 @@ export class MeshXdsSource {
    * they verify are in this trust domain).
    */
   private readonly bundleListeners = new Set<() => void>();
-  private bundle: { pem: string; secret: object; since: number } | undefined;
+  private bundle: { pem: string; secrets: Map<string, object>; since: number } | undefined;
+  /**
+   * A class's resources with the Secret added, kept per resource set and bundle: the ADS server
+   * diffs sets by object identity, so a new set per call would make every push pass compare
+   * every stream in full.
+   */
+  private readonly withSecretsCache = new WeakMap<ResourceSet, { bundle: object; set: ResourceSet }>();
 
   constructor(
     private readonly state: MeshState,
@@ -170,7 +176,12 @@ export class MeshXdsSource {
     if (this.bundle?.pem === pem) return;
     this.bundle = {
       pem,
-      secret: { name: SDS_ROOT_CA, validation_context: { trusted_ca: { inline_bytes: Buffer.from(pem) } } },
+      secrets: new Map([
+        [
+          SDS_ROOT_CA,
+          { name: SDS_ROOT_CA, validation_context: { trusted_ca: { inline_bytes: Buffer.from(pem) } } },
+        ],
+      ]),
       since: Date.now(),
     };
     for (const listener of this.bundleListeners) listener();
@@ -183,10 +194,14 @@ export class MeshXdsSource {
 
   /** The resources of a node's class plus the SDS secret, when there is a bundle. */
   private withSecrets(resources: ResourceSet): ResourceSet {
-    if (!this.bundle) return resources;
-    const out: ResourceSet = new Map(resources);
-    out.set(TypeUrl.Secret, new Map([[SDS_ROOT_CA, this.bundle.secret]]));
-    return out;
+    const bundle = this.bundle;
+    if (!bundle) return resources;
+    const hit = this.withSecretsCache.get(resources);
+    if (hit?.bundle === bundle) return hit.set;
+    const set: ResourceSet = new Map(resources);
+    set.set(TypeUrl.Secret, bundle.secrets);
+    this.withSecretsCache.set(resources, { bundle, set });
+    return set;
   }
 }
 

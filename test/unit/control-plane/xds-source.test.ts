@@ -158,6 +158,14 @@ test('SDS: the trust bundle is the Secret ROOTCA, never a private key; a new bun
     );
     source.setTrustBundle('-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n');
     assert.equal(changes, 1, 'the same bundle again is no change');
+    // The same class asked again: the same set object (the ADS server diffs sets by identity),
+    // until the bundle changes.
+    const again = source.resourcesFor(node({ WEFT_PROXY_TYPE: 'sidecar' })).resources;
+    assert.equal(source.resourcesFor(node({ WEFT_PROXY_TYPE: 'sidecar' })).resources, again);
+    source.setTrustBundle('-----BEGIN CERTIFICATE-----\nB\n-----END CERTIFICATE-----\n');
+    const rotated = source.resourcesFor(node({ WEFT_PROXY_TYPE: 'sidecar' })).resources;
+    assert.notEqual(rotated, again);
+    assert.notEqual(rotated.get(TypeUrl.Secret), again.get(TypeUrl.Secret));
   } finally {
     off();
     state.close();
