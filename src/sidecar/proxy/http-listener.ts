@@ -155,22 +155,19 @@ export class HttpListenerServer {
 
   /** Turns mTLS on, off, or between STRICT and PERMISSIVE for new connections. */
   private configureTls(listener: HttpListener): void {
-    if (!listener.tls) {
-      this.inbound?.close();
-      this.inbound = undefined;
-      return;
-    }
-    if (this.inbound) this.inbound.update(listener.tls);
-    else {
-      this.inbound = new InboundTls(
-        this.credentials,
-        listener.tls,
-        listener.name,
-        this.limits.firstByteTimeoutMs,
-        this.logger,
-        (socket, alpn) => this.afterTls(socket, alpn),
-      );
-    }
+    this.inbound = InboundTls.reconcile(
+      this.inbound,
+      listener.tls,
+      (tls) =>
+        new InboundTls(
+          this.credentials,
+          tls,
+          listener.name,
+          this.limits.firstByteTimeoutMs,
+          this.logger,
+          (s, alpn) => this.afterTls(s, alpn),
+        ),
+    );
   }
 
   /** Stops accepting; idle connections close now, busy ones after their current response. */

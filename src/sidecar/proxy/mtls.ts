@@ -174,8 +174,22 @@ export class InboundTls {
     });
   }
 
-  update(config: ListenerTls): void {
-    this.config = config;
+  /**
+   * What a listener's mTLS should be now: `current` kept with the new settings, a new one, or
+   * none (closed) when the listener has no TLS. Only new connections see the change.
+   */
+  static reconcile(
+    current: InboundTls | undefined,
+    config: ListenerTls | undefined,
+    make: (config: ListenerTls) => InboundTls,
+  ): InboundTls | undefined {
+    if (!config) {
+      current?.close();
+      return undefined;
+    }
+    if (!current) return make(config);
+    current.config = config;
+    return current;
   }
 
   close(): void {

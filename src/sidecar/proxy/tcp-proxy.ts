@@ -42,20 +42,19 @@ export class TcpListenerServer {
 
   /** mTLS termination in front of the forwarding, when the listener has it. */
   private configureTls(listener: TcpListener): void {
-    if (!listener.tls) {
-      this.inbound?.close();
-      this.inbound = undefined;
-    } else if (this.inbound) this.inbound.update(listener.tls);
-    else {
-      this.inbound = new InboundTls(
-        this.credentials,
-        listener.tls,
-        listener.name,
-        this.limits.firstByteTimeoutMs,
-        this.logger,
-        (socket) => this.onConnection(socket),
-      );
-    }
+    this.inbound = InboundTls.reconcile(
+      this.inbound,
+      listener.tls,
+      (tls) =>
+        new InboundTls(
+          this.credentials,
+          tls,
+          listener.name,
+          this.limits.firstByteTimeoutMs,
+          this.logger,
+          (s) => this.onConnection(s),
+        ),
+    );
   }
 
   listen(): Promise<void> {
