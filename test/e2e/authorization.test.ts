@@ -21,7 +21,7 @@ import {
   tempDir,
   type ControlPlaneProcess,
 } from '../helpers/weft-process.js';
-import { serviceClusters, startSidecar, type SidecarProcess } from '../helpers/sidecar-process.js';
+import { startSidecar, startSidecarPair, type SidecarProcess } from '../helpers/sidecar-process.js';
 
 let cp: ControlPlaneProcess;
 let client: SidecarProcess;
@@ -34,17 +34,7 @@ before(async () => {
   await once(app, 'listening');
   const appPort = (app.address() as { port: number }).port;
   cp = await startControlPlane({ dataDir: tempDir() });
-  client = await startSidecar({ service: 'client', controlPlane: cp.apiUrl });
-  be = await startSidecar({ service: 'be', appPort, protocol: 'HTTP', controlPlane: cp.apiUrl });
-  const inbound = be.inbound!;
-  await eventually(
-    "the client sidecar to have be's endpoint",
-    async () =>
-      (await serviceClusters(client, 'be')).some((c) =>
-        c.endpoints.some((e) => e.healthy && e.port === inbound.port),
-      ),
-    10_000,
-  );
+  ({ client, server: be } = await startSidecarPair(cp.apiUrl, { client: 'client', server: 'be' }, appPort));
 });
 
 after(async () => {

@@ -20,7 +20,7 @@ import {
   tempDir,
   type ControlPlaneProcess,
 } from '../helpers/weft-process.js';
-import { startSidecar, serviceClusters, type SidecarProcess } from '../helpers/sidecar-process.js';
+import { startSidecarPair, type SidecarProcess } from '../helpers/sidecar-process.js';
 
 let cp: ControlPlaneProcess;
 let client: SidecarProcess;
@@ -39,16 +39,11 @@ before(async () => {
   app.listen(0, '127.0.0.1');
   await once(app, 'listening');
   const appPort = (app.address() as net.AddressInfo).port;
-  client = await startSidecar({ service: 'caller', controlPlane: cp.apiUrl });
-  upstream = await startSidecar({ service: 'secured', appPort, controlPlane: cp.apiUrl });
-  await eventually(
-    'the client sidecar to have the upstream endpoint',
-    async () =>
-      (await serviceClusters(client, 'secured')).some((c) =>
-        c.endpoints.some((e) => e.healthy && e.port === upstream.inbound!.port),
-      ),
-    10_000,
-  );
+  ({ client, server: upstream } = await startSidecarPair(
+    cp.apiUrl,
+    { client: 'caller', server: 'secured' },
+    appPort,
+  ));
 });
 
 after(async () => {

@@ -102,9 +102,36 @@ export async function serviceClusters(
 }
 
 /**
- * A client-only sidecar and the sidecar of service `server` in front of an app that answers each
- * request with the x-forwarded-client-cert it received; resolves once the client has the server's
- * endpoint. Everything is stopped when the test ends.
+ * A client-only sidecar and the sidecar of service `server` in front of the app on `appPort`;
+ * resolves once the client has the server's endpoint. The caller stops them.
+ */
+export async function startSidecarPair(
+  controlPlane: string,
+  names: { client: string; server: string },
+  appPort: number,
+): Promise<{ client: SidecarProcess; server: SidecarProcess }> {
+  const client = await startSidecar({ service: names.client, controlPlane });
+  let server: SidecarProcess;
+  try {
+    server = await startSidecar({ service: names.server, appPort, controlPlane });
+  } catch (e) {
+    await client.stop();
+    throw e;
+  }
+  await eventually(
+    'the client sidecar to have the server endpoint',
+    async () =>
+      (await serviceClusters(client, names.server)).some((c) =>
+        c.endpoints.some((e) => e.healthy && e.port === server.inbound!.port),
+      ),
+    10_000,
+  );
+  return { client, server };
+}
+
+/**
+ * startSidecarPair in front of an app that answers each request with the
+ * x-forwarded-client-cert it received. Everything is stopped when the test ends.
  */
 export async function startXfccPair(
   t: { after: (fn: () => unknown) => void },
@@ -121,18 +148,8 @@ export async function startXfccPair(
     app.closeAllConnections();
     app.close();
   });
-  const appPort = (app.address() as AddressInfo).port;
-  const client = await startSidecar({ service: names.client, controlPlane });
-  t.after(() => client.stop());
-  const server = await startSidecar({ service: names.server, appPort, controlPlane });
-  t.after(() => server.stop());
-  await eventually(
-    'the client sidecar to have the server endpoint',
-    async () =>
-      (await serviceClusters(client, names.server)).some((c) =>
-        c.endpoints.some((e) => e.healthy && e.port === server.inbound!.port),
-      ),
-    10_000,
-  );
-  return { client, server };
+  const pair = await startSidecarPair(controlPlane, names, (app.address() as AddressInfo).port);
+  t.after(() => pair.client.stop());
+  t.after(() => pair.server.stop());
+  return pair;
 }
