@@ -11,7 +11,7 @@ import { WeftError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { MeshState } from './mesh-state.js';
 import { MeshXdsSource } from './xds-source.js';
-import { ResourceService } from './resource-service.js';
+import { ResourceService, resourceStoreKey } from './resource-service.js';
 import { ApiServer } from './api-server.js';
 import { AdminToken } from './admin-token.js';
 import { ControlPlaneIdentity, type ServingCredentials } from './identity.js';
@@ -135,9 +135,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     const bound = await ads.bind(`${formatHost(xds.host)}:${xds.port}`, {
       credentials: xdsCredentials,
       authorize: xdsAuthorizer(identity, (namespace, name) => {
-        const w = state
-          .all('Workload')
-          .find((r) => r.object.metadata.name === name && r.object.metadata.namespace === namespace);
+        const w = state.get(resourceStoreKey('Workload', namespace, name));
         const sa = (w?.object.spec as { serviceAccount?: unknown } | undefined)?.serviceAccount;
         return typeof sa === 'string' ? sa : undefined;
       }),
