@@ -78,3 +78,22 @@ export function uriSans(
     .filter((s) => s.startsWith('URI:'))
     .map((s) => s.slice(4));
 }
+
+/**
+ * A node:tls `checkServerIdentity` that holds the server to a SPIFFE ID instead of a host name:
+ * its certificate must carry exactly one URI SAN, and `accepts` must take it. The error says what
+ * `server` presented instead of `expected`, with `code` if given.
+ */
+export function spiffeServerCheck(
+  accepts: (spiffeId: string) => boolean,
+  describe: { server: string; expected: string; code?: string },
+): (host: string, cert: Parameters<typeof uriSans>[0]) => Error | undefined {
+  return (_host, cert) => {
+    const ids = uriSans(cert);
+    if (ids.length === 1 && accepts(ids[0]!)) return undefined;
+    const err = new Error(
+      `${describe.server} presented ${ids.join(', ') || 'no SPIFFE ID'}, not ${describe.expected}`,
+    );
+    return describe.code === undefined ? err : Object.assign(err, { code: describe.code });
+  };
+}

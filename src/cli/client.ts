@@ -3,9 +3,8 @@
 
 import { readFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import type { PeerCertificate } from 'node:tls';
 import type { FieldError } from '../errors.js';
-import { uriSans } from '../ca/spiffe-id.js';
+import { spiffeServerCheck } from '../ca/spiffe-id.js';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:15080';
 
@@ -76,12 +75,10 @@ export function useClientTls(flags: {
 }
 
 /** The control plane is known by its SPIFFE ID (any trust domain the bundle vouches for). */
-function isControlPlane(_host: string, cert: PeerCertificate): Error | undefined {
-  const ids = uriSans(cert);
-  return ids.length === 1 && /^spiffe:\/\/[^/]+\/ns\/weft-system\/sa\/weft-control-plane$/.test(ids[0]!)
-    ? undefined
-    : new Error(`the server presented ${ids.join(', ') || 'no SPIFFE ID'}, not the control plane's`);
-}
+const isControlPlane = spiffeServerCheck(
+  (id) => /^spiffe:\/\/[^/]+\/ns\/weft-system\/sa\/weft-control-plane$/.test(id),
+  { server: 'the server', expected: "the control plane's" },
+);
 
 /** One HTTPS exchange with the TLS API, as fetch would give it: status and body text. */
 function httpsExchange(

@@ -14,10 +14,9 @@
 import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { request as httpsRequest } from 'node:https';
-import type { PeerCertificate } from 'node:tls';
 import type { ChannelTls } from '../xds/grpc-channel.js';
 import { newWorkloadKey, workloadCsr } from '../ca/pkcs10.js';
-import { CONTROL_PLANE_IDENTITY, uriSans, workloadSpiffeId } from '../ca/spiffe-id.js';
+import { CONTROL_PLANE_IDENTITY, spiffeServerCheck, workloadSpiffeId } from '../ca/spiffe-id.js';
 import { WeftError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { bootstrapTrust, type BootstrapTrust, type GivenBundle } from './bootstrap-trust.js';
@@ -163,8 +162,18 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
       key: svid.privateKeyPem,
       cert: svid.chainPem,
       servername: this.opts.info.trustDomain,
-      checkServerIdentity: isControlPlane(this.controlPlaneId, 'the xDS server'),
+      checkServerIdentity: this.isControlPlane('the xDS server'),
     };
+  }
+
+  /** node:tls checkServerIdentity: the control plane is known by its SPIFFE ID, not a host name. */
+  private isControlPlane(server: string): ReturnType<typeof spiffeServerCheck> {
+    const expected = this.controlPlaneId;
+    return spiffeServerCheck((id) => id === expected, {
+      server,
+      expected,
+      code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+    });
   }
 
   close(): void {
@@ -248,7 +257,7 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
           ca: this.bundle ?? this.bootstrap?.pem ?? '',
           ...(svid && token === undefined ? { key: svid.privateKeyPem, cert: svid.chainPem } : {}),
           minVersion: 'TLSv1.3',
-          checkServerIdentity: isControlPlane(this.controlPlaneId, 'the workload API'),
+          checkServerIdentity: this.isControlPlane('the workload API'),
           headers: {
             ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
             ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
@@ -404,21 +413,6 @@ function chainsTo(chainPem: string, rootPem: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** node:tls checkServerIdentity: the control plane is known by its SPIFFE ID, not by a host name. */
-function isControlPlane(
-  expected: string,
-  what: string,
-): (host: string, cert: PeerCertificate) => Error | undefined {
-  return (_host, cert) => {
-    const ids = uriSans(cert);
-    return ids.length === 1 && ids[0] === expected
-      ? undefined
-      : Object.assign(new Error(`${what} presented ${ids.join(', ') || 'no SPIFFE ID'}, not ${expected}`), {
-          code: 'ERR_TLS_CERT_ALTNAME_INVALID',
-        });
-  };
 }
 
 /** How node:tls reports a server certificate that did not verify (OpenSSL's names, and node's own). */
