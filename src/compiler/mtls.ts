@@ -10,7 +10,7 @@
 // `ROOTCA` (the trust bundle). A sidecar resolves both locally; the key never travels in xDS.
 
 import type { Endpoint, MtlsMode } from '../registry/model.js';
-import { structFromJson } from '../xds/codec.js';
+import { structFromJson } from '../xds/client-codec.js';
 import { ADS_SOURCE } from './envoy-fragments.js';
 
 export const TLS_SOCKET = 'envoy.transport_sockets.tls';

@@ -15,7 +15,7 @@ import {
   resourceName,
   structFromJson,
   type DiscoveryResponseMessage,
-} from './codec.js';
+} from './client-codec.js';
 import { GrpcChannel, GrpcStatus, type ChannelTls, type GrpcCall } from './grpc-channel.js';
 import { PUSH_ORDER, TypeUrl } from './types.js';
 

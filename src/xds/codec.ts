@@ -10,6 +10,23 @@ import { createHash } from 'node:crypto';
 import protobuf from 'protobufjs';
 import { WeftError, type FieldError } from '../errors.js';
 import { messageType } from './protos.js';
+import { lengthDelimited, stringField } from './client-codec.js';
+
+// What clients use lives in client-codec.ts; the control plane and tests reach it from here too.
+export {
+  decodeDiscoveryResponse,
+  decodeResource,
+  discoveryRequestBytes,
+  encodeDiscoveryRequest,
+  lengthDelimited,
+  readDiscoveryResponseHeader,
+  resourceName,
+  stringField,
+  structFromJson,
+  structToJson,
+  type DiscoveryResponseHeader,
+  type DiscoveryResponseMessage,
+} from './client-codec.js';
 
 const ANY = '.google.protobuf.Any';
 const TYPE_PREFIX = 'type.googleapis.com/';
@@ -201,100 +218,8 @@ export function encodeResource(typeUrl: string, obj: object): Uint8Array {
   return type.encode(type.fromObject(obj)).finish();
 }
 
-/** The plain-object form of a resource: enums as names, 64-bit integers as numbers, bytes as
- * base64, Any expanded with '@type', unset fields absent. */
-export function decodeResource(typeUrl: string, bytes: Uint8Array): Record<string, unknown> {
-  const type = messageType(typeUrl);
-  return type.toObject(type.decode(bytes), TO_OBJECT);
-}
-
-/** A resource's name as the xDS protocol keys it (ClusterLoadAssignment uses cluster_name). */
-export function resourceName(obj: object): string {
-  const o = obj as { name?: unknown; cluster_name?: unknown };
-  return typeof o.name === 'string' && o.name !== ''
-    ? o.name
-    : typeof o.cluster_name === 'string'
-      ? o.cluster_name
-      : '';
-}
-
-/**
- * google.protobuf.Struct in proto form from plain JSON. Value's fields are camelCase
- * (`stringValue`, …) even with keepCase: protobufjs bundles struct.proto that way, and
- * grpc-js-xds reads it the same way, so Weft follows rather than fork the type.
- */
-export function structFromJson(json: Record<string, unknown>): { fields: Record<string, object> } {
-  const fields: Record<string, object> = {};
-  for (const [k, v] of Object.entries(json)) if (v !== undefined) fields[k] = valueFromJson(v);
-  return { fields };
-}
-
-function valueFromJson(v: unknown): object {
-  if (v === null) return { nullValue: 'NULL_VALUE' };
-  if (typeof v === 'number') return { numberValue: v };
-  if (typeof v === 'string') return { stringValue: v };
-  if (typeof v === 'boolean') return { boolValue: v };
-  if (Array.isArray(v)) return { listValue: { values: v.map(valueFromJson) } };
-  if (typeof v === 'object') return { structValue: structFromJson(v as Record<string, unknown>) };
-  return { stringValue: String(v) };
-}
-
-/** Plain JSON from a google.protobuf.Struct in proto form (as decodeResource yields it). */
-export function structToJson(struct: unknown): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  const fields = (struct as { fields?: Record<string, unknown> } | null | undefined)?.fields ?? {};
-  for (const [k, v] of Object.entries(fields)) out[k] = valueToJson(v);
-  return out;
-}
-
-function valueToJson(v: unknown): unknown {
-  const o = (v ?? {}) as Record<string, unknown>;
-  if ('stringValue' in o) return o.stringValue;
-  if ('numberValue' in o) return o.numberValue;
-  if ('boolValue' in o) return o.boolValue;
-  if ('structValue' in o) return structToJson(o.structValue);
-  if ('listValue' in o) {
-    const values = (o.listValue as { values?: unknown[] } | undefined)?.values ?? [];
-    return values.map(valueToJson);
-  }
-  return null;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Wire format: DiscoveryResponse from pre-encoded parts
-
-function varintLength(n: number): number {
-  let len = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    len++;
-  }
-  return len;
-}
-
-function writeVarint(buf: Buffer, offset: number, n: number): number {
-  while (n >= 0x80) {
-    buf[offset++] = (n & 0x7f) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  buf[offset++] = n;
-  return offset;
-}
-
-/** A length-delimited field (wire type 2): tag, length, payload. */
-export function lengthDelimited(fieldNumber: number, payload: Uint8Array): Buffer {
-  const tag = (fieldNumber << 3) | 2;
-  const out = Buffer.allocUnsafe(varintLength(tag) + varintLength(payload.length) + payload.length);
-  let o = writeVarint(out, 0, tag);
-  o = writeVarint(out, o, payload.length);
-  out.set(payload, o);
-  return out;
-}
-
-/** A string field; empty strings are left out, as proto3 does. */
-export function stringField(fieldNumber: number, s: string): Buffer {
-  return s === '' ? Buffer.alloc(0) : lengthDelimited(fieldNumber, Buffer.from(s, 'utf8'));
-}
 
 /** One resource, encoded once and shared by every stream that receives it. */
 export interface EncodedResource {
@@ -376,7 +301,6 @@ export function controlPlaneField(identifier: string): Buffer {
 // Discovery messages
 
 const DISCOVERY_REQUEST = 'envoy.service.discovery.v3.DiscoveryRequest';
-const DISCOVERY_RESPONSE = 'envoy.service.discovery.v3.DiscoveryResponse';
 const NODE = 'envoy.config.core.v3.Node';
 
 /** The fields of a DiscoveryRequest the server reads, with protobuf defaults filled in. */
@@ -414,74 +338,4 @@ export function decodeDiscoveryRequest(bytes: Uint8Array): DiscoveryRequestMessa
     response_nonce: m.response_nonce,
     error_detail: m.error_detail ?? null,
   };
-}
-
-/** For clients: a DiscoveryRequest from a plain object (checked strictly, like resources). */
-export function encodeDiscoveryRequest(req: object): Uint8Array {
-  return encodeResource(DISCOVERY_REQUEST, req);
-}
-
-/**
- * An ACK (or re-request) as bytes: `fixed` is the encoding of the fields that stay the same
- * between requests (type_url, resource_names; from encodeDiscoveryRequest), and version_info
- * and response_nonce are appended. Field order does not matter in protobuf, and this saves a
- * strict walk and an encode per response on a client that ACKs thousands of them.
- */
-export function discoveryRequestBytes(fixed: Uint8Array, version: string, nonce: string): Buffer {
-  const v = stringField(1, version);
-  const n = stringField(5, nonce);
-  const out = Buffer.allocUnsafe(fixed.length + v.length + n.length);
-  out.set(fixed, 0);
-  out.set(v, fixed.length);
-  out.set(n, fixed.length + v.length);
-  return out;
-}
-
-export interface DiscoveryResponseMessage {
-  version_info: string;
-  resources: { type_url: string; value: Uint8Array }[];
-  type_url: string;
-  nonce: string;
-}
-
-/** What a client that does not decode resources needs of a response (benchmarks). */
-export interface DiscoveryResponseHeader {
-  version_info: string;
-  type_url: string;
-  nonce: string;
-  resourceCount: number;
-}
-
-/** Reads the top-level fields of a DiscoveryResponse, skipping the resources' bytes. */
-export function readDiscoveryResponseHeader(bytes: Uint8Array): DiscoveryResponseHeader {
-  const r = protobuf.Reader.create(bytes);
-  const out: DiscoveryResponseHeader = { version_info: '', type_url: '', nonce: '', resourceCount: 0 };
-  while (r.pos < r.len) {
-    const tag = r.uint32();
-    switch (tag >>> 3) {
-      case 1:
-        out.version_info = r.string();
-        break;
-      case 2:
-        out.resourceCount++;
-        r.skipType(tag & 7);
-        break;
-      case 4:
-        out.type_url = r.string();
-        break;
-      case 5:
-        out.nonce = r.string();
-        break;
-      default:
-        r.skipType(tag & 7);
-    }
-  }
-  return out;
-}
-
-/** For clients: a DiscoveryResponse with its resources still as raw Any. */
-export function decodeDiscoveryResponse(bytes: Uint8Array): DiscoveryResponseMessage {
-  const type = messageType(DISCOVERY_RESPONSE);
-  const m = type.decode(bytes) as unknown as DiscoveryResponseMessage;
-  return { version_info: m.version_info, resources: m.resources, type_url: m.type_url, nonce: m.nonce };
 }

@@ -6,37 +6,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import protobuf from 'protobufjs';
 import { WeftError } from '../errors.js';
+import { XDS_PROTO_FILES } from './proto-files.js';
+import type { FieldRow, WireSchema } from './wire.js';
 
-/**
- * Every proto file whose messages may appear in a resource Weft ships, directly or inside an
- * Any. A type missing here cannot be encoded: the strict codec reports an unknown `@type`.
- */
-export const XDS_PROTO_FILES: readonly string[] = [
-  'envoy/service/discovery/v3/ads.proto',
-  'envoy/service/discovery/v3/discovery.proto',
-  'envoy/config/listener/v3/listener.proto',
-  'envoy/config/route/v3/route.proto',
-  'envoy/config/cluster/v3/cluster.proto',
-  'envoy/config/endpoint/v3/endpoint.proto',
-  'envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto',
-  'envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto',
-  'envoy/extensions/filters/network/rbac/v3/rbac.proto',
-  'envoy/extensions/filters/http/router/v3/router.proto',
-  'envoy/extensions/filters/http/rbac/v3/rbac.proto',
-  'envoy/extensions/filters/http/fault/v3/fault.proto',
-  'envoy/extensions/transport_sockets/tls/v3/tls.proto',
-  'envoy/extensions/transport_sockets/tls/v3/secret.proto',
-  'envoy/extensions/transport_sockets/raw_buffer/v3/raw_buffer.proto',
-  'envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto',
-  'envoy/extensions/load_balancing_policies/round_robin/v3/round_robin.proto',
-  'envoy/extensions/load_balancing_policies/wrr_locality/v3/wrr_locality.proto',
-  'envoy/extensions/load_balancing_policies/ring_hash/v3/ring_hash.proto',
-  'envoy/extensions/clusters/aggregate/v3/cluster.proto',
-  'envoy/extensions/upstreams/http/v3/http_protocol_options.proto',
-  'google/rpc/status.proto',
-  'google/protobuf/struct.proto',
-  'google/protobuf/wrappers.proto',
-];
+export { XDS_PROTO_FILES } from './proto-files.js';
 
 let cached: protobuf.Root | undefined;
 
@@ -128,6 +101,34 @@ export function xdsDescriptorJson(root: protobuf.Root): string {
   for (const e of extensions) e.parent?.remove(e);
   for (const t of all) if (!kept.has(t)) t.parent?.remove(t);
   return JSON.stringify({ files: XDS_PROTO_FILES, root: root.toJSON() });
+}
+
+/**
+ * The wire codec's table (wire.ts) for every type of `root`: what a sidecar needs to read and
+ * write these messages, without protobufjs's reflection objects.
+ */
+export function xdsWireSchemaJson(root: protobuf.Root): string {
+  const schema: WireSchema = { files: XDS_PROTO_FILES, messages: {}, enums: {} };
+  const name = (t: protobuf.ReflectionObject): string => t.fullName.slice(1);
+  const walk = (ns: protobuf.NamespaceBase): void => {
+    for (const o of ns.nestedArray) {
+      if (o instanceof protobuf.Type) {
+        schema.messages[name(o)] = o.fieldsArray.map((f): FieldRow => {
+          const type = f.resolvedType === null ? f.type : name(f.resolvedType);
+          if (f instanceof protobuf.MapField) return [f.id, f.name, type, 2, f.keyType];
+          return [f.id, f.name, type, f.repeated ? 1 : 0];
+        });
+      } else if (o instanceof protobuf.Enum) {
+        const values: Record<string, string> = {};
+        // Of aliases, the last name given a number is the one protobufjs's toObject reports.
+        for (const [n, id] of Object.entries(o.values)) values[id] = n;
+        schema.enums[name(o)] = values;
+      }
+      if (o instanceof protobuf.Namespace || o instanceof protobuf.Type) walk(o);
+    }
+  };
+  walk(root);
+  return JSON.stringify(schema);
 }
 
 function loadDescriptor(): protobuf.Root | undefined {
