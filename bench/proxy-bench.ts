@@ -10,7 +10,7 @@
 //
 //   node dist/bench/proxy-bench.js [--quick] [--rounds 3] [--seconds 15] [--sat-seconds 15]
 //                                  [--variants direct,weft,nginx,haproxy] [--no-doc]
-//                                  [--cpu-prof DIR] [--handshake-workers 2]
+//                                  [--cpu-prof DIR] [--handshake-workers 2] [--legs]
 
 import { cpus, loadavg, totalmem } from 'node:os';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -29,6 +29,7 @@ import {
 import { groupStats, killAll, tempDir, type Child } from './proxy/processes.js';
 import { proveMtls, type MtlsProof } from './proxy/tls-client.js';
 import { ensureTools, toolVersions } from './proxy/tools.js';
+import { LEG_NAMES, measureLegs, type LegsResult } from './proxy/legs.js';
 import {
   direct,
   startHaproxyChain,
@@ -78,6 +79,8 @@ interface Args {
   doc: boolean;
   cpuProf: string | undefined;
   handshakeWorkers: number;
+  /** Also split the 1,000/s latency into legs from a loopback capture (bench/proxy/legs.ts). */
+  legs: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -91,6 +94,7 @@ function parseArgs(argv: string[]): Args {
     doc: true,
     cpuProf: undefined,
     handshakeWorkers: 2,
+    legs: false,
   };
   for (const { name: flag, value, positive } of flags(argv)) {
     if (flag === '--quick')
@@ -106,6 +110,7 @@ function parseArgs(argv: string[]): Args {
     } else if (flag === '--no-doc') args.doc = false;
     else if (flag === '--cpu-prof') args.cpuProf = value();
     else if (flag === '--handshake-workers') args.handshakeWorkers = positive(value());
+    else if (flag === '--legs') args.legs = true;
     else throw new Error(`unknown flag ${flag}; see the usage at the top of bench/proxy-bench.ts`);
   }
   return args;
@@ -355,6 +360,26 @@ function latencyTable(s: VariantSummary[]): string {
   return rows.join('\n');
 }
 
+function legsTable(legs: ReadonlyMap<VariantName, LegsResult>): string {
+  const rows = [
+    '| variant | leg | p50 | p90 | p99 | p99.9 | mean in the slowest 1 % | longest leg of the slowest 1 % |',
+    '|---|---|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const [name, l] of legs) {
+    for (const leg of LEG_NAMES) {
+      const p = l.legs[leg];
+      rows.push(
+        `| ${LABEL[name]} | ${leg} | ${p.p50Ms} | ${p.p90Ms} | ${p.p99Ms} | ${p.p999Ms} | ${l.slowestMeanMs[leg]} | ${l.slowestByLeg[leg]} |`,
+      );
+    }
+    const t = l.total;
+    rows.push(
+      `| ${LABEL[name]} | whole chain (${l.requests} requests, ${l.unmatched} unmatched) | ${t.p50Ms} | ${t.p90Ms} | ${t.p99Ms} | ${t.p999Ms} | – | – |`,
+    );
+  }
+  return rows.join('\n');
+}
+
 function costTable(s: VariantSummary[]): string {
   const nginx = s.find((v) => v.name === 'nginx');
   const at1000 = AT_1000;
@@ -480,7 +505,7 @@ async function startVariant(
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  ensureTools();
+  ensureTools(args.legs ? [{ command: 'tshark', pkg: 'tshark' }] : []);
   const started = new Date();
   const versions = toolVersions();
   const m = machine();
@@ -525,6 +550,27 @@ async function main(): Promise<void> {
       const order = topologies.map((_, i) => topologies[(i + r) % topologies.length]!);
       for (const t of order) rounds.get(t.name)!.push(await runRound(t, args, r + 1));
     }
+    // Legs: one more 1,000/s run per proxy variant, captured (tshark's own CPU is in all of them).
+    const legs = new Map<VariantName, LegsResult>();
+    if (args.legs) {
+      console.log('legs of the 1,000/s run (loopback capture)');
+      for (const t of topologies) {
+        if (t.inbound === undefined) continue;
+        const ports = {
+          outbound: Number(new URL(t.url).port),
+          inbound: t.inbound.port,
+          upstream: upstream.port,
+        };
+        const rate = RATES[AT_1000]!;
+        const l = await measureLegs(ports, () =>
+          heyAtRate(t.url, t.host, rate.rate, rate.clients, args.seconds, rate.arrival),
+        );
+        legs.set(t.name, l);
+        console.log(
+          `  ${t.name}: ${l.requests} requests (${l.unmatched} left out, unmatched), wire total p50 ${l.total.p50Ms} ms, p99 ${l.total.p99Ms} ms`,
+        );
+      }
+    }
     // Handshakes last: a storm of new connections leaves a Node process with more heap and
     // malloc arena than steady traffic does, and would otherwise be counted in the RSS of the
     // steady and saturating runs after it. Peak RSS (VmHWM) still includes it.
@@ -562,6 +608,7 @@ async function main(): Promise<void> {
         inboundHops: Object.fromEntries(proofs),
       },
       variants: summaries,
+      ...(args.legs ? { legs: Object.fromEntries(legs) } : {}),
     };
     mkdirSync(new URL('bench/results/', ROOT), { recursive: true });
     const stamp = started.toISOString().slice(0, 19).replaceAll(':', '');
@@ -595,6 +642,15 @@ async function main(): Promise<void> {
       '',
       mtlsTable(proofs),
       '',
+      ...(args.legs
+        ? [
+            'Where the time goes at 1,000/s (`--legs`: a loopback capture of one more run per variant; ' +
+              'each leg from a message entering a process to it leaving, ms):',
+            '',
+            legsTable(legs),
+            '',
+          ]
+        : []),
       'Targets (this run):',
       '',
       ...targets(summaries),
@@ -609,6 +665,7 @@ async function main(): Promise<void> {
         '\n\n' +
         mtlsTable(proofs) +
         '\n\n' +
+        (args.legs ? legsTable(legs) + '\n\n' : '') +
         targets(summaries).join('\n'),
     );
     console.log(`\nwrote ${fileURLToPath(out)}`);

@@ -25,8 +25,8 @@ function run(command: string, args: string[]): void {
 }
 
 /** Installs whatever is missing with apt-get (one update, one install); prints what it does. */
-export function ensureTools(): void {
-  const missing = TOOLS.filter((t) => !has(t.command));
+export function ensureTools(extra: ReadonlyArray<{ command: string; pkg: string }> = []): void {
+  const missing = [...TOOLS, ...extra].filter((t) => !has(t.command));
   if (missing.length === 0) return;
   console.log(`missing ${missing.map((t) => t.command).join(', ')}: installing from Debian packages`);
   if (process.getuid?.() !== 0) {

@@ -1,0 +1,210 @@
+// Where a request's time goes between the processes of a variant, leg by leg, from a packet
+// capture on loopback (`--legs`). hey's percentiles say how much two hops add; they do not say
+// whether a slow request was slow in a proxy or while some other process held the CPU. The
+// kernel's timestamps on each message entering and leaving each process do:
+//
+//   t0 request into the outbound hop      t3 response out of the upstream
+//   t1 request into the inbound hop       t4 response out of the inbound hop
+//   t2 request into the upstream          t5 response out of the outbound hop
+//
+// A "message" is the first data packet in a direction on a TCP connection after data the other
+// way (a head and body sent in two packets count once), and the answer to a request is the next
+// message the other way on its connection, so t0→t5, t1→t4 and t2→t3 are exact. Only which
+// request a proxy passes on next is inferred: each process handles its requests in order, so a
+// request into a hop is matched with the first unused request it sends on after that (greedy, in
+// time order). With 10 clients at 1,000/s requests rarely overlap; a request matched with
+// another's shows as time running backwards somewhere in its chain and is left out (counted).
+import { spawn, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { tempDir } from './processes.js';
+
+export const LEG_NAMES = [
+  'outbound hop, request',
+  'inbound hop, request',
+  'upstream',
+  'inbound hop, response',
+  'outbound hop, response',
+] as const;
+export type LegName = (typeof LEG_NAMES)[number];
+
+export interface Percentiles {
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+}
+
+export interface LegsResult {
+  requests: number;
+  /** Requests whose hops could not be matched consistently (left out of the figures). */
+  unmatched: number;
+  legs: Record<LegName, Percentiles>;
+  /** t5 − t0: the whole chain as the wire saw it. */
+  total: Percentiles;
+  /** Over the slowest 1 % of requests by total: how many had each leg as their longest. */
+  slowestByLeg: Record<LegName, number>;
+  /** Over the slowest 1 %: the mean of each leg, ms. */
+  slowestMeanMs: Record<LegName, number>;
+}
+
+export interface LegPorts {
+  /** The outbound hop's listener (what the load generator connects to). */
+  outbound: number;
+  /** The inbound hop's mTLS listener. */
+  inbound: number;
+  upstream: number;
+}
+
+const round3 = (x: number): number => Number(x.toFixed(3));
+
+function percentiles(values: number[]): Percentiles {
+  const s = [...values].sort((a, b) => a - b);
+  const at = (p: number): number =>
+    round3(s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN);
+  return { p50Ms: at(50), p90Ms: at(90), p99Ms: at(99), p999Ms: at(99.9) };
+}
+
+/** Captures loopback traffic on the three ports while `load` runs, then splits it into legs. */
+export async function measureLegs(ports: LegPorts, load: () => Promise<unknown>): Promise<LegsResult> {
+  const file = join(tempDir('weft-proxy-bench-legs-'), 'legs.pcap');
+  const filter = `tcp port ${ports.outbound} or tcp port ${ports.inbound} or tcp port ${ports.upstream}`;
+  // Headers are enough: 128 bytes of each packet.
+  const cap = spawn('tshark', ['-i', 'lo', '-s', '128', '-w', file, '-f', filter], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let text = '';
+      cap.stderr!.setEncoding('utf8').on('data', (d: string) => {
+        text += d;
+        if (/Capturing on/.test(text)) resolve();
+      });
+      cap.once('exit', (code) =>
+        reject(new Error(`tshark exited (${code}) before capturing: ${text.trim()}`)),
+      );
+    });
+    await load();
+    // Let the last responses reach the capture.
+    await new Promise((r) => setTimeout(r, 200));
+  } finally {
+    cap.kill('SIGINT');
+    await new Promise((r) => (cap.exitCode === null ? cap.once('exit', r) : r(undefined)));
+  }
+  const r = spawnSync(
+    'tshark',
+    [
+      '-r',
+      file,
+      '-Y',
+      'tcp.len > 0',
+      '-T',
+      'fields',
+      '-e',
+      'frame.time_epoch',
+      '-e',
+      'tcp.stream',
+      '-e',
+      'tcp.srcport',
+      '-e',
+      'tcp.dstport',
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 28 },
+  );
+  if (r.status !== 0) throw new Error(`tshark -r failed: ${r.stderr}`);
+  return legsFromPackets(exchanges(r.stdout), ports);
+}
+
+/** A message into a process and the answer to it on the same connection (NaN if none yet). */
+interface Exchange {
+  t: number;
+  dst: number;
+  answeredAt: number;
+}
+
+/**
+ * The first data packet of each message (direction changes per TCP connection), as requests into
+ * a port, each with the time of the first packet of the answer on the same connection.
+ */
+function exchanges(fields: string): Exchange[] {
+  const open = new Map<string, Exchange | undefined>();
+  const lastSrc = new Map<string, number>();
+  const out: Exchange[] = [];
+  for (const line of fields.split('\n')) {
+    const [ts, stream, src, dst] = line.split('\t');
+    if (ts === undefined || stream === undefined || src === undefined || dst === undefined) continue;
+    const from = Number(src);
+    if (lastSrc.get(stream) === from) continue; // more of the same message
+    lastSrc.set(stream, from);
+    const t = Number(ts) * 1000;
+    const pending = open.get(stream);
+    if (pending !== undefined && pending.dst !== Number(dst)) {
+      pending.answeredAt = t; // the answer: data the other way
+      open.set(stream, undefined);
+      continue;
+    }
+    const ex: Exchange = { t, dst: Number(dst), answeredAt: NaN };
+    open.set(stream, ex);
+    out.push(ex);
+  }
+  return out.sort((a, b) => a.t - b.t);
+}
+
+function legsFromPackets(all: Exchange[], ports: LegPorts): LegsResult {
+  const into = (port: number): Exchange[] => all.filter((e) => e.dst === port);
+  // The k-th request a process receives is the k-th it passes on: each request with the first
+  // unused one after it on the next leg. The answers are then exact (the same connection).
+  const next = (from: Exchange[], to: Exchange[]): Array<Exchange | undefined> => {
+    const matched: Array<Exchange | undefined> = [];
+    let j = 0;
+    for (const e of from) {
+      while (j < to.length && to[j]!.t < e.t) j++;
+      matched.push(to[j++]);
+    }
+    return matched;
+  };
+  const front = into(ports.outbound);
+  const middle = next(front, into(ports.inbound));
+  const back = middle.map(() => undefined as Exchange | undefined);
+  const inbound = middle.filter((e): e is Exchange => e !== undefined);
+  const matchedBack = next(inbound, into(ports.upstream));
+  let k = 0;
+  middle.forEach((e, i) => {
+    if (e !== undefined) back[i] = matchedBack[k++];
+  });
+  const rows: number[][] = [];
+  let inconsistent = 0;
+  front.forEach((f, i) => {
+    const m = middle[i];
+    const b = back[i];
+    if (m === undefined || b === undefined) return;
+    const times = [f.t, m.t, b.t, b.answeredAt, m.answeredAt, f.answeredAt];
+    if (times.some((t) => Number.isNaN(t))) return; // cut off by the end of the capture
+    // A request matched with another's hop shows as time running backwards: left out, counted.
+    if (times.some((t, j) => j > 0 && t < times[j - 1]!)) inconsistent++;
+    else rows.push(times);
+  });
+  const legValues = LEG_NAMES.map((_, k) => rows.map((t) => t[k + 1]! - t[k]!));
+  const totals = rows.map((t) => t[5]! - t[0]!);
+  const slowest = [...rows.keys()]
+    .sort((a, b) => totals[b]! - totals[a]!)
+    .slice(0, Math.max(1, rows.length / 100));
+  const byLeg = Object.fromEntries(LEG_NAMES.map((n) => [n, 0])) as Record<LegName, number>;
+  for (const i of slowest) {
+    let longest = 0;
+    for (let k = 1; k < LEG_NAMES.length; k++) if (legValues[k]![i]! > legValues[longest]![i]!) longest = k;
+    byLeg[LEG_NAMES[longest]!]++;
+  }
+  const mean = (k: number): number =>
+    round3(slowest.reduce((s, i) => s + legValues[k]![i]!, 0) / slowest.length);
+  return {
+    requests: rows.length,
+    unmatched: inconsistent,
+    legs: Object.fromEntries(LEG_NAMES.map((n, k) => [n, percentiles(legValues[k]!)])) as Record<
+      LegName,
+      Percentiles
+    >,
+    total: percentiles(totals),
+    slowestByLeg: byLeg,
+    slowestMeanMs: Object.fromEntries(LEG_NAMES.map((n, k) => [n, mean(k)])) as Record<LegName, number>,
+  };
+}
