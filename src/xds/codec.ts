@@ -1,4 +1,6 @@
-// Strict protobuf codec for xDS resources, and the wire-level DiscoveryResponse builder.
+// The control plane's side of the xDS codec: the strict resource encoder, the wire-level
+// DiscoveryResponse builder and the DiscoveryRequest decoder, on protobufjs. Decoding resources
+// (for clients and tests alike) is client-codec.ts's, on Weft's own wire codec.
 //
 // protobufjs's fromObject silently drops fields it does not know, so a compiler typo such as
 // `lb_polcy` would ship a valid-looking but wrong Cluster. Every object is therefore walked
@@ -31,7 +33,7 @@ export {
 const ANY = '.google.protobuf.Any';
 const TYPE_PREFIX = 'type.googleapis.com/';
 
-/** The plain-object form decodeResource produces: the contract's, so objects round-trip. */
+/** The plain-object form of the contract (what decodeResource also produces), for the node. */
 const TO_OBJECT: protobuf.IConversionOptions = {
   enums: String,
   longs: Number,
