@@ -96,10 +96,41 @@ export class JoinTokens {
     number
   >;
 
+  /** Who is to hear of each token's revocation (xDS streams opened with it). */
+  private readonly revocationListeners = new Map<string, Set<() => void>>();
+  /** Tokens revoked through this instance, so that a listener that comes late still hears it. */
+  private readonly revokedHere = new Set<string>();
+
   constructor(
     private readonly store: Store,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /**
+   * Calls `cb` once if the token with this id is revoked (at once, soon, if it already was
+   * through this instance); returns the unsubscribe function. Revocations reach the listeners of
+   * the control plane that made them: Weft runs one control plane per store.
+   */
+  onRevoked(tokenId: string, cb: () => void): () => void {
+    if (this.revokedHere.has(tokenId)) {
+      queueMicrotask(cb);
+      return () => undefined;
+    }
+    let set = this.revocationListeners.get(tokenId);
+    if (set === undefined) this.revocationListeners.set(tokenId, (set = new Set()));
+    set.add(cb);
+    return () => {
+      set.delete(cb);
+      if (set.size === 0) this.revocationListeners.delete(tokenId);
+    };
+  }
+
+  private revoked(tokenId: string): void {
+    this.revokedHere.add(tokenId);
+    const set = this.revocationListeners.get(tokenId);
+    this.revocationListeners.delete(tokenId);
+    for (const cb of set ?? []) cb();
+  }
 
   /**
    * Makes a token; the returned `token` is the only copy of the secret. WEFT_E_VALIDATION on bad
@@ -195,13 +226,13 @@ export class JoinTokens {
           `no join token with id "${id.slice(0, 64)}"; list() shows the ids`,
         );
       const record = decodeRecord(tokenRecordSchema, key, kv.value);
-      if (record.revoked) return;
+      if (record.revoked) return this.revoked(id);
       try {
         await this.store.txn(
           [{ type: 'put', key, value: JSON.stringify({ ...record, revoked: true }) }],
           [{ key, modRevision: kv.modRevision }],
         );
-        return;
+        return this.revoked(id);
       } catch (err) {
         if (err instanceof WeftError && err.code === 'WEFT_E_CONFLICT') continue;
         throw err;
@@ -230,6 +261,7 @@ export class JoinTokens {
           [{ type: 'delete', key: kv.key }],
           [{ key: kv.key, modRevision: kv.modRevision }],
         );
+        this.revokedHere.delete(r.id);
         removed++;
       } catch (err) {
         if (!(err instanceof WeftError && err.code === 'WEFT_E_CONFLICT')) throw err;

@@ -50,7 +50,10 @@ const deny = (code: grpc.status, details: string): StreamGrant => ({ ok: false, 
 async function proven(
   call: AdsCall,
   identity: ControlPlaneIdentity,
-): Promise<(WorkloadIdentity & { spiffeId: string; expiresAt: number }) | StreamGrant> {
+): Promise<
+  | (WorkloadIdentity & { spiffeId: string; expiresAt: number; onRevoked?: (cb: () => void) => () => void })
+  | StreamGrant
+> {
   const trustDomain = identity.ca.trustDomain;
   try {
     // grpc-js reports a certificate only when it verified against the trust bundle.
@@ -66,6 +69,7 @@ async function proven(
       serviceAccount: grant.serviceAccount,
       spiffeId: identity.ca.spiffeIdFor(grant),
       expiresAt: grant.expiresAt,
+      onRevoked: (cb) => identity.tokens.onRevoked(grant.tokenId, cb),
     };
   } catch (e) {
     if (e instanceof WeftError)
@@ -124,6 +128,6 @@ export function xdsAuthorizer(
     const who = await proven(call, identity);
     if ('ok' in who) return who;
     const grant = mayServe(who, node, workloadAccount);
-    return grant.ok ? { ...grant, expiresAt: who.expiresAt } : grant;
+    return grant.ok ? { ...grant, expiresAt: who.expiresAt, onRevoked: who.onRevoked } : grant;
   };
 }

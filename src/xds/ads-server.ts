@@ -45,6 +45,11 @@ export type StreamGrant =
       identity: string;
       /** When the credential the stream was opened with expires (ms): the stream ends then. */
       expiresAt?: number;
+      /**
+       * For a credential that can be revoked (a join token): subscribes to its revocation, which
+       * ends the stream; returns the unsubscribe function, called when the stream closes.
+       */
+      onRevoked?: (cb: () => void) => () => void;
     }
   | { ok: false; code: grpc.status; details: string };
 
@@ -430,6 +435,13 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
           if (!grant.ok) return refuse(grant.code, grant.details);
           stream.identity = grant.identity;
           if (grant.expiresAt !== undefined) expireAt(grant.expiresAt);
+          if (grant.onRevoked !== undefined) {
+            const unsubscribe = grant.onRevoked(() => {
+              if (!stream.closed)
+                refuse(grpc.status.UNAUTHENTICATED, 'the credential this stream was opened with was revoked');
+            });
+            call.once('close', unsubscribe);
+          }
           const waiting = queued ?? [];
           queued = undefined;
           for (const r of waiting) if (!stream.closed) handle(r);

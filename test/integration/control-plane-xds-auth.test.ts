@@ -262,6 +262,78 @@ test('a join token as call metadata opens a stream without being used up; revoke
   assert.match(revoked.details!, /revoked/);
 });
 
+test('revoking a join token ends the xDS streams opened with it, and only those', async () => {
+  const tokenFor = async (serviceAccount: string): Promise<{ token: string; id: string }> => {
+    const res = await apiFetch(`${cp.apiUrl}/api/v1/tokens`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ serviceAccount, namespace: 'default' }),
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    return (await res.json()) as { token: string; id: string };
+  };
+  const revokedOne = await tokenFor('envoy-a');
+  const keptOne = await tokenFor('envoy-b');
+  // Two long-lived streams, each past its first response, as a proxy holds one.
+  const open = (token: string, nodeId: string) => {
+    const client = new grpc.Client(
+      cp.xdsAddress,
+      grpc.credentials.createSsl(Buffer.from(bundle), null, null, { checkServerIdentity: () => undefined }),
+      { 'grpc.ssl_target_name_override': 'weft.local' },
+    );
+    const metadata = new grpc.Metadata();
+    metadata.set('authorization', `Bearer ${token}`);
+    const call = client.makeBidiStreamRequest<object, Buffer>(
+      METHOD,
+      (req) => Buffer.from(encodeDiscoveryRequest(req)),
+      (b) => b,
+      metadata,
+      {},
+    );
+    const ended = new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
+    const first = new Promise((resolve) => call.once('data', resolve));
+    call.write({
+      type_url: TypeUrl.Cluster,
+      resource_names: [],
+      node: { id: nodeId, metadata: structFromJson({ NAMESPACE: 'default' }) },
+    });
+    return { client, call, ended, first };
+  };
+  const a = open(revokedOne.token, 'envoy-a-1');
+  const b = open(keptOne.token, 'envoy-b-1');
+  try {
+    await Promise.all([a.first, b.first]);
+    const revoke = await apiFetch(`${cp.apiUrl}/api/v1/tokens/revoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: revokedOne.id }),
+    });
+    assert.equal(revoke.status, 200, await revoke.text());
+    // Bounded, so that a stream left open fails here rather than at the file's timeout.
+    let timer: NodeJS.Timeout | undefined;
+    const err = await Promise.race([
+      a.ended,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error('the revoked token’s stream was still open after 10 s')),
+          10_000,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+    assert.equal(err.code, grpc.status.UNAUTHENTICATED, err.message);
+    assert.match(err.details, /revoked/);
+    // The other token's stream is still served: a new response arrives on it.
+    const more = new Promise((resolve) => b.call.once('data', resolve));
+    b.call.write({ type_url: TypeUrl.Listener, resource_names: [] });
+    await more;
+  } finally {
+    for (const s of [a, b]) {
+      s.call.cancel();
+      s.client.close();
+    }
+  }
+});
+
 test('a root rotation reissues the served certificate: new connections see it, old and new SVIDs work', async () => {
   const before = await openStream({
     credential: await svid('default', 'fe'),

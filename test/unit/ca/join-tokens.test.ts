@@ -125,6 +125,24 @@ test('a revoked token is refused: WEFT_E_TOKEN_REVOKED; revoke works by id or to
   assert.equal(tokens.refusals().revoked, 2);
 });
 
+test('revocation is told to the listeners of that token once, and to one that comes late', async () => {
+  const tokens = new JoinTokens(new MemoryStore());
+  const a = await tokens.create({ ...WEB, maxUses: 0 });
+  const b = await tokens.create({ ...WEB, maxUses: 0 });
+  const heard: string[] = [];
+  tokens.onRevoked(a.id, () => heard.push('a1'));
+  const unsubscribed = tokens.onRevoked(a.id, () => heard.push('a2'));
+  tokens.onRevoked(b.id, () => heard.push('b'));
+  unsubscribed();
+  await tokens.revoke(a.token);
+  await tokens.revoke(a.id); // again: already revoked, and nobody is left to tell
+  assert.deepEqual(heard, ['a1']);
+  // A stream judged just before the revocation subscribes just after it: it still hears.
+  const late = new Promise<void>((resolve) => tokens.onRevoked(a.id, resolve));
+  await late;
+  assert.deepEqual(heard, ['a1']);
+});
+
 test('an unknown or malformed token is refused: WEFT_E_TOKEN_UNKNOWN', async () => {
   const tokens = new JoinTokens(new MemoryStore());
   await tokens.create({ ...WEB });
