@@ -108,6 +108,56 @@ function openStream(opts: {
   });
 }
 
+/** A join token from the admin API (apiFetch sends the admin token), with its id. */
+async function createToken(fields: Record<string, unknown>): Promise<{ token: string; id: string }> {
+  const res = await apiFetch(`${cp.apiUrl}/api/v1/tokens`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ namespace: 'default', ...fields }),
+  });
+  assert.equal(res.status, 200, await res.clone().text());
+  return (await res.json()) as { token: string; id: string };
+}
+
+/**
+ * An ADS stream held open, as a proxy holds one. `request` sends a DiscoveryRequest and resolves
+ * at the next response; `ended` resolves with the status the stream ends with.
+ */
+function heldStream(opts: { credential?: Credential; token?: string; roots?: string }) {
+  const client = new grpc.Client(
+    cp.xdsAddress,
+    grpc.credentials.createSsl(
+      Buffer.from(opts.roots ?? bundle),
+      opts.credential ? Buffer.from(opts.credential.key) : null,
+      opts.credential ? Buffer.from(opts.credential.chain) : null,
+      { checkServerIdentity: () => undefined },
+    ),
+    { 'grpc.ssl_target_name_override': 'weft.local' },
+  );
+  const metadata = new grpc.Metadata();
+  if (opts.token !== undefined) metadata.set('authorization', `Bearer ${opts.token}`);
+  const call = client.makeBidiStreamRequest<object, Buffer>(
+    METHOD,
+    (req) => Buffer.from(encodeDiscoveryRequest(req)),
+    (b) => b,
+    metadata,
+    {},
+  );
+  const ended = new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
+  return {
+    ended,
+    request(req: object): Promise<unknown> {
+      const next = new Promise((resolve) => call.once('data', resolve));
+      call.write(req);
+      return next;
+    },
+    close(): void {
+      call.cancel();
+      client.close();
+    },
+  };
+}
+
 test('without a credential the stream is refused UNAUTHENTICATED, saying what to present', async () => {
   const r = await openStream({ node: { id: 'anon', NAMESPACE: 'default' } });
   assert.equal(r.code, grpc.status.UNAUTHENTICATED, show(r));
@@ -156,38 +206,20 @@ test("an SVID gets its own namespace's config; the server presents the control p
 });
 
 test('the proxies listing shows who each stream proved to be', async () => {
-  const fe = await svid('default', 'fe');
   // Keep a stream open while listing: a proxy counts once its first request is served.
-  const key = Buffer.from(fe.key);
-  const chain = Buffer.from(fe.chain);
-  const client = new grpc.Client(
-    cp.xdsAddress,
-    grpc.credentials.createSsl(Buffer.from(bundle), key, chain, { checkServerIdentity: () => undefined }),
-    { 'grpc.ssl_target_name_override': 'weft.local' },
-  );
-  const call = client.makeBidiStreamRequest<object, Buffer>(
-    METHOD,
-    (req) => Buffer.from(encodeDiscoveryRequest(req)),
-    (b) => b,
-    new grpc.Metadata(),
-    {},
-  );
-  call.on('error', () => {});
+  const stream = heldStream({ credential: await svid('default', 'fe') });
   try {
-    const first = new Promise((resolve) => call.once('data', resolve));
-    call.write({
+    await stream.request({
       type_url: TypeUrl.Cluster,
       resource_names: [],
       node: { id: 'listed-fe', metadata: structFromJson({ NAMESPACE: 'default' }) },
     });
-    await first;
     const res = await apiFetch(`${cp.apiUrl}/api/v1/proxies`);
     const body = (await res.json()) as { items: Array<{ node: { id: string }; identity: string }> };
     const mine = body.items.find((p) => p.node.id === 'listed-fe');
     assert.equal(mine?.identity, 'spiffe://weft.local/ns/default/sa/fe', JSON.stringify(body.items));
   } finally {
-    call.cancel();
-    client.close();
+    stream.close();
   }
 });
 
@@ -224,13 +256,7 @@ test('a certificate from a CA the control plane does not trust is refused', asyn
 });
 
 test('a join token as call metadata opens a stream without being used up; revoked, it does not', async () => {
-  const created = await apiFetch(`${cp.apiUrl}/api/v1/tokens`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ serviceAccount: 'envoy', namespace: 'default', maxUses: 1 }),
-  });
-  assert.equal(created.status, 200, await created.clone().text());
-  const { token, id } = (await created.json()) as { token: string; id: string };
+  const { token, id } = await createToken({ serviceAccount: 'envoy', maxUses: 1 });
 
   // With its CA pin, without it, or with a wrong one: the secret decides.
   const secret = token.slice(0, token.indexOf('.'));
@@ -263,46 +289,18 @@ test('a join token as call metadata opens a stream without being used up; revoke
 });
 
 test('revoking a join token ends the xDS streams opened with it, and only those', async () => {
-  const tokenFor = async (serviceAccount: string): Promise<{ token: string; id: string }> => {
-    const res = await apiFetch(`${cp.apiUrl}/api/v1/tokens`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ serviceAccount, namespace: 'default' }),
-    });
-    assert.equal(res.status, 200, await res.clone().text());
-    return (await res.json()) as { token: string; id: string };
-  };
-  const revokedOne = await tokenFor('envoy-a');
-  const keptOne = await tokenFor('envoy-b');
-  // Two long-lived streams, each past its first response, as a proxy holds one.
-  const open = (token: string, nodeId: string) => {
-    const client = new grpc.Client(
-      cp.xdsAddress,
-      grpc.credentials.createSsl(Buffer.from(bundle), null, null, { checkServerIdentity: () => undefined }),
-      { 'grpc.ssl_target_name_override': 'weft.local' },
-    );
-    const metadata = new grpc.Metadata();
-    metadata.set('authorization', `Bearer ${token}`);
-    const call = client.makeBidiStreamRequest<object, Buffer>(
-      METHOD,
-      (req) => Buffer.from(encodeDiscoveryRequest(req)),
-      (b) => b,
-      metadata,
-      {},
-    );
-    const ended = new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
-    const first = new Promise((resolve) => call.once('data', resolve));
-    call.write({
-      type_url: TypeUrl.Cluster,
-      resource_names: [],
-      node: { id: nodeId, metadata: structFromJson({ NAMESPACE: 'default' }) },
-    });
-    return { client, call, ended, first };
-  };
-  const a = open(revokedOne.token, 'envoy-a-1');
-  const b = open(keptOne.token, 'envoy-b-1');
+  const revokedOne = await createToken({ serviceAccount: 'envoy-a' });
+  const keptOne = await createToken({ serviceAccount: 'envoy-b' });
+  // Two long-lived streams, each past its first response.
+  const a = heldStream({ token: revokedOne.token });
+  const b = heldStream({ token: keptOne.token });
+  const clusters = (nodeId: string): object => ({
+    type_url: TypeUrl.Cluster,
+    resource_names: [],
+    node: { id: nodeId, metadata: structFromJson({ NAMESPACE: 'default' }) },
+  });
   try {
-    await Promise.all([a.first, b.first]);
+    await Promise.all([a.request(clusters('envoy-a-1')), b.request(clusters('envoy-b-1'))]);
     const revoke = await apiFetch(`${cp.apiUrl}/api/v1/tokens/revoke`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -323,14 +321,10 @@ test('revoking a join token ends the xDS streams opened with it, and only those'
     assert.equal(err.code, grpc.status.UNAUTHENTICATED, err.message);
     assert.match(err.details, /revoked/);
     // The other token's stream is still served: a new response arrives on it.
-    const more = new Promise((resolve) => b.call.once('data', resolve));
-    b.call.write({ type_url: TypeUrl.Listener, resource_names: [] });
-    await more;
+    await b.request({ type_url: TypeUrl.Listener, resource_names: [] });
   } finally {
-    for (const s of [a, b]) {
-      s.call.cancel();
-      s.client.close();
-    }
+    a.close();
+    b.close();
   }
 });
 
@@ -400,44 +394,22 @@ test("an SVID may not ask for the configuration of another service account's Wor
 });
 
 test('a stream lives no longer than its credential: a join token expiring ends it UNAUTHENTICATED', async () => {
-  const created = await apiFetch(`${cp.apiUrl}/api/v1/tokens`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ serviceAccount: 'envoy', namespace: 'default', ttlSeconds: 2 }),
-  });
-  const { token } = (await created.json()) as { token: string };
-  const roots = await cp.identity.trustBundlePem();
-  const client = new grpc.Client(
-    cp.xdsAddress,
-    grpc.credentials.createSsl(Buffer.from(roots), null, null, { checkServerIdentity: () => undefined }),
-    { 'grpc.ssl_target_name_override': 'weft.local' },
-  );
-  const metadata = new grpc.Metadata();
-  metadata.set('authorization', `Bearer ${token}`);
-  const call = client.makeBidiStreamRequest<object, Buffer>(
-    METHOD,
-    (req) => Buffer.from(encodeDiscoveryRequest(req)),
-    (b) => b,
-    metadata,
-    {},
-  );
+  const { token } = await createToken({ serviceAccount: 'envoy', ttlSeconds: 2 });
+  // The roots of now: the rotation test before this one changed them.
+  const stream = heldStream({ token, roots: await cp.identity.trustBundlePem() });
   try {
-    const ended = new Promise<grpc.ServiceError>((resolve) => call.on('error', resolve));
-    const first = new Promise((resolve) => call.once('data', resolve));
     const opened = Date.now();
-    call.write({
+    await stream.request({
       type_url: TypeUrl.Cluster,
       resource_names: [],
       node: { id: 'short', metadata: structFromJson({}) },
     });
-    await first;
-    const err = await ended;
+    const err = await stream.ended;
     assert.equal(err.code, grpc.status.UNAUTHENTICATED);
     assert.match(err.details, /credential this stream was opened with has expired/);
     const lived = Date.now() - opened;
     assert.ok(lived < 10_000, `ended after ${lived} ms`);
   } finally {
-    call.cancel();
-    client.close();
+    stream.close();
   }
 });
