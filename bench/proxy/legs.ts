@@ -16,6 +16,7 @@
 // another's shows as time running backwards somewhere in its chain and is left out (counted).
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { percentile } from '../xds/stats.js';
 import { tempDir } from './processes.js';
 
 export const LEG_NAMES = [
@@ -58,9 +59,7 @@ export interface LegPorts {
 const round3 = (x: number): number => Number(x.toFixed(3));
 
 function percentiles(values: number[]): Percentiles {
-  const s = [...values].sort((a, b) => a - b);
-  const at = (p: number): number =>
-    round3(s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN);
+  const at = (p: number): number => round3(percentile(values, p));
   return { p50Ms: at(50), p90Ms: at(90), p99Ms: at(99), p999Ms: at(99.9) };
 }
 
@@ -153,10 +152,14 @@ function legsFromPackets(all: Exchange[], ports: LegPorts): LegsResult {
   const into = (port: number): Exchange[] => all.filter((e) => e.dst === port);
   // The k-th request a process receives is the k-th it passes on: each request with the first
   // unused one after it on the next leg. The answers are then exact (the same connection).
-  const next = (from: Exchange[], to: Exchange[]): Array<Exchange | undefined> => {
+  const next = (from: ReadonlyArray<Exchange | undefined>, to: Exchange[]): Array<Exchange | undefined> => {
     const matched: Array<Exchange | undefined> = [];
     let j = 0;
     for (const e of from) {
+      if (e === undefined) {
+        matched.push(undefined); // unmatched on the leg before: nothing to follow
+        continue;
+      }
       while (j < to.length && to[j]!.t < e.t) j++;
       matched.push(to[j++]);
     }
@@ -164,13 +167,7 @@ function legsFromPackets(all: Exchange[], ports: LegPorts): LegsResult {
   };
   const front = into(ports.outbound);
   const middle = next(front, into(ports.inbound));
-  const back = middle.map(() => undefined as Exchange | undefined);
-  const inbound = middle.filter((e): e is Exchange => e !== undefined);
-  const matchedBack = next(inbound, into(ports.upstream));
-  let k = 0;
-  middle.forEach((e, i) => {
-    if (e !== undefined) back[i] = matchedBack[k++];
-  });
+  const back = next(middle, into(ports.upstream));
   const rows: number[][] = [];
   let inconsistent = 0;
   front.forEach((f, i) => {
