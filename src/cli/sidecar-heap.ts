@@ -9,9 +9,10 @@
 // request. At 2 MiB per semi-space its RSS under saturating load drops by ~30 MiB for no
 // measurable loss of requests per second (1 MiB costs ~10 % more CPU and promotes more).
 // `--max-semi-space-size` is read only at start-up; what V8 reads at run time is the factor it
-// grows the young generation by, so growth is allowed (factor 2) only while it is below the cap
-// and stopped (factor 1) once it is there, re-checked after each garbage collection. A single
-// synchronous burst could still grow it one step past the cap before the check runs.
+// grows the young generation by, so growth is allowed (factor 2) only while one more doubling
+// stays within the cap and stopped (factor 1) otherwise, re-checked after each garbage
+// collection. The check reads the semi-space's capacity, not the memory committed to it, which
+// halves after a full collection and once let it double past the cap.
 //
 // Old generation: after each full collection V8 lets it grow up to 4x what survived before the
 // next one; under sustained load that filled a sidecar's old space with promoted garbage (35-48
@@ -25,8 +26,14 @@ import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
 const MiB = 1024 * 1024;
 
-function youngGenerationBytes(): number {
-  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+/**
+ * The capacity of one semi-space, in usable bytes (a little under its nominal size, for page
+ * headers). Not `space_size`: that is the memory committed to both semi-spaces, and a full
+ * collection uncommits the idle one, so it halves while the capacity stays where it was.
+ */
+function semiSpaceCapacity(): number {
+  const s = getHeapSpaceStatistics().find((x) => x.space_name === 'new_space');
+  return s ? s.space_used_size + s.space_available_size : 0;
 }
 
 /** Whether the process was started with one of these V8 flags, which then stands. */
@@ -48,7 +55,7 @@ export function tuneHeapForSidecar(): void {
  */
 export function capYoungGeneration(semiSpaceMiB = 2): void {
   if (givenAtStart(['max-semi-space-size', 'max-heap-size', 'semi-space-growth-factor'])) return;
-  const cap = 2 * semiSpaceMiB * MiB;
+  const cap = semiSpaceMiB * MiB;
   let factor = 0;
   const setFactor = (f: number): void => {
     if (f === factor) return;
@@ -56,7 +63,8 @@ export function capYoungGeneration(semiSpaceMiB = 2): void {
     setFlagsFromString(`--semi-space-growth-factor=${f}`);
   };
   setFactor(1);
-  const check = (): void => setFactor(youngGenerationBytes() < cap ? 2 : 1);
+  // A doubling is allowed only when its result is still within the cap.
+  const check = (): void => setFactor(2 * semiSpaceCapacity() <= cap ? 2 : 1);
   new PerformanceObserver(check).observe({ entryTypes: ['gc'] });
   setImmediate(check);
 }
