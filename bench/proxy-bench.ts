@@ -1,5 +1,6 @@
 // `npm run bench:proxy`: what two Weft sidecars on the path of a request cost, against no proxy,
-// two nginx hops and two HAProxy hops. A script, not a test. Topology per variant: load
+// two nginx hops, two HAProxy hops, and two Node processes that only relay bytes (node-pipe.ts,
+// the floor of any proxy written for Node). A script, not a test. Topology per variant: load
 // generator → outbound hop → inbound hop → upstream (nginx serving a 1 kB file), all on
 // loopback, mutual TLS 1.3 between the two hops. hey at 200 and 1,000 requests/s gives latency
 // percentiles (added latency = variant minus direct, in the same round); wrk flat out gives the
@@ -9,7 +10,7 @@
 // and BENCHMARKS.md.
 //
 //   node dist/bench/proxy-bench.js [--quick] [--rounds 3] [--seconds 15] [--sat-seconds 15]
-//                                  [--variants direct,weft,nginx,haproxy] [--no-doc]
+//                                  [--variants direct,weft,node-pipe,nginx,haproxy] [--no-doc]
 //                                  [--cpu-prof DIR] [--handshake-workers 2] [--legs]
 
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -34,6 +35,7 @@ import {
   direct,
   startHaproxyChain,
   startNginxChain,
+  startNodePipeChain,
   startUpstream,
   startWeft,
   type Topology,
@@ -44,7 +46,7 @@ import { flags } from './flags.js';
 
 const ROOT = new URL('../../', import.meta.url);
 const MiB = 1024 * 1024;
-const ALL: VariantName[] = ['direct', 'weft', 'nginx', 'haproxy'];
+const ALL: VariantName[] = ['direct', 'weft', 'node-pipe', 'nginx', 'haproxy'];
 /**
  * The constant-rate runs. Ten clients with their ticks interleaved is the measured case (a steady
  * 1,000/s of independent requests). The lockstep run is the same rate as 50 clients whose ticks
@@ -332,6 +334,7 @@ function machine(): Record<string, string | number> {
 const LABEL: Record<VariantName, string> = {
   direct: 'direct (no proxy)',
   weft: 'Weft sidecars',
+  'node-pipe': 'Node byte pipe × 2 (no HTTP)',
   nginx: 'nginx × 2',
   haproxy: 'HAProxy × 2',
 };
@@ -496,6 +499,8 @@ async function startVariant(
       return direct(upstreamPort);
     case 'weft':
       return startWeft(upstreamPort, args.cpuProf);
+    case 'node-pipe':
+      return startNodePipeChain(upstreamPort, pki);
     case 'nginx':
       return startNginxChain(upstreamPort, pki);
     case 'haproxy':
@@ -562,6 +567,9 @@ async function main(): Promise<void> {
           upstream: upstream.port,
         };
         const rate = RATES[AT_1000]!;
+        // The pools first: a connection dialled during the capture adds handshake messages to a
+        // leg, and the hop matching would pair every later request with the wrong one.
+        await heyAtRate(t.url, t.host, rate.rate, rate.clients, warm, rate.arrival);
         const l = await measureLegs(ports, () =>
           heyAtRate(t.url, t.host, rate.rate, rate.clients, args.seconds, rate.arrival),
         );

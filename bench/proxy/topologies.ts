@@ -25,7 +25,7 @@ import { INBOUND_NAME, TLS_GROUP, TLS_SUITE, type BenchPki } from './bench-pki.j
 import { freePort, removeDir, start, stop, tempDir, waitForOutput, type Child } from './processes.js';
 import { clientContext, oneRequest, type TlsTarget } from './tls-client.js';
 
-export type VariantName = 'direct' | 'weft' | 'nginx' | 'haproxy';
+export type VariantName = 'direct' | 'weft' | 'node-pipe' | 'nginx' | 'haproxy';
 
 export interface Topology {
   name: VariantName;
@@ -45,6 +45,7 @@ export interface Topology {
 export const BODY_BYTES = 1024;
 const SERVICE = 'bench-upstream';
 const WEFT_BIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const NODE_PIPE_BIN = fileURLToPath(new URL('./node-pipe.js', import.meta.url));
 
 /** The parts of an nginx config that would otherwise point at system paths. */
 function nginxPreamble(dir: string): string {
@@ -290,6 +291,21 @@ export function startHaproxyChain(upstreamPort: number, pki: BenchPki): Promise<
     const file = join(dir, 'haproxy.cfg');
     writeFileSync(file, haproxyHop(listen, next, role, pki));
     const child = start(`haproxy ${role}`, 'haproxy', ['-f', file, '-db']);
+    await ready(child);
+    return child;
+  });
+}
+
+/**
+ * The floor of a proxy written for Node: two Node processes that only relay bytes, one
+ * connection onward per connection in (node-pipe.ts), with the nginx chain's mutual TLS.
+ */
+export function startNodePipeChain(upstreamPort: number, pki: BenchPki): Promise<Topology> {
+  return chain('node-pipe', upstreamPort, pki, async (role, _dir, listen, next, ready) => {
+    const { cert, key } = pki.files[role];
+    const args = [NODE_PIPE_BIN, role, String(listen), String(next), cert, key, pki.caFile, INBOUND_NAME];
+    const child = start(`node-pipe ${role}`, process.execPath, args);
+    await waitForOutput(child, /^ready$/m);
     await ready(child);
     return child;
   });

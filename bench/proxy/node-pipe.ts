@@ -1,0 +1,73 @@
+// The "Node floor" hop of the proxy bench: a Node process that relays bytes and nothing else.
+// Each client connection gets its own connection to the next hop and the two are piped both
+// ways: no HTTP parsing, routing, pooling, headers or load balancing. The outbound role takes
+// plaintext and speaks mutual TLS onward; the inbound role takes mutual TLS and speaks plaintext
+// to the upstream, with the same certificates, TLS version, suite and group as the nginx chain.
+// What Weft's sidecars cost beyond this is the cost of its HTTP layer; what this costs is the
+// cost of Node's sockets and TLS on this machine, which any proxy written for Node pays.
+//
+//   node dist/bench/proxy/node-pipe.js outbound|inbound LISTEN_PORT NEXT_PORT CERT KEY CA SERVERNAME
+
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import { TLS_GROUP, TLS_SUITE } from './bench-pki.js';
+
+const [role, listen, next, certFile, keyFile, caFile, servername] = process.argv.slice(2);
+if (
+  (role !== 'outbound' && role !== 'inbound') ||
+  !listen ||
+  !next ||
+  !certFile ||
+  !keyFile ||
+  !caFile ||
+  !servername
+) {
+  console.error('usage: node-pipe outbound|inbound LISTEN_PORT NEXT_PORT CERT KEY CA SERVERNAME');
+  process.exit(2);
+}
+
+const tlsOptions = {
+  cert: readFileSync(certFile),
+  key: readFileSync(keyFile),
+  ca: readFileSync(caFile),
+  minVersion: 'TLSv1.3',
+  ciphersuites: TLS_SUITE,
+  ecdhCurve: TLS_GROUP,
+  ALPNProtocols: ['http/1.1'],
+} as const;
+
+/** Pipes a and b both ways; either side failing or closing ends the other. */
+function relay(a: net.Socket, b: net.Socket): void {
+  a.pipe(b);
+  b.pipe(a);
+  a.on('error', () => b.destroy());
+  b.on('error', () => a.destroy());
+  a.on('close', () => b.destroy());
+  b.on('close', () => a.destroy());
+}
+
+const nextPort = Number(next);
+let server: net.Server;
+if (role === 'outbound') {
+  const secureContext = tls.createSecureContext(tlsOptions);
+  server = net.createServer({ noDelay: true }, (client) => {
+    // The inbound hop's certificate is checked against the CA and the name, as nginx's is.
+    const upstream = tls.connect({
+      host: '127.0.0.1',
+      port: nextPort,
+      secureContext,
+      servername,
+      ALPNProtocols: tlsOptions.ALPNProtocols,
+    });
+    upstream.setNoDelay(true);
+    relay(client, upstream);
+  });
+} else {
+  server = tls.createServer({ ...tlsOptions, requestCert: true, rejectUnauthorized: true }, (client) => {
+    client.setNoDelay(true);
+    relay(client, net.connect({ host: '127.0.0.1', port: nextPort, noDelay: true }));
+  });
+}
+server.listen(Number(listen), '127.0.0.1', () => console.log('ready'));
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));
