@@ -12,7 +12,7 @@
 // grows the young generation by, so growth is allowed (factor 2) only while one more doubling
 // stays within the cap and stopped (factor 1) otherwise, re-checked after each garbage
 // collection. The check reads the semi-space's capacity, not the memory committed to it, which
-// halves after a full collection and once let it double past the cap.
+// can halve after a full collection and so once let it double past the cap.
 //
 // Old generation: after each full collection V8 lets it grow up to 4x what survived before the
 // next one; under sustained load that filled a sidecar's old space with promoted garbage (35-48
