@@ -155,19 +155,9 @@ export class HttpListenerServer {
 
   /** Turns mTLS on, off, or between STRICT and PERMISSIVE for new connections. */
   private configureTls(listener: HttpListener): void {
-    this.inbound = InboundTls.reconcile(
-      this.inbound,
-      listener.tls,
-      (tls) =>
-        new InboundTls(
-          this.credentials,
-          tls,
-          listener.name,
-          this.limits.firstByteTimeoutMs,
-          this.logger,
-          (s, alpn) => this.afterTls(s, alpn),
-        ),
-    );
+    const { credentials, logger } = this;
+    const host = { credentials, logger, firstByteTimeoutMs: this.limits.firstByteTimeoutMs };
+    this.inbound = InboundTls.reconcile(this.inbound, listener, host, (s, alpn) => this.afterTls(s, alpn));
   }
 
   /** Stops accepting; idle connections close now, busy ones after their current response. */

@@ -175,19 +175,24 @@ export class InboundTls {
   }
 
   /**
-   * What a listener's mTLS should be now: `current` kept with the new settings, a new one, or
-   * none (closed) when the listener has no TLS. Only new connections see the change.
+   * What a listener's mTLS should be now: `current` kept with the listener's new settings, a new
+   * one, or none (closed) when the listener has no TLS. Only new connections see the change.
    */
   static reconcile(
     current: InboundTls | undefined,
-    config: ListenerTls | undefined,
-    make: (config: ListenerTls) => InboundTls,
+    listener: { name: string; tls?: ListenerTls },
+    host: { credentials: TlsCredentials; firstByteTimeoutMs: number; logger: Logger },
+    onSocket: (socket: Socket, alpn: string | undefined) => void,
   ): InboundTls | undefined {
+    const config = listener.tls;
     if (!config) {
       current?.close();
       return undefined;
     }
-    if (!current) return make(config);
+    if (!current) {
+      const { credentials, firstByteTimeoutMs, logger } = host;
+      return new InboundTls(credentials, config, listener.name, firstByteTimeoutMs, logger, onSocket);
+    }
     current.config = config;
     return current;
   }

@@ -42,19 +42,9 @@ export class TcpListenerServer {
 
   /** mTLS termination in front of the forwarding, when the listener has it. */
   private configureTls(listener: TcpListener): void {
-    this.inbound = InboundTls.reconcile(
-      this.inbound,
-      listener.tls,
-      (tls) =>
-        new InboundTls(
-          this.credentials,
-          tls,
-          listener.name,
-          this.limits.firstByteTimeoutMs,
-          this.logger,
-          (s) => this.onConnection(s),
-        ),
-    );
+    const { credentials, logger } = this;
+    const host = { credentials, logger, firstByteTimeoutMs: this.limits.firstByteTimeoutMs };
+    this.inbound = InboundTls.reconcile(this.inbound, listener, host, (s) => this.onConnection(s));
   }
 
   listen(): Promise<void> {
