@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { bundlePins, createCsr, generateWorkloadKey, splitJoinToken } from '../../src/ca/index.js';
 import { startControlPlane, type RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { silentLogger } from '../../src/log.js';
-import { IdentityClient, type JoinInfo } from '../../src/sidecar/identity-client.js';
+import type { IdentityClient, JoinInfo } from '../../src/sidecar/identity-client.js';
 import { apiFetch, registerControlPlane, runWeft, tempDir } from '../helpers/weft-process.js';
+import { startedIdentity } from '../helpers/identity.js';
 
 let cp: RunningControlPlane;
 let dataDir: string;
@@ -64,15 +65,7 @@ function workload(name: string, serviceAccount: string, namespace = 'default'): 
 }
 
 async function workloadClient(serviceAccount: string): Promise<IdentityClient> {
-  const id = new IdentityClient({
-    info,
-    namespace: 'default',
-    serviceAccount,
-    token: await newToken(serviceAccount),
-    logger: silentLogger(),
-  });
-  await id.start();
-  return id;
+  return startedIdentity(info, serviceAccount, await newToken(serviceAccount));
 }
 
 test('the admin token: written 0600 to the data dir, only its hash in the store', () => {

@@ -14,9 +14,10 @@ import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { startControlPlane, type RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { silentLogger } from '../../src/log.js';
-import { IdentityClient, type JoinInfo } from '../../src/sidecar/identity-client.js';
+import type { IdentityClient, JoinInfo } from '../../src/sidecar/identity-client.js';
 import { XdsAgent } from '../../src/sidecar/xds-agent.js';
 import { apiFetch, eventually, registerControlPlane, runWeft, tempDir } from '../helpers/weft-process.js';
+import { startedIdentity } from '../helpers/identity.js';
 import { makeTestCa } from '../unit/ca/ca-fixtures.js';
 
 let cp: RunningControlPlane;
@@ -61,15 +62,7 @@ async function token(serviceAccount: string): Promise<string> {
 }
 
 async function workload(serviceAccount: string): Promise<IdentityClient> {
-  const id = new IdentityClient({
-    info,
-    namespace: 'default',
-    serviceAccount,
-    token: await token(serviceAccount),
-    logger: silentLogger(),
-  });
-  await id.start();
-  return id;
+  return startedIdentity(info, serviceAccount, await token(serviceAccount));
 }
 
 const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprint256;
