@@ -10,7 +10,7 @@
 // On rotation new connections use the new SVID; connections already open carry on.
 
 import { createHash, X509Certificate } from 'node:crypto';
-import type { Socket } from 'node:net';
+import type { OnReadOpts, Socket } from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from '../../log.js';
 import type { ListenerTls, UpstreamTls } from '../runtime-config.js';
@@ -105,7 +105,7 @@ export class TlsCredentials {
     port: number,
     upstream: UpstreamTls,
     alpn: string[] | undefined,
-    socketOptions: { allowHalfOpen?: boolean } = {},
+    socketOptions: { allowHalfOpen?: boolean; onread?: OnReadOpts } = {},
   ): tls.TLSSocket {
     const context = this.context;
     if (!context) {

@@ -5,7 +5,8 @@
 // connection's listeners are bound once, a request is one string write, and a response whose
 // body arrives with its head (the common small answer) is handed over as one Buffer, so the
 // forwarder can answer with a single write instead of setting up a stream pipe. Larger or slower
-// bodies are streamed through a Readable with backpressure (the socket pauses).
+// bodies are streamed through a Readable with backpressure (the socket pauses). Reads skip the
+// socket's Readable side too (`onread`): each lands in one shared buffer and is copied out at once.
 
 import http from 'node:http';
 import net from 'node:net';
@@ -61,6 +62,14 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const INVALID_PATH = /[^\u0021-\u00ff]/;
 const MAX_CHUNK_LINE = 4096;
+/**
+ * Where every pooled connection's reads land (net's `onread`): no Readable machinery, no buffer
+ * allocated per read. One buffer serves all, as each read is copied out before the next can land.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+/** How a pool opens a connection: `onread` must be given to the socket as it is made. */
+export type ConnectFn = (onread: net.OnReadOpts) => net.Socket;
 
 const enum State {
   Head,
@@ -264,9 +273,18 @@ export class H1Conn {
     connectTimeoutMs: number,
   ) {
     this.idleLimitMs = pool.limits.idleTimeoutMs;
+    const onread: net.OnReadOpts = {
+      buffer: READ_BUFFER,
+      callback: (n: number): boolean => {
+        const chunk = Buffer.allocUnsafe(n);
+        READ_BUFFER.copy(chunk, 0, 0, n);
+        this.onData(chunk);
+        return true; // backpressure pauses the socket itself (pause() stops reading)
+      },
+    };
     this.socket = pool.connectTo
-      ? pool.connectTo()
-      : net.connect({ host: pool.host, port: pool.port, noDelay: true });
+      ? pool.connectTo(onread)
+      : net.connect({ host: pool.host, port: pool.port, noDelay: true, onread });
     if (connectTimeoutMs > 0) {
       this.connectTimer = setTimeout(() => {
         const err = Object.assign(new Error(`connect timeout after ${connectTimeoutMs} ms`), {
@@ -279,7 +297,6 @@ export class H1Conn {
       this.connected = true;
       clearTimeout(this.connectTimer);
     });
-    this.socket.on('data', (d: Buffer) => this.onData(d));
     this.socket.on('end', () => this.onEnd());
     this.socket.on('error', (err) => {
       this.lastError = err;
@@ -652,7 +669,7 @@ export class H1Pool {
     readonly port: number,
     readonly limits: H1PoolLimits,
     /** Opens a connection some other way than plain TCP (mTLS to a sidecar). */
-    readonly connectTo?: () => net.Socket,
+    readonly connectTo?: ConnectFn,
   ) {}
 
   request(req: H1Head, ev: H1Events): H1Exchange {

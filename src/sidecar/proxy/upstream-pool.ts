@@ -53,7 +53,7 @@ export class UpstreamPool {
           idleTimeoutMs: this.limits.upstreamIdleTimeoutMs,
         },
         // One ALPN protocol: the server picks by it, and this pool speaks only HTTP/1.1.
-        tls ? () => this.credentials.connect(host, port, tls, ['http/1.1']) : undefined,
+        tls ? (onread) => this.credentials.connect(host, port, tls, ['http/1.1'], { onread }) : undefined,
       );
       this.h1Pools.set(key, pool);
     }
