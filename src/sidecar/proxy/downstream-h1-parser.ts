@@ -6,6 +6,7 @@
 // Transfer-Encoding, chunked as the final (and only final) coding, bounded chunk-size lines.
 // Anything else is an H1RequestError carrying the status to answer (400, 431 or 501).
 
+import { fieldName, owsSlice } from './field-names.js';
 import type { HeaderMap } from './header-map.js';
 import type { ProxyErrorCode } from './local-reply.js';
 
@@ -64,13 +65,6 @@ const CHUNK_SIZE = /^[0-9A-Fa-f]{1,13}/;
 /** A chunk-size line, extensions included; llhttp and Envoy bound them too. */
 export const MAX_CHUNK_LINE = 4096;
 
-/** Removes SP and HTAB (OWS) from both ends of s[start, end). */
-function owsSlice(s: string, start: number, end: number): string {
-  while (start < end && (s.charCodeAt(start) === 32 || s.charCodeAt(start) === 9)) start++;
-  while (end > start && (s.charCodeAt(end - 1) === 32 || s.charCodeAt(end - 1) === 9)) end--;
-  return s.slice(start, end);
-}
-
 /** Field lines of s[from, s.length), separated by CRLF, into `out` (lower-case names). */
 function parseFieldLines(s: string, from: number, out: HeaderMap, what: string): void {
   let i = from;
@@ -81,18 +75,18 @@ function parseFieldLines(s: string, from: number, out: HeaderMap, what: string):
     if (c0 === 32 || c0 === 9) throw bad(`obsolete line folding in the ${what}`);
     const colon = s.indexOf(':', i);
     if (colon < 0 || colon > eol) throw bad(`a ${what} line without a colon`);
-    const name = s.slice(i, colon);
-    if (!TOKEN.test(name)) {
-      const last = name.charCodeAt(name.length - 1);
+    const key = fieldName(s, i, colon);
+    if (key === undefined) {
+      const last = s.charCodeAt(colon - 1);
       throw bad(
-        last === 32 || last === 9
+        colon > i && (last === 32 || last === 9)
           ? `whitespace between a field name and its colon in the ${what}`
           : `invalid field name in the ${what}`,
       );
     }
     const value = owsSlice(s, colon + 1, eol);
-    if (INVALID_VALUE.test(value)) throw bad(`invalid character in field "${name}" of the ${what}`);
-    const key = name.toLowerCase();
+    if (INVALID_VALUE.test(value))
+      throw bad(`invalid character in field "${s.slice(i, colon)}" of the ${what}`);
     const prior = out[key];
     if (prior === undefined) out[key] = [value];
     else prior.push(value);

@@ -11,6 +11,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { Readable, Writable } from 'node:stream';
+import { fieldName, owsSlice } from './field-names.js';
 import type { HeaderMap } from './header-map.js';
 
 export interface H1PoolLimits {
@@ -110,20 +111,22 @@ export function fieldLines(headers: HeaderMap, skip?: (name: string) => boolean)
 
 class HeadError extends Error {}
 
-/** Parses `name: value` lines [from, lines.length) into a HeaderMap with lower-case names. */
-function parseFields(lines: string[], from: number): HeaderMap {
+/** Parses the CRLF-separated `name: value` lines of s from `from` into a HeaderMap. */
+function parseFields(s: string, from: number): HeaderMap {
   const out: HeaderMap = Object.create(null) as HeaderMap;
-  for (let i = from; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(':');
-    if (colon <= 0) throw new HeadError(`malformed header line in upstream response`);
-    const name = line.slice(0, colon);
-    if (!TOKEN.test(name)) throw new HeadError(`invalid header name in upstream response`);
-    const key = name.toLowerCase();
-    const value = line.slice(colon + 1).trim();
+  let i = from;
+  while (i < s.length) {
+    let eol = s.indexOf('\r\n', i);
+    if (eol < 0) eol = s.length;
+    const colon = s.indexOf(':', i);
+    if (colon <= i || colon > eol) throw new HeadError(`malformed header line in upstream response`);
+    const key = fieldName(s, i, colon);
+    if (key === undefined) throw new HeadError(`invalid header name in upstream response`);
+    const value = owsSlice(s, colon + 1, eol);
     const prior = out[key];
     if (prior === undefined) out[key] = [value];
     else prior.push(value);
+    i = eol + 2;
   }
   return out;
 }
@@ -483,7 +486,7 @@ export class H1Conn {
             this.pending = buf.subarray(off);
             return;
           }
-          ex.trailers = parseFields(buf.toString('latin1', off, end).split('\r\n'), 0);
+          ex.trailers = parseFields(buf.toString('latin1', off, end), 0);
           off = end + 4;
           this.complete(ex);
           break;
@@ -499,8 +502,9 @@ export class H1Conn {
   }
 
   private onHead(ex: H1Exchange, head: string): void {
-    const lines = head.split('\r\n');
-    const statusLine = lines[0]!;
+    let eol = head.indexOf('\r\n');
+    if (eol < 0) eol = head.length;
+    const statusLine = head.slice(0, eol);
     if (
       !statusLine.startsWith('HTTP/1.') ||
       statusLine.length < 12 ||
@@ -512,7 +516,7 @@ export class H1Conn {
     const status = Number(statusLine.slice(9, 12));
     if (!Number.isInteger(status) || status < 100) throw new HeadError('invalid status in upstream response');
     const http10 = statusLine.charCodeAt(7) === 48;
-    const headers = parseFields(lines, 1);
+    const headers = parseFields(head, eol + 2);
     if (status < 200) {
       // Interim answers: 100 is relayed; 101 without an Upgrade request is a protocol error;
       // others (102, 103) are dropped, as Node's client does without listeners.
