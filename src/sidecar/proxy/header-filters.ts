@@ -32,17 +32,17 @@ export interface StripOptions {
 
 /** Removes hop-by-hop fields, including every field the `Connection` header names. */
 export function stripHopByHop(headers: HeaderMap, opts: StripOptions): void {
-  const named = new Set<string>();
-  for (const v of headers['connection'] ?? []) {
-    for (const token of v.split(',')) {
-      const t = token.trim().toLowerCase();
-      if (t !== '') named.add(t);
-    }
-  }
+  const connection = headers['connection'];
   const upgrade = headers['upgrade'];
   const te = headers['te'];
-  for (const name of named) delete headers[name];
-  for (const name of HOP_BY_HOP) delete headers[name];
+  if (connection !== undefined)
+    for (const v of connection)
+      for (const token of v.split(',')) {
+        const t = token.trim().toLowerCase();
+        if (t !== '') delete headers[t];
+      }
+  // Most messages carry none of these: looking is cheaper than deleting what is not there.
+  for (const name of HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name];
   if (
     opts.keepTeTrailers &&
     te?.some((v) => v.split(',').some((t) => t.trim().toLowerCase() === 'trailers'))
