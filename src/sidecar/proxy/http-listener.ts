@@ -15,7 +15,8 @@ import { Http2Downstream, type Downstream, type RequestHead } from './downstream
 import { H1Server, type H1ServerLimits } from './downstream-h1.js';
 import type { ProxyLimits } from './limits.js';
 import { proxyError, type LocalReply } from './local-reply.js';
-import { InboundTls, peerOf, type TlsCredentials } from './mtls.js';
+import { InboundTls, inheritPeer, peerOf, type TlsCredentials } from './mtls.js';
+import { MUX_ALPN, MuxSession } from './mux-session.js';
 import type { PeerIdentity } from './peer-identity.js';
 
 export interface HttpListenerHandlers {
@@ -61,6 +62,7 @@ export class HttpListenerServer {
   private readonly h1: H1Server;
   private readonly h2: http2.Http2Server;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly muxSessions = new Set<MuxSession>();
   private readonly openStreams = new WeakMap<http2.Http2Session, number>();
   private draining = false;
   /** mTLS termination, when the listener has it (inbound listeners of a mesh with mTLS). */
@@ -166,6 +168,7 @@ export class HttpListenerServer {
     this.acceptor.stopAccepting();
     this.h1.drain();
     for (const s of this.sessions) s.close(); // GOAWAY: open streams finish, no new ones
+    for (const s of this.muxSessions) s.drain(); // its channels drain as HTTP/1.1 connections
     await this.acceptor.whenIdle();
   }
 
@@ -173,6 +176,7 @@ export class HttpListenerServer {
     this.draining = true;
     this.acceptor.destroyAll();
     for (const s of this.sessions) s.destroy();
+    for (const s of this.muxSessions) s.destroy();
     this.h1.close();
     this.h2.close();
     this.inbound?.close();
@@ -188,6 +192,7 @@ export class HttpListenerServer {
 
   /** A connection past mTLS (or plaintext): ALPN, else the listener's codec setting, decides. */
   private afterTls(socket: Socket, alpn: string | undefined): void {
+    if (alpn === MUX_ALPN) return this.acceptMux(socket);
     if (alpn === 'h2') return this.dispatch(socket, 'http2');
     if (alpn === 'http/1.1') return this.dispatch(socket, 'http1');
     const codec = this.listener.codec;
@@ -197,6 +202,18 @@ export class HttpListenerServer {
       (c) => this.dispatch(socket, c),
       () => socket.destroy(),
     );
+  }
+
+  /** Another Weft sidecar's multiplexed connection: each channel is an HTTP/1.1 connection. */
+  private acceptMux(socket: Socket): void {
+    const session = new MuxSession(socket, (channel) => {
+      const asSocket = channel as unknown as Socket;
+      inheritPeer(asSocket, socket);
+      this.h1.connection(asSocket);
+    });
+    this.muxSessions.add(session);
+    socket.once('close', () => this.muxSessions.delete(session));
+    if (this.draining) session.drain();
   }
 
   private dispatch(socket: Socket, codec: 'http1' | 'http2'): void {

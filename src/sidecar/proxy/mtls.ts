@@ -28,13 +28,21 @@ export interface TlsIdentity {
 /** The first byte of a TLS record carrying a handshake (RFC 8446 §5.1, ContentType 22). */
 const TLS_HANDSHAKE = 0x16;
 
-const ALPN_DOWNSTREAM = ['h2', 'http/1.1'];
+// weft-mux/1 first: another Weft sidecar that offers it gets it (mux-session.ts); any other
+// client (Envoy, gRPC, an older sidecar) does not offer it and gets what it did before.
+const ALPN_DOWNSTREAM = ['weft-mux/1', 'h2', 'http/1.1'];
 
 /** The verified peer of each socket that came over mTLS (read by the HTTP and TCP paths). */
 const peers = new WeakMap<Socket, PeerIdentity>();
 
 export function peerOf(socket: Socket | undefined): PeerIdentity | undefined {
   return socket === undefined ? undefined : peers.get(socket);
+}
+
+/** A channel of a mux connection carries the identity its connection was verified with. */
+export function inheritPeer(channel: Socket, connection: Socket): void {
+  const peer = peers.get(connection);
+  if (peer !== undefined) peers.set(channel, peer);
 }
 
 /** The SPIFFE identity of a verified peer certificate, or undefined when it names none. */

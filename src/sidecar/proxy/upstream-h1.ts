@@ -278,9 +278,10 @@ export class H1Conn {
     this.idleLimitMs = pool.limits.idleTimeoutMs;
     const onread: net.OnReadOpts = {
       buffer: READ_BUFFER,
-      callback: (n: number): boolean => {
+      // `buf` is READ_BUFFER for a socket; a mux channel hands over its frame's bytes instead.
+      callback: (n: number, buf: Uint8Array): boolean => {
         const chunk = Buffer.allocUnsafe(n);
-        READ_BUFFER.copy(chunk, 0, 0, n);
+        (buf as Buffer).copy(chunk, 0, 0, n);
         this.onData(chunk);
         return true; // backpressure pauses the socket itself (pause() stops reading)
       },

@@ -10,6 +10,8 @@ import type { ProxyLimits } from './limits.js';
 import type { UpstreamTls } from '../runtime-config.js';
 import type { TlsCredentials } from './mtls.js';
 import { H1Pool } from './upstream-h1.js';
+import { MUX_ALPN, MuxSession } from './mux-session.js';
+import type { OnReadOpts, Socket } from 'node:net';
 
 export interface H2Connection {
   readonly session: http2.ClientHttp2Session;
@@ -30,6 +32,9 @@ export function poolKey(host: string, port: number, tls: UpstreamTls | undefined
 export class UpstreamPool {
   private readonly h1Pools = new Map<string, H1Pool>();
   private readonly sessions = new Map<string, H2Connection>();
+  private readonly muxSessions = new Map<string, MuxSession>();
+  /** Endpoints that answered without weft-mux/1. */
+  private readonly noMux = new Set<string>();
   private closed = false;
 
   constructor(
@@ -52,12 +57,41 @@ export class UpstreamPool {
           // A shorter `Keep-Alive: timeout=` hint from the server is honoured per connection.
           idleTimeoutMs: this.limits.upstreamIdleTimeoutMs,
         },
-        // One ALPN protocol: the server picks by it, and this pool speaks only HTTP/1.1.
-        tls ? (onread) => this.credentials.connect(host, port, tls, ['http/1.1'], { onread }) : undefined,
+        // To another sidecar: a channel of the endpoint's mux connection, or an mTLS connection
+        // of its own (one ALPN protocol: the server picks by it) once the endpoint has answered
+        // that it does not speak weft-mux/1.
+        tls
+          ? (onread) =>
+              this.noMux.has(key)
+                ? this.credentials.connect(host, port, tls, ['http/1.1'], { onread })
+                : this.muxChannel(key, host, port, tls, onread)
+          : undefined,
       );
       this.h1Pools.set(key, pool);
     }
     return pool;
+  }
+
+  private muxChannel(key: string, host: string, port: number, tls: UpstreamTls, onread: OnReadOpts): Socket {
+    let session = this.muxSessions.get(key);
+    if (session === undefined || session.closed || session.goingAway) {
+      const socket = this.credentials.connect(host, port, tls, [MUX_ALPN, 'http/1.1']);
+      const s = new MuxSession(socket, undefined, false);
+      socket.once('secureConnect', () => {
+        if (socket.alpnProtocol === MUX_ALPN) return s.markConnected();
+        // An older sidecar, or another proxy: HTTP/1.1 connections of their own from now on,
+        // for the channels already opened too.
+        this.noMux.add(key);
+        if (this.muxSessions.get(key) === s) this.muxSessions.delete(key);
+        s.fallBack(() => this.credentials.connect(host, port, tls, ['http/1.1']));
+      });
+      socket.once('close', () => {
+        if (this.muxSessions.get(key) === s) this.muxSessions.delete(key);
+      });
+      this.muxSessions.set(key, s);
+      session = s;
+    }
+    return session.open(onread) as unknown as Socket;
   }
 
   session(host: string, port: number, connectTimeoutMs: number, tls?: UpstreamTls): H2Connection {
@@ -125,6 +159,8 @@ export class UpstreamPool {
     this.closed = true;
     for (const pool of this.h1Pools.values()) pool.destroy();
     for (const conn of this.sessions.values()) conn.session.destroy();
+    for (const s of this.muxSessions.values()) s.destroy();
+    this.muxSessions.clear();
     this.h1Pools.clear();
     this.sessions.clear();
   }
