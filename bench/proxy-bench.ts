@@ -374,6 +374,14 @@ function legsTable(legs: ReadonlyMap<VariantName, LegsResult>): string {
     '|---|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const [name, l] of legs) {
+    // The legs are matched message by message on each connection between the hops; when the
+    // hops multiplex many requests over one connection (Weft's weft-mux/1), most cannot be.
+    if (l.unmatched > l.requests) {
+      rows.push(
+        `| ${LABEL[name]} | not measured: ${l.unmatched} of ${l.requests + l.unmatched} requests could not be matched (the hops share one connection between them) | – | – | – | – | – | – |`,
+      );
+      continue;
+    }
     for (const leg of LEG_NAMES) {
       const p = l.legs[leg];
       rows.push(
