@@ -5,7 +5,8 @@
 // non-literal key it stores). That halves the cost of parsing a typical head. Any other name
 // is sliced, checked to be a token and lower-cased.
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** An RFC 9110 token: field names, methods, transfer-codings. */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 // Written lower-case (HTTP/2 style, and Weft's own hops) or in canonical case (most HTTP/1.1
 // clients and servers: nginx, curl, Go, browsers).
