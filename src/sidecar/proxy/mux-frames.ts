@@ -28,8 +28,9 @@ export class MuxProtocolError extends Error {
   }
 }
 
-export function frameHeader(type: FrameType, channel: number, length: number): Buffer {
-  const h = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+/** A frame's header; `room` more bytes after it are left for the caller to fill with its data. */
+export function frameHeader(type: FrameType, channel: number, length: number, room = 0): Buffer {
+  const h = Buffer.allocUnsafe(FRAME_HEADER_BYTES + room);
   h[0] = type;
   h.writeUInt32BE(channel, 1);
   h.writeUInt32BE(length, 5);

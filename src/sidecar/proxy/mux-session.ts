@@ -130,10 +130,7 @@ export class MuxSession implements FrameSink {
       this.sendFrame(frameHeader(type, channel, length), undefined, true);
       this.sendFrame(data, cb);
     } else {
-      const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + data.length);
-      frame[0] = type;
-      frame.writeUInt32BE(channel, 1);
-      frame.writeUInt32BE(length, 5);
+      const frame = frameHeader(type, channel, length, data.length);
       data.copy(frame, FRAME_HEADER_BYTES);
       this.sendFrame(frame, cb);
     }
@@ -227,7 +224,7 @@ export class MuxSession implements FrameSink {
     // A channel refused before any answer: the peer is draining or full, so new channels go to
     // a new connection (which a draining peer refuses, as it would without weft-mux/1).
     if (!ch.answered) this.goingAway = true;
-    ch.gone(new Error('the peer reset the channel'), false);
+    ch.gone(new Error('the peer reset the channel'));
   }
 
   /** Client side: open no more channels here; the pool opens a new connection instead. */
@@ -254,9 +251,8 @@ export class MuxSession implements FrameSink {
 
   private end(): void {
     if (this.closed) return;
-    this.flush();
+    this.flush(); // what is queued, and its write callbacks, go before the end
     this.closed = true;
-    for (const cb of this.written.splice(0)) cb();
     this.socket.end();
   }
 }
@@ -357,10 +353,7 @@ export class MuxChannel extends EventEmitter {
       data.length <= this.sendCredit &&
       data.length <= MAX_FRAME_DATA
     ) {
-      const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + data.length);
-      frame[0] = FrameType.Data;
-      frame.writeUInt32BE(this.id, 1);
-      frame.writeUInt32BE(data.length, 5);
+      const frame = frameHeader(FrameType.Data, this.id, data.length, data.length);
       frame.write(data, FRAME_HEADER_BYTES, 'latin1');
       this.sendCredit -= data.length;
       this.session.sendFrame(frame, callback);
@@ -531,10 +524,10 @@ export class MuxChannel extends EventEmitter {
     return this;
   }
 
-  /** The session went away, or the peer reset the channel. */
-  gone(err: Error, sendReset = false): void {
+  /** The session went away, or the peer reset the channel: nothing to tell the peer. */
+  gone(err: Error): void {
     if (this.destroyed) return;
-    this.close(this.connecting || !this.localEnded || !this.remoteEnded ? err : undefined, sendReset);
+    this.close(this.connecting || !this.localEnded || !this.remoteEnded ? err : undefined, false);
   }
 
   private close(err: Error | undefined, sendReset: boolean): void {
