@@ -15,6 +15,7 @@ import tls from 'node:tls';
 import type { Logger } from '../../log.js';
 import type { ListenerTls, UpstreamTls } from '../runtime-config.js';
 import { uriSans } from '../../ca/spiffe-id.js';
+import { MUX_ALPN } from './mux-session.js';
 import { peerIdentityOf, type PeerIdentity } from './peer-identity.js';
 
 /** What the proxy needs of the workload's SVID. */
@@ -30,7 +31,7 @@ const TLS_HANDSHAKE = 0x16;
 
 // weft-mux/1 first: another Weft sidecar that offers it gets it (mux-session.ts); any other
 // client (Envoy, gRPC, an older sidecar) does not offer it and gets what it did before.
-const ALPN_DOWNSTREAM = ['weft-mux/1', 'h2', 'http/1.1'];
+const ALPN_DOWNSTREAM = [MUX_ALPN, 'h2', 'http/1.1'];
 
 /** The verified peer of each socket that came over mTLS (read by the HTTP and TCP paths). */
 const peers = new WeakMap<Socket, PeerIdentity>();

@@ -9,7 +9,7 @@ import { endpointKey } from './cluster-manager.js';
 import type { ProxyLimits } from './limits.js';
 import type { UpstreamTls } from '../runtime-config.js';
 import type { TlsCredentials } from './mtls.js';
-import { H1Pool } from './upstream-h1.js';
+import { H1Pool, type ConnectFn } from './upstream-h1.js';
 import { MUX_ALPN, MuxSession } from './mux-session.js';
 import type { OnReadOpts, Socket } from 'node:net';
 
@@ -48,6 +48,16 @@ export class UpstreamPool {
     const key = poolKey(host, port, tls);
     let pool = this.h1Pools.get(key);
     if (!pool) {
+      let connectTo: ConnectFn | undefined;
+      if (tls) {
+        // One ALPN protocol: the server picks by it, and such a connection speaks only HTTP/1.1.
+        const plain = (onread?: OnReadOpts): Socket =>
+          this.credentials.connect(host, port, tls, ['http/1.1'], onread ? { onread } : {});
+        // To another sidecar: a channel of the endpoint's mux connection, or an mTLS connection
+        // of its own once the endpoint has answered that it does not speak weft-mux/1.
+        connectTo = (onread) =>
+          this.noMux.has(key) ? plain(onread) : this.muxChannel(key, host, port, tls, onread, plain);
+      }
       pool = new H1Pool(
         host,
         port,
@@ -57,22 +67,21 @@ export class UpstreamPool {
           // A shorter `Keep-Alive: timeout=` hint from the server is honoured per connection.
           idleTimeoutMs: this.limits.upstreamIdleTimeoutMs,
         },
-        // To another sidecar: a channel of the endpoint's mux connection, or an mTLS connection
-        // of its own (one ALPN protocol: the server picks by it) once the endpoint has answered
-        // that it does not speak weft-mux/1.
-        tls
-          ? (onread) =>
-              this.noMux.has(key)
-                ? this.credentials.connect(host, port, tls, ['http/1.1'], { onread })
-                : this.muxChannel(key, host, port, tls, onread)
-          : undefined,
+        connectTo,
       );
       this.h1Pools.set(key, pool);
     }
     return pool;
   }
 
-  private muxChannel(key: string, host: string, port: number, tls: UpstreamTls, onread: OnReadOpts): Socket {
+  private muxChannel(
+    key: string,
+    host: string,
+    port: number,
+    tls: UpstreamTls,
+    onread: OnReadOpts,
+    plain: () => Socket,
+  ): Socket {
     let session = this.muxSessions.get(key);
     if (session === undefined || session.closed || session.goingAway) {
       const socket = this.credentials.connect(host, port, tls, [MUX_ALPN, 'http/1.1']);
@@ -83,7 +92,7 @@ export class UpstreamPool {
         // for the channels already opened too.
         this.noMux.add(key);
         if (this.muxSessions.get(key) === s) this.muxSessions.delete(key);
-        s.fallBack(() => this.credentials.connect(host, port, tls, ['http/1.1']));
+        s.fallBack(plain);
       });
       socket.once('close', () => {
         if (this.muxSessions.get(key) === s) this.muxSessions.delete(key);
