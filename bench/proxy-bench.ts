@@ -457,9 +457,6 @@ function targets(s: VariantSummary[]): string[] {
   if (!weft) return ['- Weft was not run; no target checked.'];
   const verdict = (ok: boolean): string => (ok ? '**met**' : '**missed**');
   const lines: string[] = [];
-  // Every round's figure beside the median: with three rounds on a shared machine, how far
-  // they spread says as much as where the median fell.
-  const perRound = (v: VariantSummary, f: (r: RoundResult) => string): string => v.rounds.map(f).join(', ');
   if (nginx) {
     const x = weft.maxRps / nginx.maxRps;
     const ratios = weft.rounds.map((r, i) =>
@@ -473,7 +470,9 @@ function targets(s: VariantSummary[]): string[] {
   }
   const r1000 = weft.rates[AT_1000]!;
   const direct = s.find((v) => v.name === 'direct');
-  const p99s = (v: VariantSummary): string => perRound(v, (r) => String(r.rates[AT_1000]!.load.p99Ms));
+  // Every round's figure beside the median: with three rounds on a shared machine, how far
+  // they spread says as much as where the median fell.
+  const p99s = (v: VariantSummary): string => v.rounds.map((r) => r.rates[AT_1000]!.load.p99Ms).join(', ');
   lines.push(
     `- Added p99 ≤ ${TARGETS.addedP99Ms} ms at 1,000 rps: ${verdict(r1000.addedP99Ms <= TARGETS.addedP99Ms)} — ` +
       `${r1000.addedP99Ms} ms (p50 ${r1000.addedP50Ms} ms, p90 ${r1000.addedP90Ms} ms; p99 by round: ` +
