@@ -8,31 +8,15 @@ import https from 'node:https';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { CertificateAuthority } from '../../src/ca/authority.js';
-import { newWorkloadKey, workloadCsr } from '../../src/ca/pkcs10.js';
-import { MemoryStore } from '../../src/store/memory-store.js';
 import { silentLogger } from '../../src/log.js';
 import { resolveLimits } from '../../src/sidecar/proxy/limits.js';
 import { TlsCredentials } from '../../src/sidecar/proxy/mtls.js';
 import { UpstreamPool } from '../../src/sidecar/proxy/upstream-pool.js';
 import type { H1Response } from '../../src/sidecar/proxy/upstream-h1.js';
+import { memoryCa } from '../helpers/identity.js';
 
 test('a peer without weft-mux/1 gets every request over plain HTTP/1.1, none lost', async () => {
-  const ca = await CertificateAuthority.open({
-    store: new MemoryStore(),
-    trustDomain: 'weft.local',
-    logger: silentLogger(),
-  });
-  const issue = async (sa: string): Promise<{ id: string; key: string; cert: string }> => {
-    const key = newWorkloadKey();
-    const id = `spiffe://weft.local/ns/default/sa/${sa}`;
-    const svid = await ca.sign({
-      csr: workloadCsr(key, id),
-      identity: { namespace: 'default', serviceAccount: sa },
-    });
-    return { id, key: key.privateKeyPem, cert: svid.chainPem };
-  };
-  const bundle = (await ca.trustBundle()).join('');
+  const { bundle, issue } = await memoryCa();
   const server = await issue('server');
   const client = await issue('client');
   const alpn: Array<string | false | null> = [];

@@ -10,11 +10,8 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { GrpcChannel, GrpcStatus, type GrpcCall, type StatusEvent } from '../../src/xds/grpc-channel.js';
-import { CertificateAuthority } from '../../src/ca/authority.js';
-import { newWorkloadKey, workloadCsr } from '../../src/ca/pkcs10.js';
 import { uriSans } from '../../src/ca/spiffe-id.js';
-import { MemoryStore } from '../../src/store/memory-store.js';
-import { silentLogger } from '../../src/log.js';
+import { memoryCa } from '../helpers/identity.js';
 import { freePort } from '../helpers/weft-process.js';
 
 const ECHO = '/test.Echo/Chat';
@@ -188,21 +185,7 @@ test('a message over the size limit ends the call RESOURCE_EXHAUSTED', async () 
 });
 
 test('mutual TLS 1.3: the server sees our SVID, and a renewed SVID is used on the next connection', async () => {
-  const ca = await CertificateAuthority.open({
-    store: new MemoryStore(),
-    trustDomain: 'weft.local',
-    logger: silentLogger(),
-  });
-  const issue = async (sa: string): Promise<{ key: string; cert: string }> => {
-    const key = newWorkloadKey();
-    const id = `spiffe://weft.local/ns/default/sa/${sa}`;
-    const svid = await ca.sign({
-      csr: workloadCsr(key, id),
-      identity: { namespace: 'default', serviceAccount: sa },
-    });
-    return { key: key.privateKeyPem, cert: svid.chainPem };
-  };
-  const bundle = (await ca.trustBundle()).join('');
+  const { bundle, issue } = await memoryCa();
   const serverId = await issue('server');
   const tlsServer = await startServer(
     grpc.ServerCredentials.createSsl(
