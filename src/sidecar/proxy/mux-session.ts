@@ -304,11 +304,7 @@ export class MuxChannel extends EventEmitter {
       return;
     }
     this.direct = socket;
-    const onread = this.onread;
-    socket.on('data', (d: Buffer) => {
-      if (onread === undefined) this.emit('data', d);
-      else onread.callback(d.length, d);
-    });
+    socket.on('data', (d: Buffer) => this.hand(d));
     socket.on('end', () => this.emit('end'));
     socket.on('drain', () => this.emit('drain'));
     socket.on('error', (err) => {
@@ -454,10 +450,14 @@ export class MuxChannel extends EventEmitter {
     else this.deliver(data);
   }
 
-  private deliver(data: Buffer): void {
-    // The pool's onread callback copies out what it is given, from the buffer it is given.
+  /** To the reader: the pool's onread callback (it copies out what it is given), else 'data'. */
+  private hand(data: Buffer): void {
     if (this.onread !== undefined) this.onread.callback(data.length, data);
     else this.emit('data', data);
+  }
+
+  private deliver(data: Buffer): void {
+    this.hand(data);
     this.toGrant += data.length;
     if (this.toGrant >= GRANT_AT && !this.destroyed && !this.remoteEnded)
       this.session.grantLater(this, this.recvAllowed <= WINDOW / 2);
