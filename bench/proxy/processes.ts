@@ -5,7 +5,6 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { procStats } from '../xds/control-plane-process.js';
@@ -118,22 +117,8 @@ export function waitForOutput(c: Child, test: RegExp, timeoutMs = 20_000): Promi
   });
 }
 
-/**
- * A port that was free a moment ago, for processes that cannot be told to take port 0 and
- * report it (nginx, HAProxy). The race with other programs is accepted: a lost race fails the
- * start with "address in use", not the measurement.
- */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A port that was free a moment ago, for processes that cannot be told to take port 0 (nginx, HAProxy). */
+export { freePort } from '../../src/free-port.js';
 
 export interface GroupStats {
   /** Sum of VmRSS over the group's processes, bytes. */

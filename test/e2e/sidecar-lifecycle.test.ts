@@ -113,10 +113,18 @@ before(async () => {
     'the whole tree answering through the mesh',
     async () => {
       const r = await callFe();
-      return r.tree && shape(r.tree) === FULL_TREE;
+      if (r.tree && shape(r.tree) === FULL_TREE) return true;
+      // Thrown, so a timeout names the last answer.
+      throw new Error(`${r.status} ${r.body.slice(0, 600)}`);
     },
     15_000,
-  );
+  ).catch((e: Error) => {
+    // What each process said (warnings and errors, the apps' too) goes with the failure.
+    const said = [...apps, ['tester', tester] as const]
+      .map(([name, p]) => `--- ${name}\n${p.stderr().slice(-2000)}`)
+      .join('\n');
+    throw new Error(`${e.message}\n${said}`);
+  });
 });
 
 after(async () => {
