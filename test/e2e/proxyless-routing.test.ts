@@ -10,6 +10,7 @@ import { startEchoServer, type EchoServer } from '../../src/demo/echo-server.js'
 import { createEchoClient, type EchoClient } from '../../src/demo/proxyless-client.js';
 import {
   eventually,
+  freePort,
   runWeft,
   startControlPlane,
   tempDir,
@@ -103,7 +104,8 @@ async function allCallsReach(server: string, timeoutMs: number, n = 10): Promise
 before(async () => {
   dataDir = tempDir();
   files = tempDir();
-  cp = await startControlPlane({ dataDir, xdsPlaintextPort: 0 });
+  // Restarted on this xDS port later: one the kernel does not hand out meanwhile (see freePort).
+  cp = await startControlPlane({ dataDir, xdsPlaintextPort: await freePort() });
   v1 = await startEchoServer({ name: 'echo-v1' });
   v2 = await startEchoServer({ name: 'echo-v2' });
   const out = await apply('workloads.yaml', workloads());

@@ -99,7 +99,9 @@ function steadyTraffic(concurrency = 3): { stop: () => Promise<{ ok: number; fai
 
 before(async () => {
   dataDir = tempDir();
-  cp = await startControlPlane({ dataDir });
+  // The control plane restarts on these ports later: ones the kernel does not hand out
+  // meanwhile to another socket (see freePort).
+  cp = await startControlPlane({ dataDir, apiPort: await freePort(), xdsPort: await freePort() });
   // Leaves first: by the time fe is ready, what it calls is registered.
   await Promise.all([
     startApp('be2', 'be2-0', []),

@@ -9,6 +9,7 @@ import { silentLogger } from '../../src/log.js';
 import { XdsAgent } from '../../src/sidecar/xds-agent.js';
 import type { RuntimeConfig } from '../../src/sidecar/runtime-config.js';
 import { AdsServer } from '../../src/xds/ads-server.js';
+import { freePort } from '../../src/free-port.js';
 import { TypeUrl, type ResourceSet } from '../../src/xds/types.js';
 import { MutableConfigSource } from '../helpers/xds-peer.js';
 import {
@@ -63,7 +64,8 @@ const bundles: string[] = [];
 before(async () => {
   source = new MutableConfigSource(initial());
   server = new AdsServer(source, { logger: silentLogger(), closeGraceMs: 200 });
-  ({ port } = await server.bind('127.0.0.1:0'));
+  // Restarted on this port later: one the kernel does not hand out meanwhile (see freePort).
+  ({ port } = await server.bind(`127.0.0.1:${await freePort()}`));
   agent = new XdsAgent({
     address: `127.0.0.1:${port}`,
     node: { id: 'sidecar-1', cluster: 'web', metadata: { NAMESPACE: 'shop' } },

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { silentLogger } from '../../src/log.js';
 import { AdsServer } from '../../src/xds/ads-server.js';
+import { freePort } from '../../src/free-port.js';
 import { AdsClient } from '../../src/xds/ads-client.js';
 import {
   decodeDiscoveryResponse,
@@ -331,7 +332,8 @@ test('AdsClient: applies, NACKs keeping the last good set, resubscribes, resyncs
     proxylessResources({ backends: [{ host: '127.0.0.1', port: 10 }] }),
   );
   const ownServer = new AdsServer(ownSource, { logger: silentLogger(), closeGraceMs: 200 });
-  const { port } = await ownServer.bind('127.0.0.1:0');
+  // Restarted on this port later: one the kernel does not hand out meanwhile (see freePort).
+  const { port } = await ownServer.bind(`127.0.0.1:${await freePort()}`);
   let rejectPort: number | undefined;
   const client = new AdsClient({
     address: `127.0.0.1:${port}`,
