@@ -1,7 +1,7 @@
 // Integration: weft-mux/1 sessions on real loopback sockets — many channels on one connection,
 // per-channel flow control (a paused reader stops only its own channel), END and RESET, the
-// connection dying under open channels, a peer breaking the protocol, the channel cap, and the
-// fall-back to plain connections when the peer does not speak weft-mux/1. Between two real
+// connection dying under open channels, a peer breaking the protocol, the channel cap, a peer
+// that stops reading the connection itself, and the fall-back to plain connections when the peer does not speak weft-mux/1. Between two real
 // sidecars the protocol is exercised by every mTLS test of the proxy.
 
 import { test } from 'node:test';
@@ -9,7 +9,13 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { frameHeader, FrameType } from '../../src/sidecar/proxy/mux-frames.js';
-import { MAX_CHANNELS, MuxSession, WINDOW, type MuxChannel } from '../../src/sidecar/proxy/mux-session.js';
+import {
+  MAX_CHANNELS,
+  MuxSession,
+  SESSION_HIGH_WATER,
+  WINDOW,
+  type MuxChannel,
+} from '../../src/sidecar/proxy/mux-session.js';
 
 interface Pair {
   client: MuxSession;
@@ -282,6 +288,63 @@ test('a body many windows long crosses one way while nothing goes back: credit f
     for (let sent = 0; sent < total; sent += chunk.length) if (!ch.write(chunk)) await once(ch, 'drain');
     while (received < total) await new Promise((r) => setTimeout(r, 5));
     assert.equal(received, total);
+  } finally {
+    await p.close();
+  }
+});
+
+test('a peer that stops reading the connection: what waits to be written stays near the session limit', async () => {
+  const N = 400;
+  const PER_CHANNEL = 2 * WINDOW;
+  const received = new Map<number, number>();
+  let total = 0;
+  let allIn: () => void = () => {};
+  const arrived = new Promise<void>((resolve) => (allIn = resolve));
+  const p = await pair((ch) =>
+    ch.on('data', (d: Buffer) => {
+      received.set(ch.id, (received.get(ch.id) ?? 0) + d.length);
+      total += d.length;
+      if (total === N * PER_CHANNEL + 'hello'.length) allIn();
+    }),
+  );
+  try {
+    // The peer's connection is not read: only the kernel's socket buffers take anything.
+    const first = p.client.open();
+    first.write('hello', 'latin1');
+    while (p.server.channels.size === 0) await new Promise((r) => setImmediate(r));
+    p.server.socket.pause();
+    // N channels, each with credit for a window: without a session limit, N × WINDOW (25 MiB)
+    // would wait in the client's socket once the kernel's buffers are full.
+    const channels = Array.from({ length: N }, () => p.client.open());
+    await Promise.all(channels.map((ch) => once(ch, 'connect')));
+    let peak = 0;
+    let blocked = 0;
+    const chunk = Buffer.alloc(16 * 1024, 3);
+    const allBlocked = new Promise<void>((resolve) => {
+      const writers = channels.map(async (ch) => {
+        for (let sent = 0; sent < PER_CHANNEL; sent += chunk.length) {
+          const more = ch.write(chunk);
+          peak = Math.max(peak, p.client.socket.writableLength);
+          if (!more) {
+            if (++blocked === N) resolve();
+            await once(ch, 'drain');
+            blocked--;
+          }
+        }
+        ch.end();
+      });
+      void Promise.all(writers).then(() => resolve());
+    });
+    await allBlocked;
+    // The frames queued this turn are written in the next one.
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    peak = Math.max(peak, p.client.socket.writableLength);
+    const bound = 2 * SESSION_HIGH_WATER + 2 * WINDOW;
+    assert.ok(peak <= bound, `${peak} bytes waited in the client's socket, more than ${bound}`);
+    // Reading again, everything arrives, every byte on its channel.
+    p.server.socket.resume();
+    await arrived;
+    for (const ch of channels) assert.equal(received.get(ch.id), PER_CHANNEL, `channel ${ch.id}`);
   } finally {
     await p.close();
   }

@@ -6,8 +6,10 @@
 //
 // Flow control is per channel and per direction: a side may send only as many bytes as the
 // other has granted (WINDOW to start with); the receiver grants more as its reader takes them,
-// so a paused reader (backpressure) stops only its own channel, and what a session buffers is
-// bounded by its channels times WINDOW.
+// so a paused reader (backpressure) stops only its own channel. The connection itself has a
+// limit too: once SESSION_HIGH_WATER bytes wait to be written (the peer reads the connection
+// slower than the channels fill it), channels send no more DATA until the socket drains, so what
+// a session buffers stays near that limit however many channels it has.
 
 import { EventEmitter } from 'node:events';
 import type { OnReadOpts, Socket } from 'node:net';
@@ -30,6 +32,8 @@ const GRANT_AT = WINDOW / 4;
 export const MAX_CHANNELS = 1024;
 /** Data up to this size is copied behind its frame header: one buffer, one piece to write. */
 const COPY_UP_TO = 16 * 1024;
+/** Bytes of frames a session holds for its socket before channels must wait for it to drain. */
+export const SESSION_HIGH_WATER = 1024 * 1024;
 
 type WriteCb = (err?: Error | null) => void;
 
@@ -45,6 +49,10 @@ export class MuxSession implements FrameSink {
   private written: WriteCb[] = [];
   private failure: Error | undefined;
   private readonly reader = new FrameReader(this);
+  /** The socket holds more than SESSION_HIGH_WATER bytes: no DATA until it drains. */
+  private congested = false;
+  /** Channels with DATA to send that were told to wait (see mayPump). */
+  private readonly waiting = new Set<MuxChannel>();
 
   constructor(
     readonly socket: Socket,
@@ -80,6 +88,7 @@ export class MuxSession implements FrameSink {
     this.out = [];
     this.outBytes = 0;
     this.written = [];
+    this.waiting.clear();
     this.socket.removeAllListeners('data');
     if (channels.length === 0) {
       this.socket.end();
@@ -114,6 +123,7 @@ export class MuxSession implements FrameSink {
     const reason = this.failure ?? new Error('mux connection closed');
     for (const c of [...this.channels.values()]) c.gone(reason);
     this.channels.clear();
+    this.waiting.clear();
     this.socket.destroy();
     const cbs = this.written;
     this.written = [];
@@ -192,7 +202,35 @@ export class MuxSession implements FrameSink {
       s.uncork();
     }
     for (const cb of cbs) cb();
+    if (s.writableLength > SESSION_HIGH_WATER) {
+      // More than the socket's own high-water mark is buffered, so 'drain' will come.
+      if (!this.congested) s.once('drain', this.drained);
+      this.congested = true;
+    } else if (!this.congested) this.resumeWaiting();
   };
+
+  private readonly drained = (): void => {
+    this.congested = false;
+    if (!this.closed) this.resumeWaiting();
+  };
+
+  /**
+   * Whether a channel may queue DATA now: not while the socket is congested, nor once this turn's
+   * frames reach SESSION_HIGH_WATER. A channel told no is pumped again when there is room.
+   */
+  mayPump(ch: MuxChannel): boolean {
+    if (!this.congested && this.outBytes < SESSION_HIGH_WATER) return true;
+    this.waiting.add(ch);
+    return false;
+  }
+
+  /** Pumps the waiting channels, oldest first; each waits again if room runs out. */
+  private resumeWaiting(): void {
+    if (this.waiting.size === 0) return;
+    const chs = [...this.waiting];
+    this.waiting.clear();
+    for (const ch of chs) ch.pump();
+  }
 
   // ---- frames in (FrameSink)
 
@@ -345,6 +383,7 @@ export class MuxChannel extends EventEmitter {
       enc === 'latin1' &&
       !this.connecting &&
       this.queue.length === 0 &&
+      this.session.mayPump(this) &&
       data.length > 0 &&
       data.length <= this.sendCredit &&
       data.length <= MAX_FRAME_DATA
@@ -395,11 +434,14 @@ export class MuxChannel extends EventEmitter {
     return this;
   }
 
-  /** Sends what credit allows, in frames of at most MAX_FRAME_DATA. */
-  private pump(): void {
+  /**
+   * Sends what credit and the session's room allow, in frames of at most MAX_FRAME_DATA (the
+   * session calls it again when it has room).
+   */
+  pump(): void {
     if (this.connecting || this.destroyed) return;
     const q = this.queue;
-    while (q.length > 0 && this.sendCredit > 0) {
+    while (q.length > 0 && this.sendCredit > 0 && this.session.mayPump(this)) {
       const item = q[0]!;
       const n = Math.min(item.buf.length, this.sendCredit, MAX_FRAME_DATA);
       const piece = n === item.buf.length ? item.buf : item.buf.subarray(0, n);
