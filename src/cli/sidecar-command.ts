@@ -9,7 +9,7 @@ import { constants as osConstants } from 'node:os';
 import { bundlePins } from '../ca/ca-pin.js';
 import { createLogger } from '../log.js';
 import type { GivenBundle } from '../sidecar/bootstrap-trust.js';
-import { Sidecar, type AppProtocol, type SidecarOptions } from '../sidecar/sidecar.js';
+import { portAnswers, Sidecar, type AppProtocol, type SidecarOptions } from '../sidecar/sidecar.js';
 import { CliError, serverUrl } from './client.js';
 import type { SidecarFlags } from './sidecar-flags.js';
 
@@ -140,6 +140,14 @@ function appStartTimeoutMs(flags: SidecarFlags): number {
 export async function runRunCommand(flags: SidecarFlags, command: string[]): Promise<void> {
   if (command.length === 0) throw new CliError('usage: weft run --service NAME [flags] -- COMMAND [ARGS…]');
   const opts = toOptions(flags);
+  // The app is about to take --app-port. If something already answers there, the app cannot
+  // bind it, yet that something would pass the readiness check and get the mesh's traffic.
+  if (opts.appPort !== undefined && (await portAnswers(opts.appPort)))
+    throw new CliError(
+      `--app-port ${opts.appPort}: another process already listens on 127.0.0.1:${opts.appPort}, ` +
+        'so the app could not take it and the mesh would send its requests to that process; ' +
+        'stop it or give the app (and --app-port) a free port',
+    );
   const sidecar = await Sidecar.start(opts);
   printAddresses(sidecar);
   const { outbound } = sidecar.addresses();

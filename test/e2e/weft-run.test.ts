@@ -2,6 +2,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { WEFT_BIN } from '../helpers/paths.js';
 import {
   eventually,
@@ -48,6 +51,35 @@ test('an app that never listens on --app-port: weft run gives up, stops the app,
     .split('\n')
     .filter((l) => l.includes(marker));
   assert.deepEqual(left, [], 'the app outlived weft run');
+});
+
+test('--app-port already taken by another process: refused before the sidecar starts or the app runs', async (t) => {
+  // Without this, the stranger passes the readiness check, the workload registers, and the app
+  // dies of EADDRINUSE: the mesh sends the service's traffic to the stranger.
+  const stranger = createServer((c) => c.end());
+  await new Promise<void>((r) => stranger.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => stranger.close(() => r())));
+  const port = (stranger.address() as AddressInfo).port;
+  const marker = join(tempDir(), 'app-ran');
+  const r = await runWeft(
+    [
+      ...base(),
+      '--app-port',
+      String(port),
+      '--',
+      process.execPath,
+      '-e',
+      `require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'x')`,
+    ],
+    { token: await joinTokenFor(cp.apiUrl, 'job') },
+  );
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(
+    r.stderr,
+    new RegExp(`--app-port ${port}: another process already listens on 127\\.0\\.0\\.1:${port}`),
+  );
+  assert.doesNotMatch(r.stdout, /^ready$/m);
+  assert.equal(existsSync(marker), false, 'the app was started');
 });
 
 test('an app killed by a signal: weft run exits with 128 + the signal number', async () => {
