@@ -214,12 +214,14 @@ export class MuxSession implements FrameSink {
     if (!this.closed) this.resumeWaiting();
   };
 
-  /**
-   * Whether a channel may queue DATA now: not while the socket is congested, nor once this turn's
-   * frames reach SESSION_HIGH_WATER. A channel told no is pumped again when there is room.
-   */
+  /** DATA may be queued: the socket is not congested and this turn's frames are under the limit. */
+  get hasRoom(): boolean {
+    return !this.congested && this.outBytes < SESSION_HIGH_WATER;
+  }
+
+  /** Whether a channel may queue DATA now; a channel told no is pumped again when there is room. */
   mayPump(ch: MuxChannel): boolean {
-    if (!this.congested && this.outBytes < SESSION_HIGH_WATER) return true;
+    if (this.hasRoom) return true;
     this.waiting.add(ch);
     return false;
   }
@@ -383,7 +385,7 @@ export class MuxChannel extends EventEmitter {
       enc === 'latin1' &&
       !this.connecting &&
       this.queue.length === 0 &&
-      this.session.mayPump(this) &&
+      this.session.hasRoom &&
       data.length > 0 &&
       data.length <= this.sendCredit &&
       data.length <= MAX_FRAME_DATA
