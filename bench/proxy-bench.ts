@@ -13,9 +13,7 @@
 //                                  [--variants direct,weft,node-pipe,nginx,haproxy] [--no-doc]
 //                                  [--cpu-prof DIR] [--handshake-workers 2] [--legs]
 
-import { cpus, loadavg, totalmem } from 'node:os';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { loadavg } from 'node:os';
 import { createBenchPki, TLS_GROUP, TLS_SUITE, type BenchPki } from './proxy/bench-pki.js';
 import {
   handshakeRate,
@@ -43,8 +41,8 @@ import {
 } from './proxy/topologies.js';
 import { median } from './xds/stats.js';
 import { flags } from './flags.js';
+import { machine, runBench, updateBenchmarksDoc, writeResults } from './report.js';
 
-const ROOT = new URL('../../', import.meta.url);
 const MiB = 1024 * 1024;
 const ALL: VariantName[] = ['direct', 'weft', 'node-pipe', 'nginx', 'haproxy'];
 /**
@@ -326,16 +324,6 @@ function summariseHandshakes(rounds: RoundResult[]): HandshakeSummary | undefine
   };
 }
 
-function machine(): Record<string, string | number> {
-  return {
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    memoryGiB: round(totalmem() / 1024 ** 3, 1),
-    node: process.version,
-    platform: `${process.platform} ${process.arch}`,
-  };
-}
-
 const LABEL: Record<VariantName, string> = {
   direct: 'direct (no proxy)',
   weft: 'Weft sidecars',
@@ -487,29 +475,6 @@ function targets(s: VariantSummary[]): string[] {
   return lines;
 }
 
-const BEGIN = '<!-- proxy-bench:begin (written by bench/proxy-bench.ts) -->';
-const END = '<!-- proxy-bench:end -->';
-
-async function updateDoc(section: string): Promise<void> {
-  const file = fileURLToPath(new URL('BENCHMARKS.md', ROOT));
-  const doc = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\n';
-  const start = doc.indexOf(BEGIN);
-  const stop = doc.indexOf(END);
-  const block = `${BEGIN}\n${section}\n${END}`;
-  let next =
-    start >= 0 && stop > start
-      ? doc.slice(0, start) + block + doc.slice(stop + END.length)
-      : `${doc.trimEnd()}\n\n## Sidecar proxy over mTLS: added latency, throughput, cost and handshake rate against nginx and HAProxy\n\n${block}\n`;
-  // `npm run lint` checks formatting, so write the file as prettier would.
-  try {
-    const prettier = await import('prettier');
-    next = await prettier.format(next, { ...(await prettier.resolveConfig(file)), filepath: file });
-  } catch {
-    // prettier is a dev dependency; without it the tables are still valid markdown.
-  }
-  writeFileSync(file, next);
-}
-
 async function startVariant(
   name: VariantName,
   upstreamPort: number,
@@ -640,10 +605,7 @@ async function main(): Promise<void> {
       variants: summaries,
       ...(args.legs ? { legs: Object.fromEntries(legs) } : {}),
     };
-    mkdirSync(new URL('bench/results/', ROOT), { recursive: true });
-    const stamp = started.toISOString().slice(0, 19).replaceAll(':', '');
-    const out = new URL(`bench/results/proxy-${stamp}${args.quick ? '-quick' : ''}.json`, ROOT);
-    writeFileSync(out, JSON.stringify(summary, null, 2) + '\n');
+    const out = writeResults(args.quick ? 'proxy-quick' : 'proxy', started, summary);
 
     const section = [
       `Last run ${started.toISOString().slice(0, 10)}: \`${command}\` — ${args.rounds} round(s), medians over the ` +
@@ -698,8 +660,13 @@ async function main(): Promise<void> {
         (args.legs ? legsTable(legs) + '\n\n' : '') +
         targets(summaries).join('\n'),
     );
-    console.log(`\nwrote ${fileURLToPath(out)}`);
-    if (args.doc && !args.quick) await updateDoc(section);
+    console.log(`\nwrote ${out}`);
+    if (args.doc && !args.quick)
+      await updateBenchmarksDoc(
+        'proxy-bench',
+        section,
+        'Sidecar proxy over mTLS: added latency, throughput, cost and handshake rate against nginx and HAProxy',
+      );
   } finally {
     for (const t of topologies.reverse()) await t.stop();
     await upstream.stop();
@@ -707,22 +674,7 @@ async function main(): Promise<void> {
 }
 
 // Whatever happens, no proxy, upstream or load generator outlives the bench.
-const cleanUp = (): void => {
+runBench(main, () => {
   killLoad();
   killAll();
-};
-process.on('exit', cleanUp);
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    cleanUp();
-    process.exit(130);
-  });
-}
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    cleanUp();
-    process.exit(1);
-  },
-);
+});

@@ -9,9 +9,7 @@
 //                                [--connections per-client|N] [--no-doc] [--cpu-prof DIR]
 
 import { spawn } from 'node:child_process';
-import { cpus, totalmem } from 'node:os';
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { GrpcChannel } from '../src/xds/grpc-channel.js';
 import { AdsClient } from '../src/xds/ads-client.js';
@@ -25,8 +23,8 @@ import {
 import { dialledServices, meshBatches, route, subscriptionsFor } from './xds/mesh-fixture.js';
 import { median, percentile } from './xds/stats.js';
 import { flags } from './flags.js';
+import { machine, runBench, updateBenchmarksDoc, writeResults } from './report.js';
 
-const ROOT = new URL('../../', import.meta.url);
 const SUBSCRIBED_TYPES = [
   TypeUrl.Cluster,
   TypeUrl.ClusterLoadAssignment,
@@ -281,16 +279,6 @@ async function runSize(args: Args, n: number): Promise<SizeResult> {
   }
 }
 
-function machine(): Record<string, string | number> {
-  return {
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    memoryGiB: round(totalmem() / 1024 ** 3),
-    node: process.version,
-    platform: `${process.platform} ${process.arch}`,
-  };
-}
-
 function table(results: SizeResult[]): string {
   const rows = [
     '| clients | TCP conns | ACK p50 | ACK p99 | ACK max | bytes sent / change | CP CPU / change | CP RSS (peak) | CP CPU total | connect all |',
@@ -305,29 +293,6 @@ function table(results: SizeResult[]): string {
     );
   }
   return rows.join('\n');
-}
-
-const BEGIN = '<!-- xds-bench:begin (written by bench/xds-bench.ts) -->';
-const END = '<!-- xds-bench:end -->';
-
-async function updateDoc(section: string): Promise<void> {
-  const file = fileURLToPath(new URL('BENCHMARKS.md', ROOT));
-  const doc = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\n';
-  const start = doc.indexOf(BEGIN);
-  const stop = doc.indexOf(END);
-  const block = `${BEGIN}\n${section}\n${END}`;
-  let next =
-    start >= 0 && stop > start
-      ? doc.slice(0, start) + block + doc.slice(stop + END.length)
-      : `${doc.trimEnd()}\n\n${block}\n`;
-  // `npm run lint` checks formatting, so write the file as prettier would.
-  try {
-    const prettier = await import('prettier');
-    next = await prettier.format(next, { ...(await prettier.resolveConfig(file)), filepath: file });
-  } catch {
-    // prettier is a dev dependency; without it the table is still valid markdown.
-  }
-  writeFileSync(file, next);
 }
 
 async function main(): Promise<void> {
@@ -358,10 +323,7 @@ async function main(): Promise<void> {
     ...args,
     results,
   };
-  mkdirSync(new URL('bench/results/', ROOT), { recursive: true });
-  const stamp = started.toISOString().slice(0, 19).replaceAll(':', '');
-  const out = new URL(`bench/results/xds-${stamp}.json`, ROOT);
-  writeFileSync(out, JSON.stringify(summary, null, 2) + '\n');
+  const out = writeResults('xds', started, summary);
   const m = machine();
   const section = [
     `Last run ${started.toISOString().slice(0, 10)}: \`${command}\` — ${args.services} services, ` +
@@ -371,8 +333,13 @@ async function main(): Promise<void> {
     table(results),
   ].join('\n');
   console.log('\n' + table(results));
-  console.log(`\nwrote ${fileURLToPath(out)}`);
-  if (args.doc) await updateDoc(section);
+  console.log(`\nwrote ${out}`);
+  if (args.doc)
+    await updateBenchmarksDoc(
+      'xds-bench',
+      section,
+      'xDS fan-out: one route change to 100, 1,000 and 10,000 ADS clients',
+    );
 }
 
 // The load generator holds 10,000 clients' state (~500 MB of heap); with V8's default 16 MB
@@ -390,19 +357,5 @@ if (!process.execArgv.some((a) => a.startsWith('--max-semi-space-size'))) {
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 130 : 1)));
 } else {
   // Whatever happens, no control plane outlives the bench.
-  process.on('exit', killAll);
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      killAll();
-      process.exit(130);
-    });
-  }
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-      killAll();
-      process.exit(1);
-    },
-  );
+  runBench(main, killAll);
 }

@@ -5,16 +5,20 @@
 // to the upstream, with the same certificates, TLS version, suite and group as the nginx chain.
 // What Weft's sidecars cost beyond this is the cost of its HTTP layer; what this costs is the
 // cost of Node's sockets and TLS on this machine, which any proxy written for Node pays.
+// BURN_US (default 0) makes the hop spin for that many microseconds of CPU on every read, before
+// the bytes go on: a stand-in for a proxy's own work per message (bench/cpu-latency.ts).
 //
-//   node dist/bench/proxy/node-pipe.js outbound|inbound LISTEN_PORT NEXT_PORT CERT KEY CA SERVERNAME
+//   node dist/bench/proxy/node-pipe.js outbound|inbound LISTEN_PORT NEXT_PORT CERT KEY CA SERVERNAME [BURN_US]
 
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { TLS_GROUP, TLS_SUITE } from './bench-pki.js';
 
-const [role, listen, next, certFile, keyFile, caFile, servername] = process.argv.slice(2);
+const [role, listen, next, certFile, keyFile, caFile, servername, burn = '0'] = process.argv.slice(2);
+const burnMs = Number(burn) / 1000;
 if (
+  !(burnMs >= 0) ||
   (role !== 'outbound' && role !== 'inbound') ||
   !listen ||
   !next ||
@@ -23,7 +27,7 @@ if (
   !caFile ||
   !servername
 ) {
-  console.error('usage: node-pipe outbound|inbound LISTEN_PORT NEXT_PORT CERT KEY CA SERVERNAME');
+  console.error('usage: node-pipe outbound|inbound LISTEN_PORT NEXT_PORT CERT KEY CA SERVERNAME [BURN_US]');
   process.exit(2);
 }
 
@@ -37,8 +41,19 @@ const tlsOptions = {
   ALPNProtocols: ['http/1.1'],
 } as const;
 
+/** Busy for burnMs: CPU spent on the path of the message, as a proxy's parsing and routing is. */
+function spin(): void {
+  const until = performance.now() + burnMs;
+  while (performance.now() < until);
+}
+
 /** Pipes a and b both ways; either side failing or closing ends the other. */
 function relay(a: net.Socket, b: net.Socket): void {
+  if (burnMs > 0) {
+    // Listeners run in the order added: the spin comes before pipe()'s write onward.
+    a.on('data', spin);
+    b.on('data', spin);
+  }
   a.pipe(b);
   b.pipe(a);
   a.on('error', () => b.destroy());

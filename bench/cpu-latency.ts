@@ -1,0 +1,170 @@
+// `npm run bench:cpu-latency`: what a hop's CPU per request costs in latency at 1,000 requests/s
+// on this machine, and so how much CPU per request the proxy bench's target (added p99 ≤ 1 ms)
+// leaves a sidecar. The proxy bench's byte pipe (node-pipe.ts: Node sockets and TLS, no HTTP) is
+// made to spin for B µs of CPU on every read, before the bytes go on, for several B; each runs
+// beside Weft's two sidecars and no proxy at all, at the proxy bench's measured rate (10 hey
+// clients, interleaved ticks, 1 kB answers). If the pipe at Weft's CPU per request has Weft's
+// latency, Weft's added latency is its CPU per request and nothing else it does; the B at which
+// the pipe's added p99 crosses 1 ms is the budget. Rounds interleave the variants, as in the
+// proxy bench, so that drift of this shared machine spreads over all of them.
+//
+//   node dist/bench/cpu-latency.js [--rounds 5] [--seconds 8] [--burns 0,15,30,45] [--no-doc]
+
+import { loadavg } from 'node:os';
+import { flags } from './flags.js';
+import { createBenchPki } from './proxy/bench-pki.js';
+import { heyAtRate, killLoad, type RateResult } from './proxy/load.js';
+import { groupStats, killAll, tempDir } from './proxy/processes.js';
+import { direct, startNodePipeChain, startUpstream, startWeft, type Topology } from './proxy/topologies.js';
+import { machine, runBench, updateBenchmarksDoc, writeResults } from './report.js';
+import { median } from './xds/stats.js';
+
+const RATE = 1000;
+const CLIENTS = 10;
+const TARGET_ADDED_P99_MS = 1;
+
+interface Args {
+  rounds: number;
+  seconds: number;
+  burns: number[];
+  doc: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { rounds: 5, seconds: 8, burns: [0, 15, 30, 45], doc: true };
+  for (const { name, value, positive } of flags(argv)) {
+    if (name === '--rounds') args.rounds = positive(value());
+    else if (name === '--seconds') args.seconds = positive(value());
+    else if (name === '--burns')
+      args.burns = value()
+        .split(',')
+        .map((b) => {
+          const n = Number(b);
+          if (!Number.isInteger(n) || n < 0)
+            throw new Error(`--burns: expected whole microseconds ≥ 0, got "${b}"`);
+          return n;
+        });
+    else if (name === '--no-doc') args.doc = false;
+    else throw new Error(`unknown flag ${name}; see the usage at the top of bench/cpu-latency.ts`);
+  }
+  return args;
+}
+
+interface Variant {
+  label: string;
+  topology: Topology;
+}
+
+interface Run {
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  /** CPU µs per response, per hop [outbound, inbound]. */
+  cpuUs: number[];
+}
+
+async function measure(t: Topology, seconds: number): Promise<{ load: RateResult; cpuUs: number[] }> {
+  const before = t.hops.map((h) => groupStats(h).cpu);
+  const load = await heyAtRate(t.url, t.host, RATE, CLIENTS, seconds, 'spread');
+  if (load.non200 > 0) throw new Error(`${t.name}: ${load.non200} failed responses in ${load.command}`);
+  const cpuUs = t.hops.map((h, i) => Math.round(((groupStats(h).cpu - before[i]!) / load.requests) * 1e6));
+  return { load, cpuUs };
+}
+
+/**
+ * Added p99 as the proxy bench computes it: the variant's median p99 over the rounds minus
+ * direct's (a difference per round would let one hiccup in a direct run decide it).
+ */
+function table(variants: Variant[], runs: Map<string, Run[]>): string {
+  const directP99 = median(runs.get(variants[0]!.label)!.map((x) => x.p99Ms));
+  const rows = [
+    '| variant | CPU per request, outbound / inbound hop | p50 | p90 | p99 | added p99 | p99 by round |',
+    '|---|---:|---:|---:|---:|---:|---|',
+  ];
+  for (const v of variants) {
+    const r = runs.get(v.label)!;
+    const m = (f: (x: Run) => number): number => median(r.map(f));
+    const cpu =
+      v.topology.hops.length === 0 ? '—' : [0, 1].map((i) => `${m((x) => x.cpuUs[i]!)} µs`).join(' / ');
+    const added = v.topology.hops.length === 0 ? '—' : `${(m((x) => x.p99Ms) - directP99).toFixed(1)} ms`;
+    rows.push(
+      `| ${v.label} | ${cpu} | ${m((x) => x.p50Ms)} ms | ${m((x) => x.p90Ms)} ms | ${m((x) => x.p99Ms)} ms | ` +
+        `${added} | ${r.map((x) => x.p99Ms).join(', ')} |`,
+    );
+  }
+  return rows.join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const started = new Date();
+  console.log(
+    `cpu-latency bench: ${args.rounds} round(s) of ${args.seconds} s at ${RATE}/s; pipe burns ${args.burns.join(', ')} µs per read`,
+  );
+  const upstream = await startUpstream();
+  const pki = await createBenchPki(tempDir('weft-cpu-latency-pki-'));
+  const variants: Variant[] = [{ label: 'direct (no proxy)', topology: direct(upstream.port) }];
+  try {
+    variants.push({ label: 'Weft sidecars', topology: await startWeft(upstream.port, undefined) });
+    for (const b of args.burns)
+      variants.push({
+        label: b === 0 ? 'Node byte pipe × 2' : `Node byte pipe × 2, +${b} µs per read`,
+        topology: await startNodePipeChain(upstream.port, pki, b),
+      });
+    // Node's JIT and the pools start cold.
+    for (const v of variants) await measure(v.topology, 4);
+    const runs = new Map<string, Run[]>(variants.map((v) => [v.label, []]));
+    const loadAverages: number[] = [];
+    for (let r = 0; r < args.rounds; r++) {
+      loadAverages.push(Number(loadavg()[0]!.toFixed(2)));
+      console.log(`round ${r + 1}/${args.rounds} (load average ${loadAverages.at(-1)})`);
+      // A different order each round, so no variant always runs right after the heaviest one.
+      const order = variants.map((_, i) => variants[(i + r) % variants.length]!);
+      for (const v of order) {
+        const { load, cpuUs } = await measure(v.topology, args.seconds);
+        const run = { p50Ms: load.p50Ms, p90Ms: load.p90Ms, p99Ms: load.p99Ms, cpuUs };
+        runs.get(v.label)!.push(run);
+        console.log(
+          `  ${v.label.padEnd(36)} p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms, CPU per request ${cpuUs.join(' / ')} µs`,
+        );
+      }
+    }
+    const command = `node dist/bench/cpu-latency.js ${process.argv.slice(2).join(' ')}`.trim();
+    const heyCommand = `${CLIENTS} × hey -c 1 -q ${RATE / CLIENTS} -z ${args.seconds}s -o csv <url>, started ${1000 / RATE} ms apart`;
+    const out = writeResults('cpu-latency', started, {
+      date: started.toISOString(),
+      command,
+      heyCommand,
+      machine: machine(),
+      loadAverages,
+      args,
+      variants: variants.map((v) => ({ label: v.label, runs: runs.get(v.label) })),
+    });
+    const m = machine();
+    const t = table(variants, runs);
+    console.log(`\n${t}\n\nwrote ${out}`);
+    if (args.doc)
+      await updateBenchmarksDoc(
+        'cpu-latency',
+        [
+          `Last run ${started.toISOString().slice(0, 10)}: \`${command}\` — ${args.rounds} rounds of \`${heyCommand}\`, ` +
+            `medians over the rounds; added p99 = the variant's p99 minus direct's (target ` +
+            `${TARGET_ADDED_P99_MS} ms). CPU per request is each hop's CPU seconds over the run (all its threads) ` +
+            `per response. Machine: ${m.cpus} vCPU (${m.cpuModel}), Node ${m.node}. Load average at the rounds' ` +
+            `starts: ${loadAverages.join(', ')}.`,
+          '',
+          t,
+        ].join('\n'),
+        "What a hop's CPU per request costs in latency at 1,000/s",
+      );
+  } finally {
+    for (const v of variants.reverse()) await v.topology.stop();
+    await upstream.stop();
+  }
+}
+
+// Whatever happens, no proxy, upstream or load generator outlives the bench.
+runBench(main, () => {
+  killLoad();
+  killAll();
+});
