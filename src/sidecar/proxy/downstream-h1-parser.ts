@@ -6,7 +6,7 @@
 // Transfer-Encoding, chunked as the final (and only final) coding, bounded chunk-size lines.
 // Anything else is an H1RequestError carrying the status to answer (400, 431 or 501).
 
-import { fieldName, owsSlice, TOKEN } from './field-names.js';
+import { fieldName, INVALID_VALUE, owsSlice, TOKEN } from './field-names.js';
 import type { HeaderMap } from './header-map.js';
 import type { ProxyErrorCode } from './local-reply.js';
 
@@ -53,8 +53,6 @@ export interface H1ParserSink {
 const CR = 13;
 const LF = 10;
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
-// Field values: HTAB, SP, VCHAR and obs-text; so no CR, LF, NUL or other control characters.
-const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 // The request target: visible ASCII and obs-text bytes (kept as they came, as Node does).
 const INVALID_TARGET = /[^\x21-\x7e\x80-\xff]/;
 // absolute-form with an authority (`scheme://`), as llhttp reads it; `svc:80` is not a target.

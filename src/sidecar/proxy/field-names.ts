@@ -7,6 +7,11 @@
 
 /** An RFC 9110 token: field names, methods, transfer-codings. */
 export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/**
+ * What a field value may not hold: it is HTAB, SP, VCHAR and obs-text, so no CR, LF, NUL or
+ * other control character (RFC 9110 §5.5; Node checks what it writes the same way).
+ */
+export const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 // Written lower-case (HTTP/2 style, and Weft's own hops) or in canonical case (most HTTP/1.1
 // clients and servers: nginx, curl, Go, browsers).

@@ -11,7 +11,7 @@
 import http from 'node:http';
 import net from 'node:net';
 import { Readable, Writable } from 'node:stream';
-import { fieldName, owsSlice, TOKEN } from './field-names.js';
+import { fieldName, INVALID_VALUE, owsSlice, TOKEN } from './field-names.js';
 import type { HeaderMap } from './header-map.js';
 
 export interface H1PoolLimits {
@@ -58,8 +58,7 @@ export interface H1Events {
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const EMPTY = Buffer.alloc(0);
-// Node's own checks for what it writes: header values and request targets.
-const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+// Node's own check for the request targets it writes.
 const INVALID_PATH = /[^\u0021-\u00ff]/;
 const MAX_CHUNK_LINE = 4096;
 /**
