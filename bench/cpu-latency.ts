@@ -32,7 +32,7 @@ interface Args {
 
 function parseArgs(argv: string[]): Args {
   const args: Args = { rounds: 5, seconds: 8, burns: [0, 15, 30, 45], doc: true };
-  for (const { name, value, positive } of flags(argv)) {
+  for (const { name, value, positive, unknown } of flags(argv, 'cpu-latency')) {
     if (name === '--rounds') args.rounds = positive(value());
     else if (name === '--seconds') args.seconds = positive(value());
     else if (name === '--burns')
@@ -45,7 +45,7 @@ function parseArgs(argv: string[]): Args {
           return n;
         });
     else if (name === '--no-doc') args.doc = false;
-    else throw new Error(`unknown flag ${name}; see the usage at the top of bench/cpu-latency.ts`);
+    else unknown();
   }
   return args;
 }

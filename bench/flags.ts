@@ -7,9 +7,12 @@ export interface Flag {
   value(): string;
   /** `v` as a positive integer; throws naming the flag otherwise. */
   positive(v: string): number;
+  /** Throws: the flag is not one the script knows, whose usage is at the top of its file. */
+  unknown(): never;
 }
 
-export function* flags(argv: readonly string[]): Generator<Flag> {
+/** `script`: the bench's name, as in bench/<script>.ts, for the error an unknown flag gets. */
+export function* flags(argv: readonly string[], script: string): Generator<Flag> {
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i]!;
     yield {
@@ -24,6 +27,9 @@ export function* flags(argv: readonly string[]): Generator<Flag> {
         if (!Number.isInteger(n) || n < 1)
           throw new Error(`${name}: expected a positive integer, got "${v}"`);
         return n;
+      },
+      unknown: () => {
+        throw new Error(`unknown flag ${name}; see the usage at the top of bench/${script}.ts`);
       },
     };
   }

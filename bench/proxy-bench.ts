@@ -96,7 +96,7 @@ function parseArgs(argv: string[]): Args {
     handshakeWorkers: 2,
     legs: false,
   };
-  for (const { name: flag, value, positive } of flags(argv)) {
+  for (const { name: flag, value, positive, unknown } of flags(argv, 'proxy-bench')) {
     if (flag === '--quick')
       Object.assign(args, { quick: true, rounds: 1, seconds: 3, satSeconds: 3, warmupSeconds: 2 });
     else if (flag === '--rounds') args.rounds = positive(value());
@@ -111,7 +111,7 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--cpu-prof') args.cpuProf = value();
     else if (flag === '--handshake-workers') args.handshakeWorkers = positive(value());
     else if (flag === '--legs') args.legs = true;
-    else throw new Error(`unknown flag ${flag}; see the usage at the top of bench/proxy-bench.ts`);
+    else unknown();
   }
   return args;
 }

@@ -52,7 +52,7 @@ function parseArgs(argv: string[]): Args {
     doc: true,
     cpuProf: undefined,
   };
-  for (const { name: flag, value, positive } of flags(argv)) {
+  for (const { name: flag, value, positive, unknown } of flags(argv, 'xds-bench')) {
     if (flag === '--clients') args.clients = value().split(',').map(positive);
     else if (flag === '--repeats') args.repeats = positive(value());
     else if (flag === '--services') args.services = positive(value());
@@ -61,7 +61,7 @@ function parseArgs(argv: string[]): Args {
       args.connections = v === 'per-client' ? v : positive(v);
     } else if (flag === '--no-doc') args.doc = false;
     else if (flag === '--cpu-prof') args.cpuProf = value();
-    else throw new Error(`unknown flag ${flag}; see the usage at the top of bench/xds-bench.ts`);
+    else unknown();
   }
   return args;
 }
