@@ -24,6 +24,7 @@ export class Registration extends EventEmitter<{ registered: [number]; lost: [st
   private lease = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private stopping: Promise<void> | undefined;
   /** A keepalive or re-registration under way: stop() waits for it, so none lands after. */
   private inflight: Promise<void> | undefined;
 
@@ -107,16 +108,26 @@ export class Registration extends EventEmitter<{ registered: [number]; lost: [st
     this.schedule();
   }
 
-  /** Deregisters now (revokes the lease, which deletes the Workload) and stops keepalives. */
-  async stop(): Promise<void> {
+  /**
+   * Deregisters now (revokes the lease, which deletes the Workload) and stops keepalives. Once:
+   * a later call (a sidecar's close() after its graceful shutdown) waits for the first.
+   */
+  stop(): Promise<void> {
+    return (this.stopping ??= this.deregister());
+  }
+
+  private async deregister(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.inflight;
     if (this.lease === 0) return;
     try {
       const res = await this.opts.call('DELETE', `/api/v1/leases/${this.lease}`);
-      if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-      this.opts.logger.info({ lease: this.lease }, 'workload deregistered');
+      // 404: the lease expired or was revoked before we stopped, and the Workload went with it.
+      if (res.status === 404)
+        this.opts.logger.info({ lease: this.lease }, 'lease already gone; the workload went with it');
+      else if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+      else this.opts.logger.info({ lease: this.lease }, 'workload deregistered');
     } catch (e) {
       this.opts.logger.warn({ err: (e as Error).message }, 'could not deregister; the lease will expire');
     }

@@ -1,11 +1,12 @@
 // Integration: a sidecar's registration against a real in-process control plane, over the
 // workload API with the sidecar's own SVID (got with a join token). Registered while running,
 // gone at once on a clean stop, and registered again when its lease is lost.
+// A second stop (a sidecar's close() after its graceful shutdown) asks nothing more.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { Registration } from '../../src/sidecar/registration.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import { IdentityClient, type JoinInfo } from '../../src/sidecar/identity-client.js';
 import { apiFetch, eventually, joinTokenFor, startInProcessControlPlane } from '../helpers/weft-process.js';
 
@@ -89,4 +90,49 @@ test('stop() while a keepalive is on the wire: nothing is registered after stop 
   } finally {
     await reg.stop();
   }
+});
+
+test('stopping twice (shutdown, then close) deregisters once and warns of nothing', async () => {
+  const lines: string[] = [];
+  const logger = createLogger('registration-test', { write: (l: string) => void lines.push(l) });
+  logger.level = 'info';
+  const deletes: number[] = [];
+  const counting = async (method: string, path: string, body?: unknown) => {
+    const res = await call(method, path, body);
+    if (method === 'DELETE') deletes.push(res.status);
+    return res;
+  };
+  const reg = new Registration({ call: counting, workload, ttlSeconds: 5, logger });
+  await reg.start();
+  await Promise.all([reg.stop(), reg.stop()]);
+  await reg.stop();
+  assert.equal(await exists(), false, 'deregistered');
+  assert.deepEqual(deletes, [200], 'the lease is revoked once');
+  const records = lines.map((l) => JSON.parse(l) as { level: number; msg: string });
+  assert.deepEqual(
+    records.filter((r) => r.level >= 40).map((r) => r.msg),
+    [],
+    'no warning on a clean stop',
+  );
+  assert.ok(records.some((r) => r.msg === 'workload deregistered'));
+});
+
+test('a lease already gone when the sidecar stops: said as such, not as a failure', async () => {
+  const lines: string[] = [];
+  const logger = createLogger('registration-test', { write: (l: string) => void lines.push(l) });
+  logger.level = 'info';
+  const reg = new Registration({ call, workload, ttlSeconds: 5, logger });
+  await reg.start();
+  // It expired during an outage, say, and the sidecar stops before a keepalive noticed.
+  await apiFetch(`${cp.apiUrl}/api/v1/leases/${reg.leaseId}`, { method: 'DELETE' });
+  await reg.stop();
+  const records = lines.map((l) => JSON.parse(l) as { level: number; msg: string });
+  assert.deepEqual(
+    records.filter((r) => r.level >= 40).map((r) => r.msg),
+    [],
+  );
+  assert.ok(
+    records.some((r) => /already gone/.test(r.msg)),
+    lines.join(''),
+  );
 });
