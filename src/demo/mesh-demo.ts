@@ -152,14 +152,16 @@ export async function runMeshDemo(opts: { duration?: string; interval?: string }
       logger,
     });
     console.log(`  control plane api ${cp.apiUrl}, xds ${cp.xdsAddress}`);
-    // One join token per service account (each service is its own), usable by its instances.
+    // One join token per service account (each service is its own), usable by its instances,
+    // pinned to the control plane's root as `weft token create` pins them: each sidecar checks
+    // the trust bundle it is sent against the pin instead of trusting it on first use.
     const running = cp;
     const tokens = new Map<string, Promise<string>>();
     const tokenFor = (sa: string): Promise<string> => {
       let t = tokens.get(sa);
       if (!t) {
-        t = running.identity.tokens
-          .create({ namespace: 'default', serviceAccount: sa, ttlMs: 3600_000, maxUses: 0 })
+        t = running.identity
+          .createJoinToken({ namespace: 'default', serviceAccount: sa, ttlMs: 3600_000, maxUses: 0 })
           .then((c) => c.token);
         tokens.set(sa, t);
       }

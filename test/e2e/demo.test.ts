@@ -7,6 +7,13 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { runWeft } from '../helpers/weft-process.js';
 
+/**
+ * The log lines of a warning or worse. A clean run raises no alarm: no process of the demo warns
+ * (a join token without its CA pin, a deregistration that failed) or errs.
+ */
+const alarms = (r: { stdout: string; stderr: string }): string[] =>
+  `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => /"level":(40|50|60)\b/.test(l));
+
 test('weft demo --proxyless routes calls by weight and header, shifts weights live, and exits cleanly', async () => {
   const r = await runWeft(['demo', '--proxyless', '--calls', '200']);
   assert.equal(r.code, 0, `demo failed:\n${r.stdout}\n${r.stderr}`);
@@ -17,6 +24,7 @@ test('weft demo --proxyless routes calls by weight and header, shifts weights li
   assert.deepEqual(new Set(canaries), new Set(['echo-v2']));
   assert.match(r.stdout, /route changed: v1 50% \/ v2 50%/);
   assert.doesNotMatch(r.stdout, /failed/);
+  assert.deepEqual(alarms(r), [], 'warnings or errors from a clean demo run');
   // After the change (calls 101–200), 90 plain calls at 50/50: both versions get a share.
   // Tolerance: each side ≥ 20 of 90 (p ≈ 1e-8 of a false failure under a fair split).
   const after = r.stdout.slice(r.stdout.indexOf('route changed'));
@@ -34,6 +42,7 @@ test('weft demo (npm start): the reference topology answers through the mesh, th
   for (const t of trees)
     assert.match(t, /^fe\[fe-0\]\(be1\[be1-[01]\]\(be2\[be2-0\],be3\[be3-0\]\),be4\[be4-0\]\)$/);
   assert.match(r.stdout, /stopped; nothing left running\./);
+  assert.deepEqual(alarms(r), [], 'warnings or errors from a clean demo run');
   // Every process the demo started is gone: its sidecars (by the demo's control plane URL) and
   // its apps (by the ports it printed).
   const api = /control plane api (\S+),/.exec(r.stdout)![1]!;
