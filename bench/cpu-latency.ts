@@ -15,6 +15,7 @@ import { flags } from './flags.js';
 import { createBenchPki } from './proxy/bench-pki.js';
 import { heyAtRate, killLoad, type RateResult } from './proxy/load.js';
 import { groupStats, killAll, tempDir } from './proxy/processes.js';
+import { ensureTools } from './proxy/tools.js';
 import { direct, startNodePipeChain, startUpstream, startWeft, type Topology } from './proxy/topologies.js';
 import { machine, runBench, updateBenchmarksDoc, writeResults } from './report.js';
 import { median } from './xds/stats.js';
@@ -97,6 +98,8 @@ function table(variants: Variant[], runs: Map<string, Run[]>): string {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  // hey and the nginx upstream, installed from Debian packages as the proxy bench does.
+  ensureTools();
   const started = new Date();
   console.log(
     `cpu-latency bench: ${args.rounds} round(s) of ${args.seconds} s at ${RATE}/s; pipe burns ${args.burns.join(', ')} µs per read`,
@@ -125,7 +128,8 @@ async function main(): Promise<void> {
         const run = { p50Ms: load.p50Ms, p90Ms: load.p90Ms, p99Ms: load.p99Ms, cpuUs };
         runs.get(v.label)!.push(run);
         console.log(
-          `  ${v.label.padEnd(36)} p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms, CPU per request ${cpuUs.join(' / ')} µs`,
+          `  ${v.label.padEnd(36)} p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms` +
+            (cpuUs.length > 0 ? `, CPU per request ${cpuUs.join(' / ')} µs` : ''),
         );
       }
     }
