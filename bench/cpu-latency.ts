@@ -8,13 +8,19 @@
 // the pipe's added p99 crosses 1 ms is the budget. Rounds interleave the variants, as in the
 // proxy bench, so that drift of this shared machine spreads over all of them.
 //
-//   node dist/bench/cpu-latency.js [--rounds 5] [--seconds 8] [--burns 0,15,30,45] [--no-doc]
+// A spin loop is CPU and hardly any code. The pipe can instead be made to call N distinct small
+// functions on every read (code-load.ts), whose cost back to back is measured here first: how much
+// more they cost between requests says what a proxy's code, as opposed to its CPU, costs.
+//
+//   node dist/bench/cpu-latency.js [--rounds 5] [--seconds 8] [--burns 0,15,30,45] [--code 200]
+//                                  [--no-doc]
 
 import { loadavg } from 'node:os';
 import { flags } from './flags.js';
 import { createBenchPki } from './proxy/bench-pki.js';
 import { heyAtRate, killLoad, type RateResult } from './proxy/load.js';
 import { groupStats, killAll, tempDir } from './proxy/processes.js';
+import { codeLoad, warmMicros } from './proxy/code-load.js';
 import { ensureTools } from './proxy/tools.js';
 import { direct, startNodePipeChain, startUpstream, startWeft, type Topology } from './proxy/topologies.js';
 import { machine, runBench, updateBenchmarksDoc, writeResults } from './report.js';
@@ -27,24 +33,30 @@ const TARGET_ADDED_P99_MS = 1;
 interface Args {
   rounds: number;
   seconds: number;
+  /** Spin, µs per read: one variant of the pipe each. */
   burns: number[];
+  /** Distinct functions called per read (code-load.ts): one variant of the pipe each. */
+  code: number[];
   doc: boolean;
 }
 
+/** `--flag a,b,c` as whole numbers ≥ 0. */
+function counts(flag: string, text: string, unit: string): number[] {
+  return text.split(',').map((b) => {
+    const n = Number(b);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`${flag}: expected whole ${unit} ≥ 0, got "${b}"`);
+    return n;
+  });
+}
+
 function parseArgs(argv: string[]): Args {
-  const args: Args = { rounds: 5, seconds: 8, burns: [0, 15, 30, 45], doc: true };
+  const args: Args = { rounds: 5, seconds: 8, burns: [0, 15, 30, 45], code: [200], doc: true };
   for (const { name, value, positive, unknown } of flags(argv, 'cpu-latency')) {
     if (name === '--rounds') args.rounds = positive(value());
     else if (name === '--seconds') args.seconds = positive(value());
-    else if (name === '--burns')
-      args.burns = value()
-        .split(',')
-        .map((b) => {
-          const n = Number(b);
-          if (!Number.isInteger(n) || n < 0)
-            throw new Error(`--burns: expected whole microseconds ≥ 0, got "${b}"`);
-          return n;
-        });
+    else if (name === '--burns') args.burns = counts(name, value(), 'microseconds');
+    else if (name === '--code')
+      args.code = counts(name, value(), 'numbers of functions').filter((n) => n > 0);
     else if (name === '--no-doc') args.doc = false;
     else unknown();
   }
@@ -102,8 +114,11 @@ async function main(): Promise<void> {
   ensureTools();
   const started = new Date();
   console.log(
-    `cpu-latency bench: ${args.rounds} round(s) of ${args.seconds} s at ${RATE}/s; pipe burns ${args.burns.join(', ')} µs per read`,
+    `cpu-latency bench: ${args.rounds} round(s) of ${args.seconds} s at ${RATE}/s; pipe burns ${args.burns.join(', ')} µs ` +
+      `and code ${args.code.join(', ')} functions per read`,
   );
+  // What each code load costs back to back, here, before the hops run it between requests.
+  const codeWarmUs = new Map(args.code.map((n) => [n, Number(warmMicros(codeLoad(n)).toFixed(2))]));
   const upstream = await startUpstream();
   const pki = await createBenchPki(tempDir('weft-cpu-latency-pki-'));
   const variants: Variant[] = [{ label: 'direct (no proxy)', topology: direct(upstream.port) }];
@@ -112,7 +127,12 @@ async function main(): Promise<void> {
     for (const b of args.burns)
       variants.push({
         label: b === 0 ? 'Node byte pipe × 2' : `Node byte pipe × 2, +${b} µs per read`,
-        topology: await startNodePipeChain(upstream.port, pki, b),
+        topology: await startNodePipeChain(upstream.port, pki, { burnUs: b }),
+      });
+    for (const n of args.code)
+      variants.push({
+        label: `Node byte pipe × 2, ${n} functions per read (${codeWarmUs.get(n)} µs warm)`,
+        topology: await startNodePipeChain(upstream.port, pki, { codeFns: n }),
       });
     // Node's JIT and the pools start cold.
     for (const v of variants) await measure(v.topology, 4);
@@ -142,6 +162,7 @@ async function main(): Promise<void> {
       machine: machine(),
       loadAverages,
       args,
+      codeWarmUs: Object.fromEntries(codeWarmUs),
       variants: variants.map((v) => ({ label: v.label, runs: runs.get(v.label) })),
     });
     const m = machine();

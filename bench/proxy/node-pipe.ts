@@ -5,20 +5,26 @@
 // to the upstream, with the same certificates, TLS version, suite and group as the nginx chain.
 // What Weft's sidecars cost beyond this is the cost of its HTTP layer; what this costs is the
 // cost of Node's sockets and TLS on this machine, which any proxy written for Node pays.
-// BURN_US (default 0) makes the hop spin for that many microseconds of CPU on every read, before
-// the bytes go on: a stand-in for a proxy's own work per message (bench/cpu-latency.ts).
+// BURN_US (default 0) makes the hop spin for that many microseconds of CPU on every read, and
+// CODE_FNS (default 0) call that many distinct small functions (code-load.ts), before the bytes
+// go on: stand-ins for a proxy's own work per message, as CPU and as code (bench/cpu-latency.ts).
 //
-//   node dist/bench/proxy/node-pipe.js outbound|inbound LISTEN_PORT NEXT_PORT CERT KEY CA SERVERNAME [BURN_US]
+//   node dist/bench/proxy/node-pipe.js outbound|inbound LISTEN_PORT NEXT_PORT CERT KEY CA SERVERNAME [BURN_US [CODE_FNS]]
 
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import { TLS_GROUP, TLS_SUITE } from './bench-pki.js';
+import { codeLoad } from './code-load.js';
 
-const [role, listen, next, certFile, keyFile, caFile, servername, burn = '0'] = process.argv.slice(2);
+const [role, listen, next, certFile, keyFile, caFile, servername, burn = '0', fns = '0'] =
+  process.argv.slice(2);
 const burnMs = Number(burn) / 1000;
+const codeFns = Number(fns);
 if (
   !(burnMs >= 0) ||
+  !Number.isInteger(codeFns) ||
+  codeFns < 0 ||
   (role !== 'outbound' && role !== 'inbound') ||
   !listen ||
   !next ||
@@ -27,7 +33,9 @@ if (
   !caFile ||
   !servername
 ) {
-  console.error('usage: node-pipe outbound|inbound LISTEN_PORT NEXT_PORT CERT KEY CA SERVERNAME [BURN_US]');
+  console.error(
+    'usage: node-pipe outbound|inbound LISTEN_PORT NEXT_PORT CERT KEY CA SERVERNAME [BURN_US [CODE_FNS]]',
+  );
   process.exit(2);
 }
 
@@ -47,12 +55,18 @@ function spin(): void {
   while (performance.now() < until);
 }
 
+const code = codeFns > 0 ? codeLoad(codeFns) : undefined;
+
 /** Pipes a and b both ways; either side failing or closing ends the other. */
 function relay(a: net.Socket, b: net.Socket): void {
+  // Listeners run in the order added: the spin and the code come before pipe()'s write onward.
   if (burnMs > 0) {
-    // Listeners run in the order added: the spin comes before pipe()'s write onward.
     a.on('data', spin);
     b.on('data', spin);
+  }
+  if (code !== undefined) {
+    a.on('data', code);
+    b.on('data', code);
   }
   a.pipe(b);
   b.pipe(a);

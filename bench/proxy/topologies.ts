@@ -299,13 +299,18 @@ export function startHaproxyChain(upstreamPort: number, pki: BenchPki): Promise<
 /**
  * The floor of a proxy written for Node: two Node processes that only relay bytes, one
  * connection onward per connection in (node-pipe.ts), with the nginx chain's mutual TLS.
- * `burnUs` > 0: each hop also spins that long on every read (bench/cpu-latency.ts).
+ * `load`: each hop also spins `burnUs` on every read, or calls `codeFns` distinct functions
+ * (bench/cpu-latency.ts).
  */
-export function startNodePipeChain(upstreamPort: number, pki: BenchPki, burnUs = 0): Promise<Topology> {
+export function startNodePipeChain(
+  upstreamPort: number,
+  pki: BenchPki,
+  load: { burnUs?: number; codeFns?: number } = {},
+): Promise<Topology> {
   return chain('node-pipe', upstreamPort, pki, async (role, _dir, listen, next, ready) => {
     const { cert, key } = pki.files[role];
     const args = [NODE_PIPE_BIN, role, String(listen), String(next), cert, key, pki.caFile, INBOUND_NAME];
-    if (burnUs > 0) args.push(String(burnUs));
+    if (load.burnUs || load.codeFns) args.push(String(load.burnUs ?? 0), String(load.codeFns ?? 0));
     const child = start(`node-pipe ${role}`, process.execPath, args);
     await waitForOutput(child, /^ready$/m);
     await ready(child);
