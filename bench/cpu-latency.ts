@@ -18,7 +18,7 @@
 import { loadavg } from 'node:os';
 import { flags } from './flags.js';
 import { createBenchPki } from './proxy/bench-pki.js';
-import { heyAtRate, killLoad, type RateResult } from './proxy/load.js';
+import { heyAtRate, killLoad, wrkSaturate, type RateResult } from './proxy/load.js';
 import { groupStats, killAll, tempDir } from './proxy/processes.js';
 import { codeLoad, warmMicros } from './proxy/code-load.js';
 import { ensureTools } from './proxy/tools.js';
@@ -42,11 +42,13 @@ interface Args {
 
 /** `--flag a,b,c` as whole numbers ≥ 0. */
 function counts(flag: string, text: string, unit: string): number[] {
-  return text.split(',').map((b) => {
+  const values = text.split(',').map((b) => {
     const n = Number(b);
     if (!Number.isInteger(n) || n < 0) throw new Error(`${flag}: expected whole ${unit} ≥ 0, got "${b}"`);
     return n;
   });
+  // Each value is one variant, named by it: a repeat would merge two variants' rounds.
+  return [...new Set(values)];
 }
 
 function parseArgs(argv: string[]): Args {
@@ -69,6 +71,9 @@ interface Variant {
 }
 
 interface Run {
+  /** Responses, and responses per second: fewer than asked means hey dropped ticks (a stall). */
+  requests: number;
+  achievedRps: number;
   p50Ms: number;
   p90Ms: number;
   p99Ms: number;
@@ -110,7 +115,7 @@ function table(variants: Variant[], runs: Map<string, Run[]>): string {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  // hey and the nginx upstream, installed from Debian packages as the proxy bench does.
+  // The proxy bench's tools (hey, wrk and nginx are the ones used here), installed when missing.
   ensureTools();
   const started = new Date();
   console.log(
@@ -134,18 +139,29 @@ async function main(): Promise<void> {
         label: `Node byte pipe × 2, ${n} functions per read (${codeWarmUs.get(n)} µs warm)`,
         topology: await startNodePipeChain(upstream.port, pki, { codeFns: n }),
       });
-    // Node's JIT and the pools start cold.
-    for (const v of variants) await measure(v.topology, 4);
+    // Node's JIT, the pools and the kernel's caches start cold: the proxy bench's warm-up, 5 s of
+    // bursts of 50 and 3 s flat out (~65,000 requests; a sidecar's JIT settles after ~20,000).
+    for (const v of variants) {
+      await heyAtRate(v.topology.url, v.topology.host, RATE, 50, 5, 'lockstep');
+      await wrkSaturate(v.topology.url, v.topology.host, 2, 64, 3);
+    }
     const runs = new Map<string, Run[]>(variants.map((v) => [v.label, []]));
     const loadAverages: number[] = [];
     for (let r = 0; r < args.rounds; r++) {
       loadAverages.push(Number(loadavg()[0]!.toFixed(2)));
       console.log(`round ${r + 1}/${args.rounds} (load average ${loadAverages.at(-1)})`);
-      // A different order each round, so no variant always runs right after the heaviest one.
+      // The start of the order rotates each round: each variant takes its turn first and last.
       const order = variants.map((_, i) => variants[(i + r) % variants.length]!);
       for (const v of order) {
         const { load, cpuUs } = await measure(v.topology, args.seconds);
-        const run = { p50Ms: load.p50Ms, p90Ms: load.p90Ms, p99Ms: load.p99Ms, cpuUs };
+        const run = {
+          requests: load.requests,
+          achievedRps: load.achievedRps,
+          p50Ms: load.p50Ms,
+          p90Ms: load.p90Ms,
+          p99Ms: load.p99Ms,
+          cpuUs,
+        };
         runs.get(v.label)!.push(run);
         console.log(
           `  ${v.label.padEnd(36)} p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms` +
@@ -154,7 +170,7 @@ async function main(): Promise<void> {
       }
     }
     const command = `node dist/bench/cpu-latency.js ${process.argv.slice(2).join(' ')}`.trim();
-    const heyCommand = `${CLIENTS} × hey -c 1 -q ${RATE / CLIENTS} -z ${args.seconds}s -o csv <url>, started ${1000 / RATE} ms apart`;
+    const heyCommand = `${CLIENTS} × hey -c 1 -q ${RATE / CLIENTS} -z ${args.seconds}s -o csv [-host bench-upstream] <url>, started ${1000 / RATE} ms apart`;
     const out = writeResults('cpu-latency', started, {
       date: started.toISOString(),
       command,

@@ -538,7 +538,7 @@ async function main(): Promise<void> {
     for (let r = 0; r < args.rounds; r++) {
       loadAverages.push(loadavg().map((l) => round(l)));
       console.log(`round ${r + 1}/${args.rounds} (load average ${loadAverages.at(-1)!.join(' ')})`);
-      // A different order each round, so no variant always runs right after the heaviest one.
+      // The start of the order rotates each round: each variant takes its turn first and last.
       const order = topologies.map((_, i) => topologies[(i + r) % topologies.length]!);
       for (const t of order) rounds.get(t.name)!.push(await runRound(t, args, r + 1));
     }
@@ -605,7 +605,7 @@ async function main(): Promise<void> {
       variants: summaries,
       ...(args.legs ? { legs: Object.fromEntries(legs) } : {}),
     };
-    const out = writeResults(args.quick ? 'proxy-quick' : 'proxy', started, summary);
+    const out = writeResults('proxy', started, summary, args.quick ? '-quick' : '');
 
     const section = [
       `Last run ${started.toISOString().slice(0, 10)}: \`${command}\` — ${args.rounds} round(s), medians over the ` +

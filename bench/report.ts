@@ -43,11 +43,11 @@ export async function updateBenchmarksDoc(name: string, section: string, heading
   writeFileSync(file, next);
 }
 
-/** Writes a run's summary to bench/results/NAME-<start time>.json; returns the file's path. */
-export function writeResults(name: string, started: Date, summary: unknown): string {
+/** Writes a run's summary to bench/results/NAME-<start time>SUFFIX.json; returns the file's path. */
+export function writeResults(name: string, started: Date, summary: unknown, suffix = ''): string {
   mkdirSync(new URL('bench/results/', ROOT), { recursive: true });
   const stamp = started.toISOString().slice(0, 19).replaceAll(':', '');
-  const out = fileURLToPath(new URL(`bench/results/${name}-${stamp}.json`, ROOT));
+  const out = fileURLToPath(new URL(`bench/results/${name}-${stamp}${suffix}.json`, ROOT));
   writeFileSync(out, JSON.stringify(summary, null, 2) + '\n');
   return out;
 }

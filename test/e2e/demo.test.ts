@@ -7,6 +7,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { runWeft } from '../helpers/weft-process.js';
 
+/** Warnings are logged whatever the environment running the tests asks for. */
+const WARN = { WEFT_LOG_LEVEL: 'warn' };
+
 /**
  * The log lines of a warning or worse. A clean run raises no alarm: no process of the demo warns
  * (a join token without its CA pin, a deregistration that failed) or errs.
@@ -15,7 +18,7 @@ const alarms = (r: { stdout: string; stderr: string }): string[] =>
   `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => /"level":(40|50|60)\b/.test(l));
 
 test('weft demo --proxyless routes calls by weight and header, shifts weights live, and exits cleanly', async () => {
-  const r = await runWeft(['demo', '--proxyless', '--calls', '200']);
+  const r = await runWeft(['demo', '--proxyless', '--calls', '200'], { env: WARN });
   assert.equal(r.code, 0, `demo failed:\n${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /api: http:\/\/127\.0\.0\.1:\d+/);
   assert.match(r.stdout, /proxyless gRPC client calling xds:\/\/\/echo/);
@@ -34,7 +37,7 @@ test('weft demo --proxyless routes calls by weight and header, shifts weights li
 });
 
 test('weft demo (npm start): the reference topology answers through the mesh, then stops leaving nothing', async () => {
-  const r = await runWeft(['demo', '--duration', '4', '--interval', '0.5']);
+  const r = await runWeft(['demo', '--duration', '4', '--interval', '0.5'], { env: WARN });
   assert.equal(r.code, 0, `demo failed:\n${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /curl -x http:\/\/127\.0\.0\.1:\d+ http:\/\/fe\//);
   const trees = [...r.stdout.matchAll(/^ {2}200 +\d+ ms {2}(\S+)$/gm)].map((m) => m[1]!);
