@@ -18,8 +18,9 @@
 import { loadavg } from 'node:os';
 import { flags } from './flags.js';
 import { createBenchPki } from './proxy/bench-pki.js';
-import { heyAtRate, killLoad, wrkSaturate, type RateResult } from './proxy/load.js';
-import { groupStats, killAll, tempDir } from './proxy/processes.js';
+import { heyAtRate, heyCommand, killLoad, roundOrder, warmUp } from './proxy/load.js';
+import { checkClean, measured } from './proxy/measure.js';
+import { killAll, tempDir } from './proxy/processes.js';
 import { codeLoad, warmMicros } from './proxy/code-load.js';
 import { ensureTools } from './proxy/tools.js';
 import { direct, startNodePipeChain, startUpstream, startWeft, type Topology } from './proxy/topologies.js';
@@ -81,12 +82,13 @@ interface Run {
   cpuUs: number[];
 }
 
-async function measure(t: Topology, seconds: number): Promise<{ load: RateResult; cpuUs: number[] }> {
-  const before = t.hops.map((h) => groupStats(h).cpu);
-  const load = await heyAtRate(t.url, t.host, RATE, CLIENTS, seconds, 'spread');
-  if (load.non200 > 0) throw new Error(`${t.name}: ${load.non200} failed responses in ${load.command}`);
-  const cpuUs = t.hops.map((h, i) => Math.round(((groupStats(h).cpu - before[i]!) / load.requests) * 1e6));
-  return { load, cpuUs };
+/** One measured run at RATE: the load's figures and each hop's CPU µs per response. */
+async function measure(t: Topology, seconds: number): Promise<Run> {
+  const m = await measured(t.hops, () => heyAtRate(t.url, t.host, RATE, CLIENTS, seconds, 'spread'));
+  checkClean(t.name, m.load);
+  const { requests, achievedRps, p50Ms, p90Ms, p99Ms } = m.load;
+  const cpuUs = m.hops.map((h) => Math.round((h.cpuS / requests) * 1e6));
+  return { requests, achievedRps, p50Ms, p90Ms, p99Ms, cpuUs };
 }
 
 /**
@@ -139,42 +141,28 @@ async function main(): Promise<void> {
         label: `Node byte pipe × 2, ${n} functions per read (${codeWarmUs.get(n)} µs warm)`,
         topology: await startNodePipeChain(upstream.port, pki, { codeFns: n }),
       });
-    // Node's JIT, the pools and the kernel's caches start cold: the proxy bench's warm-up, 5 s of
-    // bursts of 50 and 3 s flat out (~65,000 requests; a sidecar's JIT settles after ~20,000).
-    for (const v of variants) {
-      await heyAtRate(v.topology.url, v.topology.host, RATE, 50, 5, 'lockstep');
-      await wrkSaturate(v.topology.url, v.topology.host, 2, 64, 3);
-    }
+    // The proxy bench's warm-up (~65,000 requests; a sidecar's JIT settles after ~20,000).
+    for (const v of variants) await warmUp(v.topology.url, v.topology.host, 5);
     const runs = new Map<string, Run[]>(variants.map((v) => [v.label, []]));
     const loadAverages: number[] = [];
     for (let r = 0; r < args.rounds; r++) {
       loadAverages.push(Number(loadavg()[0]!.toFixed(2)));
       console.log(`round ${r + 1}/${args.rounds} (load average ${loadAverages.at(-1)})`);
-      // The start of the order rotates each round: each variant takes its turn first and last.
-      const order = variants.map((_, i) => variants[(i + r) % variants.length]!);
-      for (const v of order) {
-        const { load, cpuUs } = await measure(v.topology, args.seconds);
-        const run = {
-          requests: load.requests,
-          achievedRps: load.achievedRps,
-          p50Ms: load.p50Ms,
-          p90Ms: load.p90Ms,
-          p99Ms: load.p99Ms,
-          cpuUs,
-        };
+      for (const v of roundOrder(variants, r)) {
+        const run = await measure(v.topology, args.seconds);
         runs.get(v.label)!.push(run);
         console.log(
           `  ${v.label.padEnd(36)} p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms` +
-            (cpuUs.length > 0 ? `, CPU per request ${cpuUs.join(' / ')} µs` : ''),
+            (run.cpuUs.length > 0 ? `, CPU per request ${run.cpuUs.join(' / ')} µs` : ''),
         );
       }
     }
     const command = `node dist/bench/cpu-latency.js ${process.argv.slice(2).join(' ')}`.trim();
-    const heyCommand = `${CLIENTS} × hey -c 1 -q ${RATE / CLIENTS} -z ${args.seconds}s -o csv [-host bench-upstream] <url>, started ${1000 / RATE} ms apart`;
+    const hey = heyCommand(RATE, CLIENTS, args.seconds, 'spread');
     const out = writeResults('cpu-latency', started, {
       date: started.toISOString(),
       command,
-      heyCommand,
+      heyCommand: hey,
       machine: machine(),
       loadAverages,
       args,
@@ -188,7 +176,7 @@ async function main(): Promise<void> {
       await updateBenchmarksDoc(
         'cpu-latency',
         [
-          `Last run ${started.toISOString().slice(0, 10)}: \`${command}\` — ${args.rounds} rounds of \`${heyCommand}\`, ` +
+          `Last run ${started.toISOString().slice(0, 10)}: \`${command}\` — ${args.rounds} rounds of \`${hey}\`, ` +
             `medians over the rounds; added p99 = the variant's p99 minus direct's (target ` +
             `${TARGET_ADDED_P99_MS} ms). CPU per request is each hop's CPU seconds over the run (all its threads) ` +
             `per response. Machine: ${m.cpus} vCPU (${m.cpuModel}), Node ${m.node}. Load average at the rounds' ` +

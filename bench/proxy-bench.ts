@@ -18,14 +18,19 @@ import { createBenchPki, TLS_GROUP, TLS_SUITE, type BenchPki } from './proxy/ben
 import {
   handshakeRate,
   heyAtRate,
+  heyCommand,
   killLoad,
+  roundOrder,
+  warmUp,
+  WRK,
   wrkSaturate,
   type Arrival,
   type HandshakeResult,
   type RateResult,
   type SaturationResult,
 } from './proxy/load.js';
-import { groupStats, killAll, tempDir, type Child } from './proxy/processes.js';
+import { checkClean, measured, type Measured } from './proxy/measure.js';
+import { groupStats, killAll, tempDir } from './proxy/processes.js';
 import { proveMtls, type MtlsProof } from './proxy/tls-client.js';
 import { ensureTools, toolVersions } from './proxy/tools.js';
 import { LEG_NAMES, measureLegs, type LegsResult } from './proxy/legs.js';
@@ -60,7 +65,6 @@ const RATES: ReadonlyArray<{ rate: number; clients: number; arrival: Arrival }> 
 const AT_1000 = RATES.findIndex((r) => r.rate === 1000 && r.arrival === 'spread');
 const rateLabel = (r: { rate: number; clients: number; arrival: Arrival }): string =>
   `${r.rate.toLocaleString('en')}/s${r.arrival === 'lockstep' ? `, bursts of ${r.clients}` : ''}`;
-const WRK = { threads: 2, connections: 64 };
 /**
  * Connections in flight per thread of the handshake-rate client. Its threads
  * (--handshake-workers) default to 2: a TLS client does about as much work per handshake as the
@@ -116,52 +120,7 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-interface HopUsage {
-  /** CPU seconds the hop used during the run. */
-  cpuS: number;
-  /** Largest VmRSS sampled during the run, MiB. */
-  rssMaxMiB: number;
-  /** VmHWM at the end of the run (peak over the process's life), MiB. */
-  hwmMiB: number;
-}
-
-interface Measured<T> {
-  load: T;
-  hops: HopUsage[];
-  /** CPU seconds per 1,000 responses, both hops together. */
-  cpuPer1k: number;
-}
-
 const round = (x: number, digits = 2): number => Number(x.toFixed(digits));
-
-/** Runs one load and reads the hops' CPU and memory around it (RSS sampled every 250 ms). */
-async function measured<T extends { requests: number }>(
-  hops: Child[],
-  load: () => Promise<T>,
-): Promise<Measured<T>> {
-  const before = hops.map(groupStats);
-  const rssMax = hops.map(() => 0);
-  const sample = (): void =>
-    hops.forEach((h, i) => {
-      rssMax[i] = Math.max(rssMax[i]!, groupStats(h).rss);
-    });
-  const timer = setInterval(sample, 250);
-  let result: T;
-  try {
-    result = await load();
-  } finally {
-    clearInterval(timer);
-  }
-  sample();
-  const after = hops.map(groupStats);
-  const usage = hops.map((_, i) => ({
-    cpuS: round(after[i]!.cpu - before[i]!.cpu),
-    rssMaxMiB: round(rssMax[i]! / MiB, 1),
-    hwmMiB: round(after[i]!.hwm / MiB, 1),
-  }));
-  const cpu = usage.reduce((a, u) => a + u.cpuS, 0);
-  return { load: result, hops: usage, cpuPer1k: round((cpu / Math.max(1, result.requests)) * 1000, 4) };
-}
 
 interface RoundResult {
   round: number;
@@ -208,11 +167,6 @@ interface HandshakeSummary {
   inboundCores: number;
   /** The client process's CPU seconds per second of the run. */
   clientCores: number;
-}
-
-function checkClean(name: string, r: RateResult | SaturationResult): void {
-  const bad = 'non200' in r ? r.non200 : r.non2xx + r.socketErrors;
-  if (bad > 0) throw new Error(`${name}: ${bad} failed responses in ${r.command}; the set-up is broken`);
 }
 
 async function runRound(t: Topology, args: Args, roundNo: number): Promise<RoundResult> {
@@ -527,20 +481,15 @@ async function main(): Promise<void> {
         );
       }
     }
-    // Node's JIT, nginx's and HAProxy's pools and the kernel's socket caches all start cold.
+    for (const t of topologies) await warmUp(t.url, t.host, args.warmupSeconds);
+    // The legs' and the handshakes' own warm-ups: as long as the warm-up's flat-out part.
     const warm = Math.max(1, Math.round(args.warmupSeconds / 2));
-    for (const t of topologies) {
-      await heyAtRate(t.url, t.host, 1000, 50, args.warmupSeconds, 'lockstep');
-      await wrkSaturate(t.url, t.host, WRK.threads, WRK.connections, warm);
-    }
     const rounds = new Map<VariantName, RoundResult[]>(topologies.map((t) => [t.name, []]));
     const loadAverages: number[][] = [];
     for (let r = 0; r < args.rounds; r++) {
       loadAverages.push(loadavg().map((l) => round(l)));
       console.log(`round ${r + 1}/${args.rounds} (load average ${loadAverages.at(-1)!.join(' ')})`);
-      // The start of the order rotates each round: each variant takes its turn first and last.
-      const order = topologies.map((_, i) => topologies[(i + r) % topologies.length]!);
-      for (const t of order) rounds.get(t.name)!.push(await runRound(t, args, r + 1));
+      for (const t of roundOrder(topologies, r)) rounds.get(t.name)!.push(await runRound(t, args, r + 1));
     }
     // Legs: one more 1,000/s run per proxy variant, captured (tshark's own CPU is in all of them).
     const legs = new Map<VariantName, LegsResult>();
@@ -572,18 +521,14 @@ async function main(): Promise<void> {
     console.log('handshake rate (new mTLS connections to the inbound hop)');
     for (const t of topologies) if (t.inbound) await runHandshakes(t, args, warm);
     for (let r = 0; r < args.rounds; r++) {
-      const order = topologies.map((_, i) => topologies[(i + r) % topologies.length]!);
-      for (const t of order) rounds.get(t.name)![r]!.handshakes = await runHandshakeRound(t, args);
+      for (const t of roundOrder(topologies, r))
+        rounds.get(t.name)![r]!.handshakes = await runHandshakeRound(t, args);
     }
     const summaries = topologies.map((t) => summarise(t.name, rounds.get(t.name)!, rounds.get('direct')!, t));
 
     const command = `node dist/bench/proxy-bench.js ${process.argv.slice(2).join(' ')}`.trim();
     const commands = {
-      rates: RATES.map((r) =>
-        r.arrival === 'lockstep'
-          ? `hey -c ${r.clients} -q ${r.rate / r.clients} -z ${args.seconds}s -o csv [-host bench-upstream] <url>`
-          : `${r.clients} × hey -c 1 -q ${r.rate / r.clients} -z ${args.seconds}s -o csv [-host bench-upstream] <url>, started ${1000 / (r.rate / r.clients) / r.clients} ms apart`,
-      ),
+      rates: RATES.map((r) => heyCommand(r.rate, r.clients, args.seconds, r.arrival)),
       saturation: `wrk -t${WRK.threads} -c${WRK.connections} -d${args.satSeconds}s --latency [-H 'Host: bench-upstream'] <url>`,
       handshakes:
         `node dist/bench/proxy/handshake-client.js (${args.handshakeWorkers} threads × ${HANDSHAKE_CONNECTIONS} ` +

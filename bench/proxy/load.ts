@@ -200,6 +200,35 @@ export async function wrkSaturate(
   };
 }
 
+/** Flat out: wrk's threads and connections, for the saturating runs and the warm-up. */
+export const WRK = { threads: 2, connections: 64 };
+
+/**
+ * Node's JIT, nginx's and HAProxy's pools and the kernel's socket caches all start cold: before
+ * anything is measured, `seconds` of 1,000/s in bursts of 50, then half as long flat out.
+ */
+export async function warmUp(url: string, host: string | undefined, seconds: number): Promise<void> {
+  await heyAtRate(url, host, 1000, 50, seconds, 'lockstep');
+  await wrkSaturate(url, host, WRK.threads, WRK.connections, Math.max(1, Math.round(seconds / 2)));
+}
+
+/** How heyAtRate runs hey for a rate, as the reports print it (the URL and host left out). */
+export function heyCommand(rate: number, clients: number, seconds: number, arrival: Arrival): string {
+  const perClient = rate / clients;
+  return arrival === 'lockstep'
+    ? `hey -c ${clients} -q ${perClient} -z ${seconds}s -o csv [-host bench-upstream] <url>`
+    : `${clients} × hey -c 1 -q ${perClient} -z ${seconds}s -o csv [-host bench-upstream] <url>, ` +
+        `started ${1000 / perClient / clients} ms apart`;
+}
+
+/**
+ * The order the variants run in, in round `r`: the start rotates, so each variant takes its
+ * turn first and last, and the machine's drift spreads over all of them.
+ */
+export function roundOrder<T>(variants: readonly T[], r: number): T[] {
+  return variants.map((_, i) => variants[(i + r) % variants.length]!);
+}
+
 export interface HandshakeResult extends HandshakeReport {
   /** Connections completed per second. */
   rate: number;
