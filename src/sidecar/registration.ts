@@ -23,7 +23,7 @@ interface ApiError {
 export class Registration extends EventEmitter<{ registered: [number]; lost: [string] }> {
   private lease = 0;
   private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
+  /** Set by the first stop(): its deregistration, which later calls wait for. */
   private stopping: Promise<void> | undefined;
   /** A keepalive or re-registration under way: stop() waits for it, so none lands after. */
   private inflight: Promise<void> | undefined;
@@ -116,8 +116,11 @@ export class Registration extends EventEmitter<{ registered: [number]; lost: [st
     return (this.stopping ??= this.deregister());
   }
 
+  private get stopped(): boolean {
+    return this.stopping !== undefined;
+  }
+
   private async deregister(): Promise<void> {
-    this.stopped = true;
     clearTimeout(this.timer);
     await this.inflight;
     if (this.lease === 0) return;
