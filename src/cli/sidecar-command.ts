@@ -117,8 +117,14 @@ export async function runSidecarCommand(flags: SidecarFlags): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  await sidecar.waitForApp(appStartTimeoutMs(flags));
-  await sidecar.register();
+  try {
+    await sidecar.waitForApp(appStartTimeoutMs(flags));
+    await sidecar.register();
+  } catch (e) {
+    // Told to stop before it was ready: not a failure, and not ready either; stop() exits.
+    if (stopping) return;
+    throw e;
+  }
   console.log('ready');
 }
 

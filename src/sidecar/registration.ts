@@ -5,6 +5,7 @@
 // fresh registration.
 
 import { EventEmitter } from 'node:events';
+import { WeftError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 export interface RegistrationOptions {
@@ -27,6 +28,8 @@ export class Registration extends EventEmitter<{ registered: [number]; lost: [st
   private stopping: Promise<void> | undefined;
   /** A keepalive or re-registration under way: stop() waits for it, so none lands after. */
   private inflight: Promise<void> | undefined;
+  /** Ends start()'s wait between attempts early: stop() calls it. */
+  private wake: (() => void) | undefined;
 
   constructor(private readonly opts: RegistrationOptions) {
     super();
@@ -36,27 +39,47 @@ export class Registration extends EventEmitter<{ registered: [number]; lost: [st
     return this.lease;
   }
 
-  /** Registers (retrying until the control plane answers), then keeps the lease alive. */
+  /**
+   * Registers (retrying until the control plane answers), then keeps the lease alive. Resolves
+   * only once registered: stopped first (stop(), or `signal` aborted, even mid-wait between
+   * attempts), it rejects with WEFT_E_UNAVAILABLE at once.
+   */
   async start(signal?: AbortSignal): Promise<void> {
     let delay = 200;
     for (;;) {
-      if (this.stopped) return;
+      if (this.stopped || signal?.aborted)
+        throw new WeftError('WEFT_E_UNAVAILABLE', 'stopped before the workload was registered');
       try {
         const op = this.register();
         this.inflight = op.catch(() => undefined);
         await op;
         break;
       } catch (e) {
-        if (signal?.aborted || this.stopped) throw e;
+        if (signal?.aborted || this.stopped) continue;
         this.opts.logger.warn(
           { err: (e as Error).message },
           'cannot register with the control plane yet; retrying',
         );
-        await new Promise((r) => setTimeout(r, delay));
+        await this.pause(delay, signal);
         delay = Math.min(delay * 2, 5000);
       }
     }
     this.schedule();
+  }
+
+  /** Waits `ms`, or less if the registration is stopped or `signal` aborts meanwhile. */
+  private pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener('abort', done, { once: true });
+      this.wake = done;
+    });
   }
 
   private async register(): Promise<void> {
@@ -113,7 +136,9 @@ export class Registration extends EventEmitter<{ registered: [number]; lost: [st
    * a later call (a sidecar's close() after its graceful shutdown) waits for the first.
    */
   stop(): Promise<void> {
-    return (this.stopping ??= this.deregister());
+    this.stopping ??= this.deregister();
+    this.wake?.();
+    return this.stopping;
   }
 
   private get stopped(): boolean {

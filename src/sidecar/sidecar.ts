@@ -310,7 +310,10 @@ export class Sidecar {
     }
   }
 
-  /** Registers the Workload (inbound address, bound to a lease). No-op without an app port. */
+  /**
+   * Registers the Workload (inbound address, bound to a lease); rejects if the sidecar is told
+   * to stop first. No-op without an app port.
+   */
   async register(): Promise<void> {
     const { inbound } = this.addresses();
     if (!inbound || this.opts.appPort === undefined) return;

@@ -1,5 +1,6 @@
 // End to end: a standalone `weft sidecar` told to stop (SIGTERM) while its app has a call in
-// flight through it lets that call finish before it exits.
+// flight through it lets that call finish before it exits; told to stop before its app is up,
+// it exits cleanly without ever saying it is ready.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -42,4 +43,20 @@ test('SIGTERM with an outbound call in flight: the call completes, then the side
   assert.equal(res.status, 200, res.body);
   assert.equal(res.body, 'slow answer');
   assert.equal(await exit, 0);
+});
+
+test('SIGTERM before the app answers: the sidecar exits 0, never says ready, reports no error', async () => {
+  cp ??= await startControlPlane({ dataDir: tempDir() });
+  // Nothing listens on the app port: the sidecar has its config and listeners, and waits for it.
+  const appPort = await freePort();
+  const sidecar = await startMeshProcess({
+    service: 'never-up',
+    controlPlane: cp.apiUrl,
+    appPort,
+    until: /^admin: /m,
+  });
+  const code = await sidecar.stop('SIGTERM');
+  assert.equal(code, 0, sidecar.stderr());
+  assert.doesNotMatch(sidecar.stdout(), /^ready$/m);
+  assert.doesNotMatch(sidecar.stderr(), /error/i);
 });

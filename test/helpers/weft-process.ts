@@ -328,7 +328,7 @@ export interface MeshProcess {
 
 /**
  * `weft run` (or, with no `command`, `weft sidecar`) for a service, all listeners on free
- * ports; resolves once it printed `ready` (registered, app answering).
+ * ports; resolves once it printed `ready` (registered, app answering), or what `until` matches.
  */
 export async function startMeshProcess(opts: {
   service: string;
@@ -339,6 +339,8 @@ export async function startMeshProcess(opts: {
   timeoutMs?: number;
   /** Join token to use; default: a reusable one for the service account (the service name). */
   token?: string | null;
+  /** What output to wait for instead of `ready` (its listener addresses, say). */
+  until?: RegExp;
 }): Promise<MeshProcess> {
   const flag = (name: string): string | undefined => {
     const i = (opts.extra ?? []).indexOf(name);
@@ -388,7 +390,7 @@ export async function startMeshProcess(opts: {
       opts.timeoutMs ?? 20000,
     );
     const check = (): void => {
-      if (/^ready$/m.test(out)) {
+      if ((opts.until ?? /^ready$/m).test(out)) {
         clearTimeout(timer);
         resolve();
       }

@@ -1,14 +1,22 @@
 // Integration: a sidecar's registration against a real in-process control plane, over the
 // workload API with the sidecar's own SVID (got with a join token). Registered while running,
 // gone at once on a clean stop, and registered again when its lease is lost.
-// A second stop (a sidecar's close() after its graceful shutdown) asks nothing more.
+// A second stop (a sidecar's close() after its graceful shutdown) asks nothing more. Stopped
+// while it waits to retry an unreachable control plane, it gives up at once.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { Registration } from '../../src/sidecar/registration.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { IdentityClient, type JoinInfo } from '../../src/sidecar/identity-client.js';
-import { apiFetch, eventually, joinTokenFor, startInProcessControlPlane } from '../helpers/weft-process.js';
+import { WeftError } from '../../src/errors.js';
+import {
+  apiFetch,
+  eventually,
+  freePort,
+  joinTokenFor,
+  startInProcessControlPlane,
+} from '../helpers/weft-process.js';
 
 let cp: RunningControlPlane;
 let identity: IdentityClient;
@@ -135,4 +143,61 @@ test('a lease already gone when the sidecar stops: said as such, not as a failur
     records.some((r) => /already gone/.test(r.msg)),
     lines.join(''),
   );
+});
+
+test('stopped while waiting to retry: start() rejects at once, and nothing was registered', async () => {
+  // A control plane that cannot be reached: every attempt is refused, and the waits between
+  // attempts double (200, 400, 800, 1,600 ms, then 3,200 ms).
+  const closedPort = await freePort();
+  let attempts = 0;
+  let fifth: () => void;
+  const fifthAttempt = new Promise<void>((r) => (fifth = r));
+  const unreachable = async (method: string, path: string) => {
+    if (++attempts === 5) fifth();
+    const res = await fetch(`http://127.0.0.1:${closedPort}${path}`, { method });
+    return { status: res.status, json: await res.json() };
+  };
+  const reg = new Registration({ call: unreachable, workload, ttlSeconds: 5, logger: silentLogger() });
+  const started = reg.start();
+  const outcome = started.then(
+    () => 'resolved',
+    (e: unknown) => e as WeftError,
+  );
+  await fifthAttempt;
+  const stoppedAt = Date.now();
+  await reg.stop();
+  const result = await outcome;
+  const tookMs = Date.now() - stoppedAt;
+  assert.ok(result instanceof WeftError, `start() must reject when stopped, got ${String(result)}`);
+  assert.equal(result.code, 'WEFT_E_UNAVAILABLE');
+  assert.match(result.message, /stopped before the workload was registered/);
+  // It did not sit out the 3,200 ms wait before the sixth attempt (1.5 s allows a slow machine).
+  assert.ok(tookMs < 1500, `start() rejected ${tookMs} ms after stop()`);
+  assert.equal(attempts, 5, 'no attempt after stop()');
+  assert.equal(reg.leaseId, 0);
+});
+
+test('a signal aborted while waiting to retry ends start() the same way', async () => {
+  const closedPort = await freePort();
+  let attempts = 0;
+  let second: () => void;
+  const secondAttempt = new Promise<void>((r) => (second = r));
+  const unreachable = async (method: string, path: string) => {
+    if (++attempts === 2) second();
+    const res = await fetch(`http://127.0.0.1:${closedPort}${path}`, { method });
+    return { status: res.status, json: await res.json() };
+  };
+  const reg = new Registration({ call: unreachable, workload, ttlSeconds: 5, logger: silentLogger() });
+  const abort = new AbortController();
+  const outcome = reg.start(abort.signal).then(
+    () => 'resolved',
+    (e: unknown) => e as WeftError,
+  );
+  await secondAttempt;
+  abort.abort();
+  const result = await outcome;
+  assert.ok(result instanceof WeftError, `start() must reject when aborted, got ${String(result)}`);
+  assert.equal(result.code, 'WEFT_E_UNAVAILABLE');
+  assert.equal(attempts, 2, 'no attempt after the abort');
+  await reg.stop();
 });
