@@ -16,7 +16,7 @@
 //                                  [--no-doc]
 
 import { loadavg } from 'node:os';
-import { flags } from './flags.js';
+import { flags, UsageError } from './flags.js';
 import { createBenchPki } from './proxy/bench-pki.js';
 import { heyAtRate, heyCommand, killLoad, roundOrder, warmUp } from './proxy/load.js';
 import { checkClean, measured } from './proxy/measure.js';
@@ -45,7 +45,8 @@ interface Args {
 function counts(flag: string, text: string, unit: string): number[] {
   const values = text.split(',').map((b) => {
     const n = Number(b);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`${flag}: expected whole ${unit} ≥ 0, got "${b}"`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new UsageError(`${flag}: expected whole ${unit} ≥ 0, got "${b}"`);
     return n;
   });
   // Each value is one variant, named by it: a repeat would merge two variants' rounds.

@@ -1,6 +1,11 @@
 // Command-line flags for the bench scripts: walks argv and, for each flag, gives the reader of
 // its value and a positive-integer check that name the flag in their errors.
 
+/** A command line the script cannot run with: said in one line, without a stack trace. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
 export interface Flag {
   name: string;
   /** The next argument, the flag's value; throws if there is none. */
@@ -19,17 +24,17 @@ export function* flags(argv: readonly string[], script: string): Generator<Flag>
       name,
       value: () => {
         const v = argv[++i];
-        if (v === undefined) throw new Error(`${name} needs a value`);
+        if (v === undefined) throw new UsageError(`${name} needs a value`);
         return v;
       },
       positive: (v) => {
         const n = Number(v);
         if (!Number.isInteger(n) || n < 1)
-          throw new Error(`${name}: expected a positive integer, got "${v}"`);
+          throw new UsageError(`${name}: expected a positive integer, got "${v}"`);
         return n;
       },
       unknown: () => {
-        throw new Error(`unknown flag ${name}; see the usage at the top of bench/${script}.ts`);
+        throw new UsageError(`unknown flag ${name}; see the usage at the top of bench/${script}.ts`);
       },
     };
   }

@@ -45,7 +45,7 @@ import {
   type VariantName,
 } from './proxy/topologies.js';
 import { median } from './xds/stats.js';
-import { flags } from './flags.js';
+import { flags, UsageError } from './flags.js';
 import { machine, runBench, updateBenchmarksDoc, writeResults } from './report.js';
 
 const MiB = 1024 * 1024;
@@ -108,7 +108,8 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--sat-seconds') args.satSeconds = positive(value());
     else if (flag === '--variants') {
       const names = value().split(',');
-      for (const n of names) if (!ALL.includes(n as VariantName)) throw new Error(`unknown variant ${n}`);
+      for (const n of names)
+        if (!ALL.includes(n as VariantName)) throw new UsageError(`unknown variant ${n}`);
       // Added latency is measured against direct, so it always runs.
       args.variants = ALL.filter((v) => v === 'direct' || names.includes(v));
     } else if (flag === '--no-doc') args.doc = false;

@@ -4,6 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { UsageError } from './flags.js';
 
 const ROOT = new URL('../../', import.meta.url);
 
@@ -67,9 +68,10 @@ export function runBench(main: () => Promise<void>, cleanUp: () => void): void {
   main().then(
     () => process.exit(0),
     (err: unknown) => {
-      console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+      if (err instanceof UsageError) console.error(`error: ${err.message}`);
+      else console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
       cleanUp();
-      process.exit(1);
+      process.exit(err instanceof UsageError ? 2 : 1);
     },
   );
 }
