@@ -13,7 +13,7 @@
 
 import { X509Certificate } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { ChannelTls } from '../xds/grpc-channel.js';
 import { newWorkloadKey, workloadCsr } from '../ca/pkcs10.js';
 import { CONTROL_PLANE_IDENTITY, spiffeServerCheck, workloadSpiffeId } from '../ca/spiffe-id.js';
@@ -83,6 +83,21 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
   private closed = false;
   /** What the first call trusts; set by start(). */
   private bootstrap: BootstrapTrust | undefined;
+  /**
+   * Connections to the workload API are kept open between calls: a lease keepalive every few
+   * seconds would otherwise be a full mutual-TLS handshake each time, for this sidecar and for
+   * the control plane, which answers every sidecar's. The agent pools by TLS options (roots,
+   * certificate, key), so a renewed SVID or a new trust bundle gets a connection of its own,
+   * verified afresh; one idle for 4 s is closed.
+   */
+  private readonly agent = new HttpsAgent({
+    keepAlive: true,
+    maxSockets: 4,
+    maxFreeSockets: 1,
+    // Idle connections are dropped after 4 s, before the server's 5 s keep-alive timeout would
+    // close one under a request on its way (lease keepalives come every third of the TTL).
+    timeout: 4000,
+  });
   readonly spiffeId: string;
   /** Whom the workload API and xDS servers must prove to be. */
   readonly controlPlaneId: string;
@@ -179,6 +194,7 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
+    this.agent.destroy();
   }
 
   /**
@@ -231,6 +247,9 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
     try {
       return await this.callOnce(method, path, body, token);
     } catch (e) {
+      // A kept-open connection the server closed as this request went out: the server never
+      // read the request, so it is sent once more, on a new connection.
+      if (e instanceof StaleConnection) return this.callOnce(method, path, body, token);
       const code = (e as NodeJS.ErrnoException).code;
       if (!this.opts.refreshInfo || (code !== 'ECONNREFUSED' && code !== 'ECONNRESET')) throw e;
       const fresh = await this.opts.refreshInfo();
@@ -262,7 +281,7 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
             ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
             ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
           },
-          agent: false,
+          agent: this.agent,
           timeout: 5000,
         },
         (res) => {
@@ -283,7 +302,9 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
         },
       );
       req.on('timeout', () => req.destroy(new Error('the workload API did not answer within 5 s')));
-      req.on('error', reject);
+      req.on('error', (err: NodeJS.ErrnoException) =>
+        reject(req.reusedSocket && err.code === 'ECONNRESET' ? new StaleConnection(err.message) : err),
+      );
       req.end(payload);
     });
   }
@@ -416,6 +437,11 @@ function chainsTo(chainPem: string, rootPem: string): boolean {
 }
 
 /** How node:tls reports a server certificate that did not verify (OpenSSL's names, and node's own). */
+/** A reused connection was reset before any answer (the server had closed it as idle). */
+class StaleConnection extends Error {
+  override name = 'StaleConnection';
+}
+
 const TLS_VERIFY_CODES = new Set([
   'UNABLE_TO_GET_ISSUER_CERT',
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',

@@ -2,9 +2,11 @@
 // workload API with the sidecar's own SVID (got with a join token). Registered while running,
 // gone at once on a clean stop, and registered again when its lease is lost.
 // A second stop (a sidecar's close() after its graceful shutdown) asks nothing more. Stopped
-// while it waits to retry an unreachable control plane, it gives up at once.
+// while it waits to retry an unreachable control plane, it gives up at once. Its calls share a
+// kept-open connection to the workload API.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import type { RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { Registration } from '../../src/sidecar/registration.js';
 import { createLogger, silentLogger } from '../../src/log.js';
@@ -200,4 +202,114 @@ test('a signal aborted while waiting to retry ends start() the same way', async 
   assert.equal(result.code, 'WEFT_E_UNAVAILABLE');
   assert.equal(attempts, 2, 'no attempt after the abort');
   await reg.stop();
+});
+
+/**
+ * A TCP relay in front of the workload API (TLS passes through it untouched) that counts the
+ * connections made to it and can cut a kept-open one as the next request arrives on it, as a
+ * server closing an idle connection just then does.
+ */
+async function workloadApiRelay(target: URL): Promise<{
+  url: string;
+  connections: number;
+  cutNextReuse: boolean;
+  close(): Promise<void>;
+}> {
+  const sockets = new Set<Socket>();
+  const relay = {
+    url: '',
+    connections: 0,
+    cutNextReuse: false,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  const server = createServer((client) => {
+    relay.connections++;
+    const upstream = connect(Number(target.port), target.hostname);
+    sockets.add(client).add(upstream);
+    let reads = 0;
+    client.on('data', (d: Buffer) => {
+      // The client writes its hello, then the rest of the handshake with its first request;
+      // anything after that is a later request on a connection that was kept open.
+      if (++reads > 2 && relay.cutNextReuse) {
+        relay.cutNextReuse = false;
+        client.resetAndDestroy();
+        upstream.destroy();
+        return;
+      }
+      upstream.write(d);
+    });
+    upstream.on('data', (d: Buffer) => client.write(d));
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.on('error', () => undefined);
+    upstream.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  relay.url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return relay;
+}
+
+test('lease calls share one kept-open connection to the workload API, not a handshake each', async () => {
+  const info = (await (await fetch(`${cp.apiUrl}/api/v1/info`)).json()) as JoinInfo;
+  const relay = await workloadApiRelay(new URL(info.workloadApi));
+  const id = new IdentityClient({
+    info: { ...info, workloadApi: relay.url },
+    namespace: 'default',
+    serviceAccount: 'reg',
+    token: await joinTokenFor(cp.apiUrl, 'reg'),
+    logger: silentLogger(),
+  });
+  try {
+    await id.start();
+    const before = relay.connections;
+    let keepalives = 0;
+    let third: () => void;
+    const thirdKeepalive = new Promise<void>((r) => (third = r));
+    const counting = async (method: string, path: string, body?: unknown) => {
+      const res = await id.call(method, path, body);
+      if (path.endsWith('/keepalive') && ++keepalives === 3) third();
+      return res;
+    };
+    // TTL 1 s: a keepalive every 333 ms, inside the 4 s a connection is kept idle.
+    const reg = new Registration({ call: counting, workload, ttlSeconds: 1, logger: silentLogger() });
+    await reg.start();
+    await thirdKeepalive;
+    await reg.stop();
+    // Lease, apply, three keepalives and the revocation: six calls on one connection.
+    assert.equal(relay.connections - before, 1, `${relay.connections - before} connections for six calls`);
+  } finally {
+    id.close();
+    await relay.close();
+  }
+});
+
+test('a kept-open connection cut as a request goes out: the request is sent again on a new one', async () => {
+  const info = (await (await fetch(`${cp.apiUrl}/api/v1/info`)).json()) as JoinInfo;
+  const relay = await workloadApiRelay(new URL(info.workloadApi));
+  const id = new IdentityClient({
+    info: { ...info, workloadApi: relay.url },
+    namespace: 'default',
+    serviceAccount: 'reg',
+    token: await joinTokenFor(cp.apiUrl, 'reg'),
+    logger: silentLogger(),
+  });
+  try {
+    await id.start();
+    const lease = await id.call('POST', '/api/v1/leases', { ttlSeconds: 5 });
+    assert.equal(lease.status, 200);
+    const before = relay.connections;
+    relay.cutNextReuse = true;
+    const res = await id.call('POST', `/api/v1/leases/${(lease.json as { id: number }).id}/keepalive`);
+    assert.equal(res.status, 200, JSON.stringify(res.json));
+    assert.equal(relay.cutNextReuse, false, 'the kept connection was reused, and cut');
+    assert.equal(relay.connections - before, 1, 'the retry went out on a new connection');
+    await id.call('DELETE', `/api/v1/leases/${(lease.json as { id: number }).id}`);
+  } finally {
+    id.close();
+    await relay.close();
+  }
 });
