@@ -245,11 +245,8 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
    */
   async call(method: string, path: string, body?: unknown, token?: string): Promise<ApiAnswer> {
     try {
-      return await this.callOnce(method, path, body, token);
+      return await this.callFresh(method, path, body, token);
     } catch (e) {
-      // A kept-open connection the server closed as this request went out: the server never
-      // read the request, so it is sent once more, on a new connection.
-      if (e instanceof StaleConnection) return this.callOnce(method, path, body, token);
       const code = (e as NodeJS.ErrnoException).code;
       if (!this.opts.refreshInfo || (code !== 'ECONNREFUSED' && code !== 'ECONNRESET')) throw e;
       const fresh = await this.opts.refreshInfo();
@@ -259,7 +256,20 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
         'the workload API moved; using its new address',
       );
       this.opts.info = { ...this.opts.info, workloadApi: fresh.workloadApi, xdsAddress: fresh.xdsAddress };
-      return this.callOnce(method, path, body, token);
+      return this.callFresh(method, path, body, token);
+    }
+  }
+
+  /**
+   * One call. A kept-open connection the server closed as this request went out never had the
+   * request read, so it is sent once more, on a new connection.
+   */
+  private async callFresh(method: string, path: string, body?: unknown, token?: string): Promise<ApiAnswer> {
+    try {
+      return await this.callOnce(method, path, body, token);
+    } catch (e) {
+      if (e instanceof StaleConnection) return this.callOnce(method, path, body, token);
+      throw e;
     }
   }
 
