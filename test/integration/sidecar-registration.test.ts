@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import type { RunningControlPlane } from '../../src/control-plane/control-plane.js';
-import { Registration } from '../../src/sidecar/registration.js';
+import { Registration, type RegistrationOptions } from '../../src/sidecar/registration.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { IdentityClient, type JoinInfo } from '../../src/sidecar/identity-client.js';
 import { WeftError } from '../../src/errors.js';
@@ -147,25 +147,40 @@ test('a lease already gone when the sidecar stops: said as such, not as a failur
   );
 });
 
-test('stopped while waiting to retry: start() rejects at once, and nothing was registered', async () => {
-  // A control plane that cannot be reached: every attempt is refused, and the waits between
-  // attempts double (200, 400, 800, 1,600 ms, then 3,200 ms).
+/**
+ * A control plane that cannot be reached (a port nobody listens on): every registration attempt
+ * is refused, and the waits between attempts double (200, 400, 800, 1,600 ms, then 3,200 ms).
+ * `reached` resolves as attempt number `n` is made.
+ */
+async function unreachableControlPlane(n: number): Promise<{
+  call: RegistrationOptions['call'];
+  attempts: () => number;
+  reached: Promise<void>;
+}> {
   const closedPort = await freePort();
   let attempts = 0;
-  let fifth: () => void;
-  const fifthAttempt = new Promise<void>((r) => (fifth = r));
-  const unreachable = async (method: string, path: string) => {
-    if (++attempts === 5) fifth();
+  let reach: () => void;
+  const reached = new Promise<void>((r) => (reach = r));
+  const call = async (method: string, path: string) => {
+    if (++attempts === n) reach();
     const res = await fetch(`http://127.0.0.1:${closedPort}${path}`, { method });
     return { status: res.status, json: await res.json() };
   };
-  const reg = new Registration({ call: unreachable, workload, ttlSeconds: 5, logger: silentLogger() });
-  const started = reg.start();
-  const outcome = started.then(
-    () => 'resolved',
+  return { call, attempts: () => attempts, reached };
+}
+
+/** What start() settled with: 'resolved', or the error it rejected with. */
+const settled = (p: Promise<void>): Promise<'resolved' | WeftError> =>
+  p.then(
+    () => 'resolved' as const,
     (e: unknown) => e as WeftError,
   );
-  await fifthAttempt;
+
+test('stopped while waiting to retry: start() rejects at once, and nothing was registered', async () => {
+  const cpDown = await unreachableControlPlane(5);
+  const reg = new Registration({ call: cpDown.call, workload, ttlSeconds: 5, logger: silentLogger() });
+  const outcome = settled(reg.start());
+  await cpDown.reached;
   const stoppedAt = Date.now();
   await reg.stop();
   const result = await outcome;
@@ -175,32 +190,21 @@ test('stopped while waiting to retry: start() rejects at once, and nothing was r
   assert.match(result.message, /stopped before the workload was registered/);
   // It did not sit out the 3,200 ms wait before the sixth attempt (1.5 s allows a slow machine).
   assert.ok(tookMs < 1500, `start() rejected ${tookMs} ms after stop()`);
-  assert.equal(attempts, 5, 'no attempt after stop()');
+  assert.equal(cpDown.attempts(), 5, 'no attempt after stop()');
   assert.equal(reg.leaseId, 0);
 });
 
 test('a signal aborted while waiting to retry ends start() the same way', async () => {
-  const closedPort = await freePort();
-  let attempts = 0;
-  let second: () => void;
-  const secondAttempt = new Promise<void>((r) => (second = r));
-  const unreachable = async (method: string, path: string) => {
-    if (++attempts === 2) second();
-    const res = await fetch(`http://127.0.0.1:${closedPort}${path}`, { method });
-    return { status: res.status, json: await res.json() };
-  };
-  const reg = new Registration({ call: unreachable, workload, ttlSeconds: 5, logger: silentLogger() });
+  const cpDown = await unreachableControlPlane(2);
+  const reg = new Registration({ call: cpDown.call, workload, ttlSeconds: 5, logger: silentLogger() });
   const abort = new AbortController();
-  const outcome = reg.start(abort.signal).then(
-    () => 'resolved',
-    (e: unknown) => e as WeftError,
-  );
-  await secondAttempt;
+  const outcome = settled(reg.start(abort.signal));
+  await cpDown.reached;
   abort.abort();
   const result = await outcome;
   assert.ok(result instanceof WeftError, `start() must reject when aborted, got ${String(result)}`);
   assert.equal(result.code, 'WEFT_E_UNAVAILABLE');
-  assert.equal(attempts, 2, 'no attempt after the abort');
+  assert.equal(cpDown.attempts(), 2, 'no attempt after the abort');
   await reg.stop();
 });
 
@@ -253,7 +257,11 @@ async function workloadApiRelay(target: URL): Promise<{
   return relay;
 }
 
-test('lease calls share one kept-open connection to the workload API, not a handshake each', async () => {
+/** An identity (SVID obtained) whose calls to the workload API go through a relay. */
+async function identityThroughRelay(): Promise<{
+  relay: Awaited<ReturnType<typeof workloadApiRelay>>;
+  id: IdentityClient;
+}> {
   const info = (await (await fetch(`${cp.apiUrl}/api/v1/info`)).json()) as JoinInfo;
   const relay = await workloadApiRelay(new URL(info.workloadApi));
   const id = new IdentityClient({
@@ -265,6 +273,17 @@ test('lease calls share one kept-open connection to the workload API, not a hand
   });
   try {
     await id.start();
+  } catch (e) {
+    id.close();
+    await relay.close();
+    throw e;
+  }
+  return { relay, id };
+}
+
+test('lease calls share one kept-open connection to the workload API, not a handshake each', async () => {
+  const { relay, id } = await identityThroughRelay();
+  try {
     const before = relay.connections;
     let keepalives = 0;
     let third: () => void;
@@ -288,17 +307,8 @@ test('lease calls share one kept-open connection to the workload API, not a hand
 });
 
 test('a kept-open connection cut as a request goes out: the request is sent again on a new one', async () => {
-  const info = (await (await fetch(`${cp.apiUrl}/api/v1/info`)).json()) as JoinInfo;
-  const relay = await workloadApiRelay(new URL(info.workloadApi));
-  const id = new IdentityClient({
-    info: { ...info, workloadApi: relay.url },
-    namespace: 'default',
-    serviceAccount: 'reg',
-    token: await joinTokenFor(cp.apiUrl, 'reg'),
-    logger: silentLogger(),
-  });
+  const { relay, id } = await identityThroughRelay();
   try {
-    await id.start();
     const lease = await id.call('POST', '/api/v1/leases', { ttlSeconds: 5 });
     assert.equal(lease.status, 200);
     const before = relay.connections;
