@@ -1,6 +1,7 @@
 // Integration: gRPC (h2c prior knowledge) through two proxies, with a real grpc-js client and
-// server: unary and bidirectional streaming, headers and trailers (grpc-status, grpc-message,
-// custom trailing metadata) preserved, and cancellation propagated in both directions.
+// server: unary and all three streaming kinds (client, server, bidirectional), headers and
+// trailers (grpc-status, grpc-message, custom trailing metadata) preserved, and cancellation
+// propagated in both directions.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,6 +28,8 @@ const service = {
   echo: method('Echo', false, false),
   fail: method('Fail', false, false),
   chat: method('Chat', true, true),
+  collect: method('Collect', true, false),
+  count: method('Count', false, true),
 } satisfies grpc.ServiceDefinition;
 
 type EchoClient = grpc.Client & {
@@ -37,6 +40,8 @@ type EchoClient = grpc.Client & {
   ): grpc.ClientUnaryCall;
   fail(req: Msg, cb: (err: grpc.ServiceError | null, res?: Msg) => void): grpc.ClientUnaryCall;
   chat(): grpc.ClientDuplexStream<Msg, Msg>;
+  collect(cb: (err: grpc.ServiceError | null, res?: Msg) => void): grpc.ClientWritableStream<Msg>;
+  count(req: Msg): grpc.ClientReadableStream<Msg>;
 };
 const EchoClientCtor = grpc.makeGenericClientConstructor(service, 'Echo') as unknown as new (
   address: string,
@@ -76,6 +81,24 @@ before(async () => {
         trailer.set('x-count', 'done');
         call.end(trailer);
       });
+    },
+    // Client streaming: every message the client sends, answered once after it half-closes.
+    collect(call: grpc.ServerReadableStream<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) {
+      const texts: string[] = [];
+      call.on('data', (m: Msg) => texts.push(m.text));
+      call.on('end', () => {
+        const trailer = new grpc.Metadata();
+        trailer.set('x-received', String(texts.length));
+        cb(null, { text: texts.join(',') }, trailer);
+      });
+    },
+    // Server streaming: one request, then as many answers as it asks for.
+    count(call: grpc.ServerWritableStream<Msg, Msg>) {
+      const n = Number(call.request.text);
+      for (let i = 1; i <= n; i++) call.write({ text: String(i) });
+      const trailer = new grpc.Metadata();
+      trailer.set('x-sent', String(n));
+      call.end(trailer);
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
@@ -130,6 +153,34 @@ test('bidirectional streaming with trailers', async () => {
   assert.deepEqual(got, ['A', 'B', 'C']);
   assert.equal(s.code, grpc.status.OK);
   assert.equal(s.metadata.get('x-count')[0], 'done');
+});
+
+test('client streaming: many messages, half-close, one answer with trailers', async () => {
+  let trailers: grpc.Metadata | undefined;
+  let answer: (v: Msg) => void;
+  let failed: (e: Error) => void;
+  const res = new Promise<Msg>((resolve, reject) => ((answer = resolve), (failed = reject)));
+  const call = client.collect((err, r) => (err ? failed(err) : answer(r!)));
+  call.on('status', (st: grpc.StatusObject) => (trailers = st.metadata));
+  const sent = Array.from({ length: 50 }, (_, i) => `m${i}`);
+  for (const t of sent) call.write({ text: t });
+  call.end();
+  assert.equal((await res).text, sent.join(','));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(trailers?.get('x-received')[0], '50');
+});
+
+test('server streaming: one request, many answers in order, then trailers', async () => {
+  const call = client.count({ text: '200' });
+  const got: string[] = [];
+  call.on('data', (m: Msg) => got.push(m.text));
+  const status = await new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+  assert.equal(status.code, grpc.status.OK);
+  assert.equal(status.metadata.get('x-sent')[0], '200');
+  assert.deepEqual(
+    got,
+    Array.from({ length: 200 }, (_, i) => String(i + 1)),
+  );
 });
 
 test('client cancellation reaches the server through both proxies', async () => {
