@@ -100,7 +100,7 @@ test('weft run without a join token: refused before the app starts, saying how t
   assert.ok(!r.stdout.includes(marker), 'the app must not have run');
 });
 
-test('the app sees neither the join token nor an admin token', async () => {
+test('the app sees its sidecar as HTTP_PROXY and WEFT_OUTBOUND, and neither the join token nor an admin token', async () => {
   const token = await joinTokenFor(cp.apiUrl, 'job');
   const r = await runWeft(
     [
@@ -120,6 +120,13 @@ test('the app sees neither the join token nor an admin token', async () => {
   assert.match(token, /^weft-jt-[A-Za-z0-9_-]{43}\.sha256-/);
   for (const secret of [token, token.slice(0, token.indexOf('.')), cp.adminToken])
     assert.ok(!saw.includes(secret), 'the app saw a credential');
+  // What it does see: its sidecar's outbound listener, under every name clients read it by,
+  // and loopback left out of the proxy.
+  const env = (JSON.parse(saw) as { env: Record<string, string> }).env;
+  const outbound = `http://${/^outbound: (\S+)$/m.exec(r.stdout)![1]!}`;
+  for (const name of ['HTTP_PROXY', 'http_proxy', 'WEFT_OUTBOUND']) assert.equal(env[name], outbound, name);
+  for (const name of ['NO_PROXY', 'no_proxy'])
+    assert.deepEqual(env[name]?.split(','), ['localhost', '127.0.0.1', '::1'], name);
 });
 
 test('weft run killed with SIGKILL: the kernel stops its app too (parent-death signal)', async () => {
