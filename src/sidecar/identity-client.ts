@@ -446,12 +446,12 @@ function chainsTo(chainPem: string, rootPem: string): boolean {
   }
 }
 
-/** How node:tls reports a server certificate that did not verify (OpenSSL's names, and node's own). */
 /** A reused connection was reset before any answer (the server had closed it as idle). */
 class StaleConnection extends Error {
   override name = 'StaleConnection';
 }
 
+/** How node:tls reports a server certificate that did not verify (OpenSSL's names, and node's own). */
 const TLS_VERIFY_CODES = new Set([
   'UNABLE_TO_GET_ISSUER_CERT',
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
