@@ -101,7 +101,6 @@ function printAddresses(sidecar: Sidecar): void {
 export async function runSidecarCommand(flags: SidecarFlags): Promise<void> {
   const opts = toOptions(flags);
   const sidecar = await Sidecar.start(opts);
-  printAddresses(sidecar);
   let stopping = false;
   const stop = (): void => {
     if (stopping) return;
@@ -117,6 +116,8 @@ export async function runSidecarCommand(flags: SidecarFlags): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Only now: whoever reads the addresses may signal at once, and must meet the handlers.
+  printAddresses(sidecar);
   try {
     await sidecar.waitForApp(appStartTimeoutMs(flags));
     await sidecar.register();
@@ -155,7 +156,6 @@ export async function runRunCommand(flags: SidecarFlags, command: string[]): Pro
         'stop it or give the app (and --app-port) a free port',
     );
   const sidecar = await Sidecar.start(opts);
-  printAddresses(sidecar);
   const { outbound } = sidecar.addresses();
   const proxy = `http://${outbound.host.includes(':') ? `[${outbound.host}]` : outbound.host}:${outbound.port}`;
   const noProxy = 'localhost,127.0.0.1,::1';
@@ -197,6 +197,9 @@ export async function runRunCommand(flags: SidecarFlags, command: string[]): Pro
   process.on('SIGTERM', () => void finish(true));
   process.on('SIGINT', () => void finish(true));
   void appExit.then(() => finish(false));
+  // After the handlers: whoever reads the addresses may signal at once. (The app, started a
+  // moment ago, has not written anything yet.)
+  printAddresses(sidecar);
 
   // However this process ends (an uncaught error included), the app must not outlive it.
   process.once('exit', () => {
@@ -209,15 +212,19 @@ export async function runRunCommand(flags: SidecarFlags, command: string[]): Pro
     console.log('ready');
   } catch (e) {
     if (finishing) return;
-    // The app never came up (or registration failed for good): stop it, and fail.
+    // The app never came up (or registration failed for good): stop it, and fail. This is the
+    // way out now: the app's exit, which follows, must not finish with the app's status instead.
     opts.logger.error({ err: (e as Error).message }, 'weft run: giving up');
     console.error(`error: ${(e as Error).message}`);
-    if (app.exitCode === null && app.signalCode === null) app.kill('SIGTERM');
-    const killer = setTimeout(() => app.kill('SIGKILL'), opts.drainTimeoutMs);
-    await appExit;
-    clearTimeout(killer);
-    await sidecar.close();
-    process.exit(1);
+    finishing = (async () => {
+      if (app.exitCode === null && app.signalCode === null) app.kill('SIGTERM');
+      const killer = setTimeout(() => app.kill('SIGKILL'), opts.drainTimeoutMs);
+      await appExit;
+      clearTimeout(killer);
+      await sidecar.close();
+      process.exit(1);
+    })();
+    await finishing;
   }
 }
 

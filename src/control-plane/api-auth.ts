@@ -48,7 +48,14 @@ export function principalOf(
   }
   const socket = req.socket as Partial<TLSSocket>;
   if (socket.encrypted && socket.authorized) {
-    const workload = workloadOf(socket.getPeerX509Certificate?.(), trustDomain);
+    const cert = socket.getPeerX509Certificate?.();
+    // Verified at the handshake; a connection kept open may outlive the certificate.
+    if (cert !== undefined && Date.parse(cert.validTo) <= Date.now())
+      throw new WeftError(
+        'WEFT_E_UNAUTHENTICATED',
+        `the client certificate expired at ${cert.validTo}; connect again with a current SVID`,
+      );
+    const workload = workloadOf(cert, trustDomain);
     return adminIdentities.has(workload.spiffeId) ? { kind: 'admin' } : workload;
   }
   return { kind: 'anonymous' };

@@ -60,12 +60,30 @@ export interface ApiDeps {
 /** Where a lease's owner is recorded (bound to the lease, so it goes with it). */
 const LEASE_OWNER_PREFIX = '/weft/lease-owners/';
 
+/**
+ * How long a kept-open TLS connection carries requests before its next answer closes it. A
+ * client's certificate and the roots it was checked against are those of the handshake; this
+ * bounds how long a connection outlives a change to either that no rotation announced.
+ */
+const TLS_CONNECTION_MAX_AGE_MS = 5 * 60_000;
+
 export class ApiServer {
   private readonly server: Server;
   private tlsServer: HttpsServer | undefined;
   private readonly streams = new Set<ServerResponse>();
-  private readonly onRotated = (c: ServingCredentials): void =>
+  /** When each TLS connection was made, and under which serving credentials (a count). */
+  private readonly tlsBorn = new WeakMap<object, { at: number; credentials: number }>();
+  private credentials = 0;
+  /**
+   * New credentials (a renewed SVID, a CA phase change): new connections get them; the idle
+   * kept-open ones are closed, and the busy ones close after their current answer, so that no
+   * connection goes on under the roots it was verified with before.
+   */
+  private readonly onRotated = (c: ServingCredentials): void => {
+    this.credentials++;
     this.tlsServer?.setSecureContext(servingTlsOptions(c));
+    this.tlsServer?.closeIdleConnections();
+  };
 
   constructor(private readonly deps: ApiDeps) {
     this.server = createServer((req, res) => this.serve(req, res));
@@ -88,7 +106,19 @@ export class ApiServer {
   listenTls(host: string, port: number): Promise<AddressInfo> {
     const server = createTlsServer(
       { ...servingTlsOptions(this.deps.identity.serving()), requestCert: true, rejectUnauthorized: false },
-      (req, res) => this.serve(req, res),
+      (req, res) => {
+        const born = this.tlsBorn.get(req.socket);
+        if (
+          born === undefined ||
+          born.credentials !== this.credentials ||
+          Date.now() - born.at > TLS_CONNECTION_MAX_AGE_MS
+        )
+          res.setHeader('connection', 'close');
+        this.serve(req, res);
+      },
+    );
+    server.on('secureConnection', (socket) =>
+      this.tlsBorn.set(socket, { at: Date.now(), credentials: this.credentials }),
     );
     this.tlsServer = server;
     this.deps.identity.on('rotated', this.onRotated);

@@ -261,19 +261,30 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
   }
 
   /**
-   * One call. A kept-open connection the server closed as this request went out never had the
-   * request read, so it is sent once more, on a new connection.
+   * One call. A kept-open connection that fails before any answer (the server closed it as idle
+   * just as the request went out) is replaced by a new connection of this call's own, and the
+   * request sent once more. Every call that reuses connections may be repeated: keepalives and
+   * applies are idempotent, a repeated revocation finds the lease gone, a lease granted twice
+   * leaves one to expire unused, and an SVID request issues one more certificate for the same
+   * key. A call with a join token (which may be single-use) always has a connection of its own.
    */
   private async callFresh(method: string, path: string, body?: unknown, token?: string): Promise<ApiAnswer> {
     try {
-      return await this.callOnce(method, path, body, token);
+      return await this.callOnce(method, path, body, token, token === undefined);
     } catch (e) {
-      if (e instanceof StaleConnection) return this.callOnce(method, path, body, token);
+      if (e instanceof StaleConnection) return this.callOnce(method, path, body, token, false);
       throw e;
     }
   }
 
-  private callOnce(method: string, path: string, body?: unknown, token?: string): Promise<ApiAnswer> {
+  /** `pooled`: on a kept-open connection when one is free; otherwise on a connection of its own. */
+  private callOnce(
+    method: string,
+    path: string,
+    body: unknown,
+    token: string | undefined,
+    pooled: boolean,
+  ): Promise<ApiAnswer> {
     const { info } = this.opts;
     const url = new URL(path, info.workloadApi);
     const payload = body === undefined ? undefined : JSON.stringify(body);
@@ -291,7 +302,7 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
             ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
             ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
           },
-          agent: this.agent,
+          agent: pooled ? this.agent : false,
           timeout: 5000,
         },
         (res) => {
@@ -313,7 +324,7 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
       );
       req.on('timeout', () => req.destroy(new Error('the workload API did not answer within 5 s')));
       req.on('error', (err: NodeJS.ErrnoException) =>
-        reject(req.reusedSocket && err.code === 'ECONNRESET' ? new StaleConnection(err.message) : err),
+        reject(req.reusedSocket && STALE_CODES.has(err.code ?? '') ? new StaleConnection(err) : err),
       );
       req.end(payload);
     });
@@ -446,9 +457,17 @@ function chainsTo(chainPem: string, rootPem: string): boolean {
   }
 }
 
-/** A reused connection was reset before any answer (the server had closed it as idle). */
+/** How a reused connection the server had closed fails: reset, or written to after its close. */
+const STALE_CODES = new Set(['ECONNRESET', 'EPIPE']);
+
+/** A reused connection failed before any answer; `code` stays the socket's, for call()'s checks. */
 class StaleConnection extends Error {
   override name = 'StaleConnection';
+  readonly code: string | undefined;
+  constructor(cause: NodeJS.ErrnoException) {
+    super(cause.message);
+    this.code = cause.code;
+  }
 }
 
 /** How node:tls reports a server certificate that did not verify (OpenSSL's names, and node's own). */

@@ -53,6 +53,9 @@ export class Registration extends EventEmitter<{ registered: [number]; lost: [st
         const op = this.register();
         this.inflight = op.catch(() => undefined);
         await op;
+        // Registered just as it was told to stop: stop() revokes this lease once the attempt
+        // is done (it waits for it), so it is not ready either.
+        if (this.stopped || signal?.aborted) continue;
         break;
       } catch (e) {
         if (signal?.aborted || this.stopped) continue;

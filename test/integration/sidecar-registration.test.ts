@@ -2,23 +2,18 @@
 // workload API with the sidecar's own SVID (got with a join token). Registered while running,
 // gone at once on a clean stop, and registered again when its lease is lost.
 // A second stop (a sidecar's close() after its graceful shutdown) asks nothing more. Stopped
-// while it waits to retry an unreachable control plane, it gives up at once. Its calls share a
-// kept-open connection to the workload API.
+// while it waits to retry an unreachable control plane, or while its registration is on the
+// way, it is not registered. Its calls share a kept-open connection to the workload API.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import type { RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { Registration, type RegistrationOptions } from '../../src/sidecar/registration.js';
-import { createLogger, silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger, type Logger } from '../../src/log.js';
 import { IdentityClient, type JoinInfo } from '../../src/sidecar/identity-client.js';
 import { WeftError } from '../../src/errors.js';
-import {
-  apiFetch,
-  eventually,
-  freePort,
-  joinTokenFor,
-  startInProcessControlPlane,
-} from '../helpers/weft-process.js';
+import { apiFetch, eventually, joinTokenFor, startInProcessControlPlane } from '../helpers/weft-process.js';
 
 let cp: RunningControlPlane;
 let identity: IdentityClient;
@@ -148,25 +143,43 @@ test('a lease already gone when the sidecar stops: said as such, not as a failur
 });
 
 /**
- * A control plane that cannot be reached (a port nobody listens on): every registration attempt
- * is refused, and the waits between attempts double (200, 400, 800, 1,600 ms, then 3,200 ms).
- * `reached` resolves as attempt number `n` is made.
+ * A control plane that cannot be reached: a listener that resets every connection, so every
+ * registration attempt fails at once, and the waits between attempts double (200, 400, 800,
+ * 1,600 ms, then 3,200 ms). `waiting` resolves once `n` attempts have failed and the
+ * registration has begun to wait before the next (it logs the failure just before waiting).
  */
 async function unreachableControlPlane(n: number): Promise<{
   call: RegistrationOptions['call'];
+  logger: Logger;
   attempts: () => number;
-  reached: Promise<void>;
+  waiting: Promise<void>;
+  close(): Promise<void>;
 }> {
-  const closedPort = await freePort();
+  const refusing = createServer((s) => s.resetAndDestroy());
+  await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', () => r()));
+  const port = (refusing.address() as AddressInfo).port;
   let attempts = 0;
+  let failures = 0;
   let reach: () => void;
-  const reached = new Promise<void>((r) => (reach = r));
+  const waiting = new Promise<void>((r) => (reach = r));
+  const logger = createLogger('registration-test', {
+    write: (line: string) => {
+      if (/retrying/.test(line) && ++failures === n) reach();
+    },
+  });
+  logger.level = 'warn';
   const call = async (method: string, path: string) => {
-    if (++attempts === n) reach();
-    const res = await fetch(`http://127.0.0.1:${closedPort}${path}`, { method });
+    attempts++;
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, { method });
     return { status: res.status, json: await res.json() };
   };
-  return { call, attempts: () => attempts, reached };
+  return {
+    call,
+    logger,
+    attempts: () => attempts,
+    waiting,
+    close: () => new Promise<void>((r) => refusing.close(() => r())),
+  };
 }
 
 /** What start() settled with: 'resolved', or the error it rejected with. */
@@ -178,34 +191,72 @@ const settled = (p: Promise<void>): Promise<'resolved' | WeftError> =>
 
 test('stopped while waiting to retry: start() rejects at once, and nothing was registered', async () => {
   const cpDown = await unreachableControlPlane(5);
-  const reg = new Registration({ call: cpDown.call, workload, ttlSeconds: 5, logger: silentLogger() });
-  const outcome = settled(reg.start());
-  await cpDown.reached;
-  const stoppedAt = Date.now();
-  await reg.stop();
-  const result = await outcome;
-  const tookMs = Date.now() - stoppedAt;
-  assert.ok(result instanceof WeftError, `start() must reject when stopped, got ${String(result)}`);
-  assert.equal(result.code, 'WEFT_E_UNAVAILABLE');
-  assert.match(result.message, /stopped before the workload was registered/);
-  // It did not sit out the 3,200 ms wait before the sixth attempt (1.5 s allows a slow machine).
-  assert.ok(tookMs < 1500, `start() rejected ${tookMs} ms after stop()`);
-  assert.equal(cpDown.attempts(), 5, 'no attempt after stop()');
-  assert.equal(reg.leaseId, 0);
+  const reg = new Registration({ call: cpDown.call, workload, ttlSeconds: 5, logger: cpDown.logger });
+  try {
+    const outcome = settled(reg.start());
+    // Five attempts failed; it now waits 3,200 ms before the sixth.
+    await cpDown.waiting;
+    const stoppedAt = Date.now();
+    await reg.stop();
+    const result = await outcome;
+    const tookMs = Date.now() - stoppedAt;
+    assert.ok(result instanceof WeftError, `start() must reject when stopped, got ${String(result)}`);
+    assert.equal(result.code, 'WEFT_E_UNAVAILABLE');
+    assert.match(result.message, /stopped before the workload was registered/);
+    // It did not sit out the wait (1.5 s of its 3.2 s allows for a slow machine).
+    assert.ok(tookMs < 1500, `start() rejected ${tookMs} ms after stop()`);
+    assert.equal(cpDown.attempts(), 5, 'no attempt after stop()');
+    assert.equal(reg.leaseId, 0);
+  } finally {
+    await reg.stop();
+    await cpDown.close();
+  }
 });
 
 test('a signal aborted while waiting to retry ends start() the same way', async () => {
-  const cpDown = await unreachableControlPlane(2);
-  const reg = new Registration({ call: cpDown.call, workload, ttlSeconds: 5, logger: silentLogger() });
-  const abort = new AbortController();
-  const outcome = settled(reg.start(abort.signal));
-  await cpDown.reached;
-  abort.abort();
+  const cpDown = await unreachableControlPlane(3);
+  const reg = new Registration({ call: cpDown.call, workload, ttlSeconds: 5, logger: cpDown.logger });
+  try {
+    const abort = new AbortController();
+    const outcome = settled(reg.start(abort.signal));
+    // Three attempts failed; it now waits 800 ms before the fourth.
+    await cpDown.waiting;
+    const abortedAt = Date.now();
+    abort.abort();
+    const result = await outcome;
+    assert.ok(result instanceof WeftError, `start() must reject when aborted, got ${String(result)}`);
+    assert.equal(result.code, 'WEFT_E_UNAVAILABLE');
+    assert.ok(Date.now() - abortedAt < 400, 'it did not sit out the wait');
+    assert.equal(cpDown.attempts(), 3, 'no attempt after the abort');
+  } finally {
+    await reg.stop();
+    await cpDown.close();
+  }
+});
+
+test('stopped while a registration that then succeeds is on its way: not registered, lease revoked', async () => {
+  // The Workload's apply is held on its way to the control plane until the test lets it go.
+  let held: () => void;
+  const applyHeld = new Promise<void>((r) => (held = r));
+  let release: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  const holding = async (method: string, path: string, body?: unknown) => {
+    if (path.startsWith('/api/v1/apply')) {
+      held();
+      await released;
+    }
+    return call(method, path, body);
+  };
+  const reg = new Registration({ call: holding, workload, ttlSeconds: 5, logger: silentLogger() });
+  const outcome = settled(reg.start());
+  await applyHeld;
+  const stopped = reg.stop();
+  release!();
   const result = await outcome;
-  assert.ok(result instanceof WeftError, `start() must reject when aborted, got ${String(result)}`);
+  await stopped;
+  assert.ok(result instanceof WeftError, `start() must reject when stopped, got ${String(result)}`);
   assert.equal(result.code, 'WEFT_E_UNAVAILABLE');
-  assert.equal(cpDown.attempts(), 2, 'no attempt after the abort');
-  await reg.stop();
+  assert.equal(await exists(), false, 'the lease it got as it stopped is revoked, the Workload with it');
 });
 
 /**
@@ -215,7 +266,9 @@ test('a signal aborted while waiting to retry ends start() the same way', async 
  */
 async function workloadApiRelay(target: URL): Promise<{
   url: string;
+  /** Connections made so far, and open now. */
   connections: number;
+  open: number;
   cutNextReuse: boolean;
   close(): Promise<void>;
 }> {
@@ -223,6 +276,7 @@ async function workloadApiRelay(target: URL): Promise<{
   const relay = {
     url: '',
     connections: 0,
+    open: 0,
     cutNextReuse: false,
     close: () =>
       new Promise<void>((resolve) => {
@@ -232,13 +286,15 @@ async function workloadApiRelay(target: URL): Promise<{
   };
   const server = createServer((client) => {
     relay.connections++;
+    relay.open++;
+    client.once('close', () => relay.open--);
     const upstream = connect(Number(target.port), target.hostname);
     sockets.add(client).add(upstream);
-    let reads = 0;
+    // Cut only a connection made before the cut was asked for: what it brings now is a request
+    // on a connection that was kept open.
+    const older = !relay.cutNextReuse;
     client.on('data', (d: Buffer) => {
-      // The client writes its hello, then the rest of the handshake with its first request;
-      // anything after that is a later request on a connection that was kept open.
-      if (++reads > 2 && relay.cutNextReuse) {
+      if (older && relay.cutNextReuse) {
         relay.cutNextReuse = false;
         client.resetAndDestroy();
         upstream.destroy();
@@ -295,9 +351,12 @@ test('lease calls share one kept-open connection to the workload API, not a hand
     };
     // TTL 1 s: a keepalive every 333 ms, inside the 4 s a connection is kept idle.
     const reg = new Registration({ call: counting, workload, ttlSeconds: 1, logger: silentLogger() });
-    await reg.start();
-    await thirdKeepalive;
-    await reg.stop();
+    try {
+      await reg.start();
+      await thirdKeepalive;
+    } finally {
+      await reg.stop();
+    }
     // Lease, apply, three keepalives and the revocation: six calls on one connection.
     assert.equal(relay.connections - before, 1, `${relay.connections - before} connections for six calls`);
   } finally {
@@ -318,6 +377,36 @@ test('a kept-open connection cut as a request goes out: the request is sent agai
     assert.equal(relay.cutNextReuse, false, 'the kept connection was reused, and cut');
     assert.equal(relay.connections - before, 1, 'the retry went out on a new connection');
     await id.call('DELETE', `/api/v1/leases/${(lease.json as { id: number }).id}`);
+  } finally {
+    id.close();
+    await relay.close();
+  }
+});
+
+// Last in this file: it leaves a CA rotation prepared on the shared control plane.
+test('new control plane credentials (a CA rotation begins) close kept connections: the next call makes a new one', async () => {
+  const { relay, id } = await identityThroughRelay();
+  try {
+    const lease = await id.call('POST', '/api/v1/leases', { ttlSeconds: 5 });
+    assert.equal(lease.status, 200);
+    const leaseId = (lease.json as { id: number }).id;
+    const keptConnections = relay.connections;
+    assert.equal((await id.call('POST', `/api/v1/leases/${leaseId}/keepalive`)).status, 200);
+    assert.equal(relay.connections, keptConnections, 'kept open until the rotation');
+
+    const rotated = once(cp.identity, 'rotated');
+    const started = await apiFetch(`${cp.apiUrl}/api/v1/ca/rotate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prepareSeconds: 3600, overlapSeconds: 86400 }),
+    });
+    assert.equal(started.status, 200, await started.text());
+    await rotated;
+    // The idle connection is closed by the control plane (the relay closes its side with it).
+    await eventually('the kept connection to close', async () => relay.open === 0, 3000);
+    assert.equal((await id.call('POST', `/api/v1/leases/${leaseId}/keepalive`)).status, 200);
+    assert.equal(relay.connections, keptConnections + 1, 'a new connection after the rotation');
+    await id.call('DELETE', `/api/v1/leases/${leaseId}`);
   } finally {
     id.close();
     await relay.close();
