@@ -50,7 +50,8 @@ export function principalOf(
   if (socket.encrypted && socket.authorized) {
     const cert = socket.getPeerX509Certificate?.();
     // Verified at the handshake; a connection kept open may outlive the certificate.
-    if (cert !== undefined && Date.parse(cert.validTo) <= Date.now())
+    // (Not `<=`: an unreadable date is taken as expired.)
+    if (cert !== undefined && !(Date.parse(cert.validTo) > Date.now()))
       throw new WeftError(
         'WEFT_E_UNAUTHENTICATED',
         `the client certificate expired at ${cert.validTo}; connect again with a current SVID`,

@@ -23,8 +23,10 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer, type Server as HttpsServer } from 'node:https';
+import { X509Certificate } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { WeftError } from '../errors.js';
+import type { TLSSocket } from 'node:tls';
+import { isWeftError, WeftError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Store, WatchEvent } from '../store/store.js';
 import { WEFT_VERSION } from '../version.js';
@@ -67,23 +69,51 @@ const LEASE_OWNER_PREFIX = '/weft/lease-owners/';
  */
 const TLS_CONNECTION_MAX_AGE_MS = 5 * 60_000;
 
+/** A delay setTimeout takes as given: 0 for NaN or less, at most 2^31 - 1 ms (~24.8 days). */
+function clampDelay(ms: number): number {
+  return Math.min(2 ** 31 - 1, Math.max(0, ms || 0));
+}
+
+/** The SHA-256 fingerprint of the first certificate of a PEM chain. */
+function fingerprint(chainPem: string): string {
+  return new X509Certificate(chainPem).fingerprint256;
+}
+
 export class ApiServer {
   private readonly server: Server;
   private tlsServer: HttpsServer | undefined;
   private readonly streams = new Set<ServerResponse>();
-  /** When each TLS connection was made, and under which serving credentials (a count). */
-  private readonly tlsBorn = new WeakMap<object, { at: number; credentials: number }>();
-  private credentials = 0;
   /**
-   * New credentials (a renewed SVID, a CA phase change): new connections get them; the idle
-   * kept-open ones are closed, and the busy ones close after their current answer, so that no
-   * connection goes on under the roots it was verified with before.
+   * When each TLS connection was made, the serving credentials in force then (a count), and the
+   * certificate it was actually served (a handshake begun before a rotation ends after it).
+   */
+  private readonly tlsBorn = new WeakMap<object, { at: number; credentials: number; cert?: string }>();
+  private credentials = 0;
+  private servingCert: string | undefined;
+  /**
+   * New credentials (a renewed SVID, a CA phase change): new connections get them. Kept-open
+   * connections made before do not go on under the roots they were verified with: idle ones
+   * are closed now, busy ones after their current answer, and watch streams end (their clients
+   * watch again from their last revision).
    */
   private readonly onRotated = (c: ServingCredentials): void => {
     this.credentials++;
+    this.servingCert = fingerprint(c.chainPem);
     this.tlsServer?.setSecureContext(servingTlsOptions(c));
     this.tlsServer?.closeIdleConnections();
+    for (const s of this.streams) if ((s.socket as Partial<TLSSocket> | null)?.encrypted) s.end();
   };
+
+  /** A TLS connection made under other credentials than now's, or older than the limit. */
+  private tlsStale(socket: object): boolean {
+    const born = this.tlsBorn.get(socket);
+    return (
+      born === undefined ||
+      born.credentials !== this.credentials ||
+      born.cert !== this.servingCert ||
+      Date.now() - born.at > TLS_CONNECTION_MAX_AGE_MS
+    );
+  }
 
   constructor(private readonly deps: ApiDeps) {
     this.server = createServer((req, res) => this.serve(req, res));
@@ -95,6 +125,14 @@ export class ApiServer {
       // A body we stopped reading (too large) leaves the connection mid-request: close it
       // after the answer so the client's next request does not land in the leftover bytes.
       if (!req.complete) res.setHeader('connection', 'close');
+      // Refused a credential over TLS (an expired certificate, say): the client must come back
+      // with another, on another connection.
+      if (
+        (req.socket as Partial<TLSSocket>).encrypted &&
+        isWeftError(err) &&
+        err.code === 'WEFT_E_UNAUTHENTICATED'
+      )
+        res.setHeader('connection', 'close');
       sendError(res, err);
     });
   }
@@ -107,18 +145,20 @@ export class ApiServer {
     const server = createTlsServer(
       { ...servingTlsOptions(this.deps.identity.serving()), requestCert: true, rejectUnauthorized: false },
       (req, res) => {
-        const born = this.tlsBorn.get(req.socket);
-        if (
-          born === undefined ||
-          born.credentials !== this.credentials ||
-          Date.now() - born.at > TLS_CONNECTION_MAX_AGE_MS
-        )
-          res.setHeader('connection', 'close');
+        const socket = req.socket;
+        if (this.tlsStale(socket)) res.setHeader('connection', 'close');
+        // Gone stale while this request was served (a rotation meanwhile): closed after it.
+        else res.once('finish', () => this.tlsStale(socket) && socket.end());
         this.serve(req, res);
       },
     );
-    server.on('secureConnection', (socket) =>
-      this.tlsBorn.set(socket, { at: Date.now(), credentials: this.credentials }),
+    this.servingCert = fingerprint(this.deps.identity.serving().chainPem);
+    server.on('secureConnection', (socket: TLSSocket) =>
+      this.tlsBorn.set(socket, {
+        at: Date.now(),
+        credentials: this.credentials,
+        cert: socket.getX509Certificate()?.fingerprint256,
+      }),
     );
     this.tlsServer = server;
     this.deps.identity.on('rotated', this.onRotated);
@@ -458,7 +498,14 @@ export class ApiServer {
     live = true;
     for (const l of held) res.write(l + '\n');
     this.streams.add(res);
+    // Over TLS with a client certificate: the stream ends when the certificate does.
+    const cert = (res.socket as Partial<TLSSocket> | null)?.getPeerX509Certificate?.();
+    const expiry =
+      cert === undefined
+        ? undefined
+        : setTimeout(() => res.end(), clampDelay(Date.parse(cert.validTo) - Date.now()));
     res.on('close', () => {
+      clearTimeout(expiry);
       watcher.cancel();
       this.streams.delete(res);
     });

@@ -324,7 +324,7 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
       );
       req.on('timeout', () => req.destroy(new Error('the workload API did not answer within 5 s')));
       req.on('error', (err: NodeJS.ErrnoException) =>
-        reject(req.reusedSocket && STALE_CODES.has(err.code ?? '') ? new StaleConnection(err) : err),
+        reject(req.reusedSocket && STALE_CODES.has(err.code ?? '') ? new StaleConnection(err.message) : err),
       );
       req.end(payload);
     });
@@ -460,14 +460,9 @@ function chainsTo(chainPem: string, rootPem: string): boolean {
 /** How a reused connection the server had closed fails: reset, or written to after its close. */
 const STALE_CODES = new Set(['ECONNRESET', 'EPIPE']);
 
-/** A reused connection failed before any answer; `code` stays the socket's, for call()'s checks. */
+/** A reused connection failed before any answer (callFresh() retries on a new one). */
 class StaleConnection extends Error {
   override name = 'StaleConnection';
-  readonly code: string | undefined;
-  constructor(cause: NodeJS.ErrnoException) {
-    super(cause.message);
-    this.code = cause.code;
-  }
 }
 
 /** How node:tls reports a server certificate that did not verify (OpenSSL's names, and node's own). */

@@ -353,12 +353,13 @@ export class Sidecar {
       this.abort.abort();
       const deadline = Date.now() + this.opts.drainTimeoutMs;
       const left = (): number => Math.max(0, deadline - Date.now());
-      const registered = (this.registration?.leaseId ?? 0) !== 0;
       await withTimeout(this.registration?.stop() ?? Promise.resolve(), left());
       // Other proxies drop this endpoint within milliseconds of the EDS push; a request they
       // had already picked us for must still be served, so inbound stays open for a moment.
-      // Never registered (no app port, or stopped before it was ready), nobody picked us.
-      if (registered) await new Promise((r) => setTimeout(r, Math.min(1000, left() / 2)));
+      // Never registered (no app port, or stopped before it was ready), nobody picked us. Read
+      // after stop(): a registration on its way when the stop came may have landed meanwhile.
+      if ((this.registration?.leaseId ?? 0) !== 0)
+        await new Promise((r) => setTimeout(r, Math.min(1000, left() / 2)));
       await withTimeout(this.proxy.drain(), left());
     })();
     return this.stopping;

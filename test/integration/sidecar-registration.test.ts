@@ -6,14 +6,14 @@
 // way, it is not registered. Its calls share a kept-open connection to the workload API.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import type { RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { Registration, type RegistrationOptions } from '../../src/sidecar/registration.js';
 import { createLogger, silentLogger, type Logger } from '../../src/log.js';
 import { IdentityClient, type JoinInfo } from '../../src/sidecar/identity-client.js';
 import { WeftError } from '../../src/errors.js';
 import { apiFetch, eventually, joinTokenFor, startInProcessControlPlane } from '../helpers/weft-process.js';
+import { tcpRelay, type TcpRelay } from '../helpers/tcp-relay.js';
 
 let cp: RunningControlPlane;
 let identity: IdentityClient;
@@ -259,67 +259,13 @@ test('stopped while a registration that then succeeds is on its way: not registe
   assert.equal(await exists(), false, 'the lease it got as it stopped is revoked, the Workload with it');
 });
 
-/**
- * A TCP relay in front of the workload API (TLS passes through it untouched) that counts the
- * connections made to it and can cut a kept-open one as the next request arrives on it, as a
- * server closing an idle connection just then does.
- */
-async function workloadApiRelay(target: URL): Promise<{
-  url: string;
-  /** Connections made so far, and open now. */
-  connections: number;
-  open: number;
-  cutNextReuse: boolean;
-  close(): Promise<void>;
-}> {
-  const sockets = new Set<Socket>();
-  const relay = {
-    url: '',
-    connections: 0,
-    open: 0,
-    cutNextReuse: false,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-  const server = createServer((client) => {
-    relay.connections++;
-    relay.open++;
-    client.once('close', () => relay.open--);
-    const upstream = connect(Number(target.port), target.hostname);
-    sockets.add(client).add(upstream);
-    // Cut only a connection made before the cut was asked for: what it brings now is a request
-    // on a connection that was kept open.
-    const older = !relay.cutNextReuse;
-    client.on('data', (d: Buffer) => {
-      if (older && relay.cutNextReuse) {
-        relay.cutNextReuse = false;
-        client.resetAndDestroy();
-        upstream.destroy();
-        return;
-      }
-      upstream.write(d);
-    });
-    upstream.on('data', (d: Buffer) => client.write(d));
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-    client.on('error', () => undefined);
-    upstream.on('error', () => undefined);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  relay.url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return relay;
-}
-
 /** An identity (SVID obtained) whose calls to the workload API go through a relay. */
 async function identityThroughRelay(): Promise<{
-  relay: Awaited<ReturnType<typeof workloadApiRelay>>;
+  relay: TcpRelay;
   id: IdentityClient;
 }> {
   const info = (await (await fetch(`${cp.apiUrl}/api/v1/info`)).json()) as JoinInfo;
-  const relay = await workloadApiRelay(new URL(info.workloadApi));
+  const relay = await tcpRelay(new URL(info.workloadApi));
   const id = new IdentityClient({
     info: { ...info, workloadApi: relay.url },
     namespace: 'default',
@@ -377,36 +323,6 @@ test('a kept-open connection cut as a request goes out: the request is sent agai
     assert.equal(relay.cutNextReuse, false, 'the kept connection was reused, and cut');
     assert.equal(relay.connections - before, 1, 'the retry went out on a new connection');
     await id.call('DELETE', `/api/v1/leases/${(lease.json as { id: number }).id}`);
-  } finally {
-    id.close();
-    await relay.close();
-  }
-});
-
-// Last in this file: it leaves a CA rotation prepared on the shared control plane.
-test('new control plane credentials (a CA rotation begins) close kept connections: the next call makes a new one', async () => {
-  const { relay, id } = await identityThroughRelay();
-  try {
-    const lease = await id.call('POST', '/api/v1/leases', { ttlSeconds: 5 });
-    assert.equal(lease.status, 200);
-    const leaseId = (lease.json as { id: number }).id;
-    const keptConnections = relay.connections;
-    assert.equal((await id.call('POST', `/api/v1/leases/${leaseId}/keepalive`)).status, 200);
-    assert.equal(relay.connections, keptConnections, 'kept open until the rotation');
-
-    const rotated = once(cp.identity, 'rotated');
-    const started = await apiFetch(`${cp.apiUrl}/api/v1/ca/rotate`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ prepareSeconds: 3600, overlapSeconds: 86400 }),
-    });
-    assert.equal(started.status, 200, await started.text());
-    await rotated;
-    // The idle connection is closed by the control plane (the relay closes its side with it).
-    await eventually('the kept connection to close', async () => relay.open === 0, 3000);
-    assert.equal((await id.call('POST', `/api/v1/leases/${leaseId}/keepalive`)).status, 200);
-    assert.equal(relay.connections, keptConnections + 1, 'a new connection after the rotation');
-    await id.call('DELETE', `/api/v1/leases/${leaseId}`);
   } finally {
     id.close();
     await relay.close();
