@@ -126,9 +126,9 @@ export class ApiServer {
       // after the answer so the client's next request does not land in the leftover bytes.
       if (!req.complete) res.setHeader('connection', 'close');
       // Refused a credential over TLS (an expired certificate, say): the client must come back
-      // with another, on another connection.
+      // with another, on another connection. (By now the socket may be gone: a body too large.)
       if (
-        (req.socket as Partial<TLSSocket>).encrypted &&
+        (req.socket as Partial<TLSSocket> | null)?.encrypted === true &&
         isWeftError(err) &&
         err.code === 'WEFT_E_UNAUTHENTICATED'
       )
