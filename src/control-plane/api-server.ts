@@ -28,6 +28,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { isWeftError, WeftError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { systemClock } from '../store/clock.js';
 import type { Store, WatchEvent } from '../store/store.js';
 import { WEFT_VERSION } from '../version.js';
 import { parseDocuments } from '../resources/index.js';
@@ -69,11 +70,6 @@ const LEASE_OWNER_PREFIX = '/weft/lease-owners/';
  */
 const TLS_CONNECTION_MAX_AGE_MS = 5 * 60_000;
 
-/** A delay setTimeout takes as given: 0 for NaN or less, at most 2^31 - 1 ms (~24.8 days). */
-function clampDelay(ms: number): number {
-  return Math.min(2 ** 31 - 1, Math.max(0, ms || 0));
-}
-
 /** The SHA-256 fingerprint of the first certificate of a PEM chain. */
 function fingerprint(chainPem: string): string {
   return new X509Certificate(chainPem).fingerprint256;
@@ -84,11 +80,11 @@ export class ApiServer {
   private tlsServer: HttpsServer | undefined;
   private readonly streams = new Set<ServerResponse>();
   /**
-   * When each TLS connection was made, the serving credentials in force then (a count), and the
-   * certificate it was actually served (a handshake begun before a rotation ends after it).
+   * When each TLS connection was made, and the certificate it was actually served (a handshake
+   * begun before a rotation may end after it). Every rotation serves a new certificate.
    */
-  private readonly tlsBorn = new WeakMap<object, { at: number; credentials: number; cert?: string }>();
-  private credentials = 0;
+  private readonly tlsBorn = new WeakMap<object, { at: number; cert?: string }>();
+  /** The fingerprint of the certificate served now. */
   private servingCert: string | undefined;
   /**
    * New credentials (a renewed SVID, a CA phase change): new connections get them. Kept-open
@@ -97,21 +93,17 @@ export class ApiServer {
    * watch again from their last revision).
    */
   private readonly onRotated = (c: ServingCredentials): void => {
-    this.credentials++;
     this.servingCert = fingerprint(c.chainPem);
     this.tlsServer?.setSecureContext(servingTlsOptions(c));
     this.tlsServer?.closeIdleConnections();
     for (const s of this.streams) if ((s.socket as Partial<TLSSocket> | null)?.encrypted) s.end();
   };
 
-  /** A TLS connection made under other credentials than now's, or older than the limit. */
+  /** A TLS connection served another certificate than now's, or older than the limit. */
   private tlsStale(socket: object): boolean {
     const born = this.tlsBorn.get(socket);
     return (
-      born === undefined ||
-      born.credentials !== this.credentials ||
-      born.cert !== this.servingCert ||
-      Date.now() - born.at > TLS_CONNECTION_MAX_AGE_MS
+      born === undefined || born.cert !== this.servingCert || Date.now() - born.at > TLS_CONNECTION_MAX_AGE_MS
     );
   }
 
@@ -154,11 +146,7 @@ export class ApiServer {
     );
     this.servingCert = fingerprint(this.deps.identity.serving().chainPem);
     server.on('secureConnection', (socket: TLSSocket) =>
-      this.tlsBorn.set(socket, {
-        at: Date.now(),
-        credentials: this.credentials,
-        cert: socket.getX509Certificate()?.fingerprint256,
-      }),
+      this.tlsBorn.set(socket, { at: Date.now(), cert: socket.getX509Certificate()?.fingerprint256 }),
     );
     this.tlsServer = server;
     this.deps.identity.on('rotated', this.onRotated);
@@ -500,12 +488,12 @@ export class ApiServer {
     this.streams.add(res);
     // Over TLS with a client certificate: the stream ends when the certificate does.
     const cert = (res.socket as Partial<TLSSocket> | null)?.getPeerX509Certificate?.();
-    const expiry =
+    const cancelExpiry =
       cert === undefined
         ? undefined
-        : setTimeout(() => res.end(), clampDelay(Date.parse(cert.validTo) - Date.now()));
+        : systemClock.setTimer(() => res.end(), Date.parse(cert.validTo) - Date.now());
     res.on('close', () => {
-      clearTimeout(expiry);
+      cancelExpiry?.();
       watcher.cancel();
       this.streams.delete(res);
     });
