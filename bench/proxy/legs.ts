@@ -14,8 +14,16 @@
 // request into a hop is matched with the first unused request it sends on after that (greedy, in
 // time order). With 10 clients at 1,000/s requests rarely overlap; a request matched with
 // another's shows as time running backwards somewhere in its chain and is left out (counted).
+//
+// Weft's two sidecars carry every request on one mTLS connection (weft-mux/1), so on that hop a
+// message is not a direction change on a connection but on a channel of it. Given the TLS keys
+// (`keylog`, written by the client end), the capture is decrypted, the frames are read back with
+// the sidecars' own frame reader, and each channel counts as a connection of its own: the same
+// exact answers, the same greedy matching. Decryption needs each connection's handshake, so the
+// hop is dialled while the capture runs and only what follows `from` is measured.
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { FrameReader, MuxProtocolError, type FrameSink } from '../../src/sidecar/proxy/mux-frames.js';
 import { percentile } from '../xds/stats.js';
 import { tempDir } from './processes.js';
 
@@ -56,6 +64,14 @@ export interface LegPorts {
   upstream: number;
 }
 
+/** A capture of a multiplexed hop (see the top of this file). */
+export interface MuxCapture {
+  /** The TLS key log the client end of the hop writes (Node's `--tls-keylog`). */
+  keylog: string;
+  /** Runs inside the capture before the measured load: dials the hop and warms it up. */
+  before(): Promise<void>;
+}
+
 const round3 = (x: number): number => Number(x.toFixed(3));
 
 function percentiles(values: number[]): Percentiles {
@@ -64,13 +80,19 @@ function percentiles(values: number[]): Percentiles {
 }
 
 /** Captures loopback traffic on the three ports while `load` runs, then splits it into legs. */
-export async function measureLegs(ports: LegPorts, load: () => Promise<unknown>): Promise<LegsResult> {
+export async function measureLegs(
+  ports: LegPorts,
+  load: () => Promise<unknown>,
+  mux?: MuxCapture,
+): Promise<LegsResult> {
   const file = join(tempDir('weft-proxy-bench-legs-'), 'legs.pcap');
   const filter = `tcp port ${ports.outbound} or tcp port ${ports.inbound} or tcp port ${ports.upstream}`;
-  // Headers are enough: 128 bytes of each packet.
-  const cap = spawn('tshark', ['-i', 'lo', '-s', '128', '-w', file, '-f', filter], {
+  // Headers are enough for connections that carry one request at a time: 128 bytes of each
+  // packet. A multiplexed hop is decrypted, which takes whole packets.
+  const cap = spawn('tshark', ['-i', 'lo', '-s', mux ? '0' : '128', '-w', file, '-f', filter], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  let from = 0;
   try {
     await new Promise<void>((resolve, reject) => {
       let text = '';
@@ -82,6 +104,8 @@ export async function measureLegs(ports: LegPorts, load: () => Promise<unknown>)
         reject(new Error(`tshark exited (${code}) before capturing: ${text.trim()}`)),
       );
     });
+    if (mux) await mux.before();
+    from = Date.now();
     await load();
     // Let the last responses reach the capture.
     await new Promise((r) => setTimeout(r, 200));
@@ -89,28 +113,119 @@ export async function measureLegs(ports: LegPorts, load: () => Promise<unknown>)
     cap.kill('SIGINT');
     await new Promise((r) => (cap.exitCode === null ? cap.once('exit', r) : r(undefined)));
   }
-  const r = spawnSync(
-    'tshark',
-    [
-      '-r',
-      file,
-      '-Y',
-      'tcp.len > 0',
-      '-T',
-      'fields',
-      '-e',
-      'frame.time_epoch',
-      '-e',
-      'tcp.stream',
-      '-e',
-      'tcp.srcport',
-      '-e',
-      'tcp.dstport',
-    ],
-    { encoding: 'utf8', maxBuffer: 1 << 28 },
-  );
+  const fields = [
+    '-T',
+    'fields',
+    '-e',
+    'frame.time_epoch',
+    '-e',
+    'tcp.stream',
+    '-e',
+    'tcp.srcport',
+    '-e',
+    'tcp.dstport',
+  ];
+  if (!mux) return legsFromPackets(exchanges(tshark([file, '-Y', 'tcp.len > 0', ...fields])), ports, from);
+  const plain = tshark([file, '-Y', `tcp.len > 0 and not tcp.port == ${ports.inbound}`, ...fields]);
+  // Decrypted bytes have no field of their own (no dissector knows weft-mux/1): they are read
+  // from the hex dump, under a summary line of the four fields.
+  const decrypted = tshark([
+    file,
+    '-o',
+    `tls.keylog_file:${mux.keylog}`,
+    '-d',
+    `tcp.port==${ports.inbound},tls`,
+    '-Y',
+    `tcp.port == ${ports.inbound} and tls.record.content_type == 23`,
+    '-o',
+    `gui.column.format:${SUMMARY_COLUMNS}`,
+    '-P',
+    '-x',
+  ]);
+  return legsFromPackets(exchanges(`${plain}\n${muxMessages(decrypted)}`), ports, from);
+}
+
+const SUMMARY_COLUMNS = ['frame.time_epoch', 'tcp.stream', 'tcp.srcport', 'tcp.dstport']
+  .map((f, i) => `"${i}","%Cus:${f}"`)
+  .join(',');
+
+function tshark(args: string[]): string {
+  const r = spawnSync('tshark', ['-r', ...args], { encoding: 'utf8', maxBuffer: 1 << 30 });
   if (r.status !== 0) throw new Error(`tshark -r failed: ${r.stderr}`);
-  return legsFromPackets(exchanges(r.stdout), ports);
+  return r.stdout;
+}
+
+const SUMMARY = /^\s*(\d+\.\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$/;
+/** A line of a hex dump: offset, up to 16 bytes, their ASCII. */
+const HEX_LINE = /^[0-9a-f]{4,} {2}((?:[0-9a-f]{2} ?)+)/;
+
+/**
+ * The decrypted bytes of a multiplexed hop, as tshark prints them with `-P -x` (a summary line
+ * of time, stream and ports, then a hex dump of the frame and of each record decrypted in it), as
+ * the lines a plain capture gives: one per DATA frame, with the stream `<tcp stream>/<channel>`,
+ * so that exchanges() treats every channel as a connection of its own.
+ */
+export function muxMessages(dump: string): string {
+  const directions = new Map<string, MuxDirection>();
+  const out: string[] = [];
+  let current: MuxDirection | undefined;
+  let decrypted = false;
+  let bytes: number[] = [];
+  const record = (): void => {
+    if (current !== undefined && bytes.length > 0) current.record(Buffer.from(bytes));
+    bytes = [];
+  };
+  for (const line of dump.split('\n')) {
+    const s = SUMMARY.exec(line);
+    if (s) {
+      record();
+      const [, ts, stream, src, dst] = s as unknown as [string, string, string, string, string];
+      const key = `${stream}:${src}`;
+      current = directions.get(key);
+      if (current === undefined) directions.set(key, (current = new MuxDirection(stream, src, dst, out)));
+      current.ts = ts;
+      decrypted = false;
+    } else if (line.endsWith(' bytes):')) {
+      // A new dump: "Frame (…)", "Reassembled TCP (…)" or a record, "Decrypted TLS (…)".
+      record();
+      decrypted = line.startsWith('Decrypted TLS');
+    } else if (decrypted) {
+      const hex = HEX_LINE.exec(line);
+      if (hex) for (const b of hex[1]!.trim().split(' ')) bytes.push(parseInt(b, 16));
+    }
+  }
+  record();
+  return out.join('\n');
+}
+
+/** One direction of a multiplexed connection: its frames, each DATA frame a line. */
+class MuxDirection implements FrameSink {
+  private reader = new FrameReader(this);
+  /** The time of the packet being read. */
+  ts = '';
+  constructor(
+    private readonly stream: string,
+    private readonly src: string,
+    private readonly dst: string,
+    private readonly out: string[],
+  ) {}
+
+  record(plaintext: Buffer): void {
+    try {
+      this.reader.push(plaintext);
+    } catch (err) {
+      if (!(err instanceof MuxProtocolError)) throw err;
+      // Not frames (a capture that began mid-frame): read on from the next record.
+      this.reader = new FrameReader(this);
+    }
+  }
+
+  onData(channel: number): void {
+    this.out.push(`${this.ts}\t${this.stream}/${channel}\t${this.src}\t${this.dst}`);
+  }
+  onEnd(): void {}
+  onReset(): void {}
+  onCredit(): void {}
 }
 
 /** A message into a process and the answer to it on the same connection (NaN if none yet). */
@@ -124,7 +239,7 @@ interface Exchange {
  * The first data packet of each message (direction changes per TCP connection), as requests into
  * a port, each with the time of the first packet of the answer on the same connection.
  */
-function exchanges(fields: string): Exchange[] {
+export function exchanges(fields: string): Exchange[] {
   const open = new Map<string, Exchange | undefined>();
   const lastSrc = new Map<string, number>();
   const out: Exchange[] = [];
@@ -148,7 +263,8 @@ function exchanges(fields: string): Exchange[] {
   return out.sort((a, b) => a.t - b.t);
 }
 
-function legsFromPackets(all: Exchange[], ports: LegPorts): LegsResult {
+/** `from`: requests into the outbound hop before it (a warm-up) are left out. */
+export function legsFromPackets(all: Exchange[], ports: LegPorts, from = 0): LegsResult {
   const into = (port: number): Exchange[] => all.filter((e) => e.dst === port);
   // The k-th request a process receives is the k-th it passes on: each request with the first
   // unused one after it on the next leg. The answers are then exact (the same connection).
@@ -173,7 +289,8 @@ function legsFromPackets(all: Exchange[], ports: LegPorts): LegsResult {
   front.forEach((f, i) => {
     const m = middle[i];
     const b = back[i];
-    if (m === undefined || b === undefined) return;
+    // Matched with the warm-up's requests too, so that they do not take later requests' hops.
+    if (m === undefined || b === undefined || f.t < from) return;
     const times = [f.t, m.t, b.t, b.answeredAt, m.answeredAt, f.answeredAt];
     if (times.some((t) => Number.isNaN(t))) return; // cut off by the end of the capture
     // A request matched with another's hop shows as time running backwards: left out, counted.

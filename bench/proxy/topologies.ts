@@ -39,6 +39,12 @@ export interface Topology {
   support: Child[];
   /** The inbound hop's mTLS listener and a client certificate it accepts; none for direct. */
   inbound: TlsTarget | undefined;
+  /**
+   * Weft only: another outbound hop, listening on `port` and writing its TLS keys to `keylog`,
+   * for a capture that decrypts the multiplexed hop (legs.ts); it must be dialled while the
+   * capture runs. Stopped with the topology, or sooner by its own stop().
+   */
+  startCapturedHop?(port: number, keylog: string): Promise<{ url: string; stop(): Promise<void> }>;
   stop(): Promise<void>;
 }
 
@@ -343,9 +349,15 @@ export async function startWeft(upstreamPort: number, cpuProfDir: string | undef
   const started: Child[] = [];
   // Per-request logging would be measured as proxy cost; warnings still show up in errors.
   const env = { ...process.env, WEFT_LOG_LEVEL: 'warn' };
-  const node = (name: string, args: string[], profile: boolean, token?: string): Child => {
+  const node = (
+    name: string,
+    args: string[],
+    profile: boolean,
+    token?: string,
+    nodeFlags: string[] = [],
+  ): Child => {
     const flags = profile && cpuProfDir !== undefined ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [];
-    const c = start(name, process.execPath, [...flags, WEFT_BIN, ...args], {
+    const c = start(name, process.execPath, [...flags, ...nodeFlags, WEFT_BIN, ...args], {
       ...env,
       ...(token === undefined ? {} : { WEFT_TOKEN: token }),
     });
@@ -393,9 +405,11 @@ export async function startWeft(upstreamPort: number, cpuProfDir: string | undef
       true,
       await joinToken(SERVICE),
     );
+    const client = ['sidecar', '--service', 'bench-client', '--control-plane', api];
+    const captured: Child[] = [];
     const outbound = node(
       'weft sidecar (outbound)',
-      ['sidecar', '--service', 'bench-client', '--control-plane', api, ...ports],
+      [...client, ...ports],
       true,
       await joinToken('bench-client'),
     );
@@ -436,9 +450,22 @@ export async function startWeft(upstreamPort: number, cpuProfDir: string | undef
       hops: [outbound, inbound],
       support: [cp],
       inbound: target,
+      async startCapturedHop(port, keylog) {
+        const hop = node(
+          'weft sidecar (outbound, captured)',
+          [...client, ...ports.slice(2), '--outbound-addr', `127.0.0.1:${port}`],
+          false,
+          await joinToken('bench-client'),
+          [`--tls-keylog=${keylog}`],
+        );
+        captured.push(hop);
+        const hopUrl = `http://127.0.0.1:${port}/`;
+        await waitForHttp(hop, hopUrl, SERVICE);
+        return { url: hopUrl, stop: () => stop(hop) };
+      },
       async stop() {
         // Sidecars first (they deregister through the control plane), then the control plane.
-        await Promise.all([stop(outbound), stop(inbound)]);
+        await Promise.all([stop(outbound), stop(inbound), ...captured.map((c) => stop(c))]);
         await stop(cp);
         removeDir(dir);
       },
