@@ -349,3 +349,44 @@ test('a peer that stops reading the connection: what waits to be written stays n
     await p.close();
   }
 });
+
+test('a lone write goes out at once; writes that meet in a turn go out together, and so does the next turn', async () => {
+  const p = await pair((ch) => ch.on('data', () => undefined));
+  try {
+    const a = p.client.open();
+    const b = p.client.open();
+    await Promise.all([once(a, 'connect'), once(b, 'connect')]);
+    const socket = p.client.socket;
+    const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+    // Quiet: the write reaches the socket before the call returns, its callback a tick later.
+    let sent = socket.bytesWritten;
+    let called = false;
+    a.write('first', 'latin1', () => (called = true));
+    assert.ok(socket.bytesWritten > sent, 'a lone write is on the socket at once');
+    assert.equal(called, false, 'its callback waits for the next tick');
+    await turn();
+    assert.equal(called, true);
+    // Busy: a second write in the same turn waits for the turn's one write.
+    sent = socket.bytesWritten;
+    a.write('one', 'latin1');
+    const afterFirst = socket.bytesWritten;
+    b.write('two', 'latin1');
+    assert.ok(afterFirst > sent);
+    assert.equal(socket.bytesWritten, afterFirst, 'the second write of a turn is queued');
+    await turn();
+    assert.ok(socket.bytesWritten > afterFirst, 'and written at the end of the turn');
+    // The turn after one that carried two frames batches from its first frame…
+    sent = socket.bytesWritten;
+    a.write('three', 'latin1');
+    assert.equal(socket.bytesWritten, sent, 'after a busy turn, the first write is queued too');
+    await turn();
+    assert.ok(socket.bytesWritten > sent);
+    // …and once a turn carried one frame, writes go out at once again.
+    sent = socket.bytesWritten;
+    b.write('four', 'latin1');
+    assert.ok(socket.bytesWritten > sent, 'after a quiet turn, a lone write is on the socket at once');
+    await turn();
+  } finally {
+    await p.close();
+  }
+});

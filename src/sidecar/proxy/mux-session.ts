@@ -3,6 +3,8 @@
 // pool (upstream-h1.ts) and server codec (downstream-h1.ts) use, so they carry requests over it
 // unchanged. What a channel writes is queued on its session and written once per event-loop
 // turn: with many requests in flight, one TLS record and one system call carry many of them.
+// While the turns carry one frame each (low load), the first frame of a turn goes out at once
+// instead, so that a lone request is not held back by the rest of the turn.
 //
 // Flow control is per channel and per direction: a side may send only as many bytes as the
 // other has granted (WINDOW to start with); the receiver grants more as its reader takes them,
@@ -36,6 +38,10 @@ const COPY_UP_TO = 16 * 1024;
 export const SESSION_HIGH_WATER = 1024 * 1024;
 
 type WriteCb = (err?: Error | null) => void;
+
+function callAll(cbs: WriteCb[]): void {
+  for (const cb of cbs) cb();
+}
 
 export class MuxSession implements FrameSink {
   readonly channels = new Map<number, MuxChannel>();
@@ -155,8 +161,23 @@ export class MuxSession implements FrameSink {
     this.out.push(frame);
     this.outBytes += frame.length;
     if (cb) this.written.push(cb);
-    if (this.connected && !held) this.queueFlush();
+    this.framesThisTurn += 1;
+    if (!this.connected || held) return;
+    if (this.flushQueued || this.congested || this.batching) {
+      this.queueFlush();
+      return;
+    }
+    // Quiet: the first frame since the last flush goes out at once, so that what its sender
+    // still does in this turn (timers, bookkeeping, the rest of the read) is not between it and
+    // the peer; frames queued after it in this turn go out together, once.
+    this.queueFlush();
+    this.writeOut(true);
   }
+
+  /** Frames sent since the last flush: more than one, and the next turn batches from its first. */
+  private framesThisTurn = 0;
+  /** Requests meet in a turn (high load): every frame waits for the turn's one write. */
+  private batching = false;
 
   private queueFlush(): void {
     if (this.flushQueued) return;
@@ -177,6 +198,16 @@ export class MuxSession implements FrameSink {
 
   private readonly flush = (): void => {
     this.flushQueued = false;
+    this.batching = this.framesThisTurn > 1;
+    this.framesThisTurn = 0;
+    this.writeOut(false);
+  };
+
+  /**
+   * Writes what is queued, credit included, in one piece. `early`: called from inside a write
+   * (see sendFrame), so the write callbacks wait for the next tick, as a socket's do.
+   */
+  private writeOut(early: boolean): void {
     if (this.closed) return;
     for (const ch of this.grants) {
       const n = ch.takeGrant();
@@ -201,13 +232,16 @@ export class MuxSession implements FrameSink {
       for (const b of out) s.write(b);
       s.uncork();
     }
-    for (const cb of cbs) cb();
+    if (cbs.length > 0) {
+      if (early) process.nextTick(callAll, cbs);
+      else callAll(cbs);
+    }
     if (s.writableLength > SESSION_HIGH_WATER) {
       // More than the socket's own high-water mark is buffered, so 'drain' will come.
       if (!this.congested) s.once('drain', this.drained);
       this.congested = true;
     } else if (!this.congested) this.resumeWaiting();
-  };
+  }
 
   private readonly drained = (): void => {
     this.congested = false;
