@@ -240,7 +240,9 @@ export class MuxSession implements FrameSink {
       // More than the socket's own high-water mark is buffered, so 'drain' will come.
       if (!this.congested) s.once('drain', this.drained);
       this.congested = true;
-    } else if (!this.congested) this.resumeWaiting();
+    } else if (!this.congested && !early) this.resumeWaiting();
+    // (Early, inside a channel's write, no other channel is pumped: none waits for room that a
+    // quiet turn's one frame could have taken, and a pump inside a pump is best avoided.)
   }
 
   private readonly drained = (): void => {
