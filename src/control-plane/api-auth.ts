@@ -47,6 +47,17 @@ export function principalOf(
     throw new WeftError('WEFT_E_UNAUTHENTICATED', `the token is not the admin token; ${HOW_TO_AUTHENTICATE}`);
   }
   const socket = req.socket as Partial<TLSSocket>;
+  if (socket.encrypted && !socket.authorized) {
+    // A certificate the handshake did not verify (expired, another CA) is a wrong credential,
+    // as one that expires on a kept connection is below: not a way to be anonymous.
+    const presented = socket.getPeerX509Certificate?.();
+    if (presented !== undefined)
+      throw new WeftError(
+        'WEFT_E_UNAUTHENTICATED',
+        `the client certificate was not accepted (${String(socket.authorizationError ?? 'not verified')}); ` +
+          'present a current X.509-SVID of this trust domain, or none',
+      );
+  }
   if (socket.encrypted && socket.authorized) {
     const cert = socket.getPeerX509Certificate?.();
     // Verified at the handshake; a connection kept open may outlive the certificate.

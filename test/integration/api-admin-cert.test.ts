@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import type { RunningControlPlane } from '../../src/control-plane/control-plane.js';
 import { uriSans } from '../../src/ca/spiffe-id.js';
 import { apiFetch, runWeft, startInProcessControlPlane, tempDir } from '../helpers/weft-process.js';
+import { makeTestCa } from '../unit/ca/ca-fixtures.js';
 
 let cp: RunningControlPlane;
 let dir: string;
@@ -142,6 +143,24 @@ test('no certificate on the TLS API is a 401 saying how; no trust bundle for htt
   );
   assert.equal(half.code, 1);
   assert.match(half.stderr, /--client-certificate and --client-key go together/);
+});
+
+test('a certificate from another CA on the TLS API is a 401 saying so, even one naming the admin identity', async () => {
+  const root = await makeTestCa({ name: 'Elsewhere Root' });
+  const impostor = await makeTestCa({
+    name: 'impostor',
+    issuer: root,
+    ca: false,
+    spiffeId: 'spiffe://weft.local/ns/weft-system/sa/weft-admin',
+  });
+  const foreign = join(dir, 'foreign');
+  mkdirSync(foreign, { recursive: true });
+  writeFileSync(join(foreign, 'cert.pem'), impostor.certificatePem);
+  writeFileSync(join(foreign, 'key.pem'), impostor.privateKeyPem, { mode: 0o600 });
+  writeFileSync(join(foreign, 'bundle.pem'), readFileSync(join(dir, 'weft-system-weft-admin', 'bundle.pem')));
+  const r = await overTls(['get', 'workloads'], foreign);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /the client certificate was not accepted \(\w+/);
 });
 
 test('--admin-spiffe-id must name an identity of the trust domain: the control plane refuses to start otherwise', async () => {
