@@ -390,3 +390,36 @@ test('a lone write goes out at once; writes that meet in a turn go out together,
     await p.close();
   }
 });
+
+test('write callbacks keep their order when the session fails between an early write and a queued one', async () => {
+  const p = await pair((ch) => ch.on('data', () => undefined));
+  try {
+    const a = p.client.open();
+    await once(a, 'connect');
+    const order: string[] = [];
+    a.write('written at once', 'latin1', (err) => order.push(`first ${err ? 'failed' : 'ok'}`));
+    a.write('queued', 'latin1', (err) => order.push(`second ${err ? 'failed' : 'ok'}`));
+    p.client.destroy(new Error('boom'));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(order, ['first ok', 'second failed']);
+  } finally {
+    await p.close();
+  }
+});
+
+test('a large write (header and data sent apart) counts as one frame: the next lone write still goes out at once', async () => {
+  const p = await pair((ch) => ch.on('data', () => undefined));
+  try {
+    const a = p.client.open();
+    await once(a, 'connect');
+    const socket = p.client.socket;
+    a.write(Buffer.alloc(20_000, 1));
+    await new Promise((r) => setImmediate(r));
+    const sent = socket.bytesWritten;
+    a.write('small', 'latin1');
+    assert.ok(socket.bytesWritten > sent, 'the lone write after a large one is on the socket at once');
+    await new Promise((r) => setImmediate(r));
+  } finally {
+    await p.close();
+  }
+});

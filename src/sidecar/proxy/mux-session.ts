@@ -39,10 +39,6 @@ export const SESSION_HIGH_WATER = 1024 * 1024;
 
 type WriteCb = (err?: Error | null) => void;
 
-function callAll(cbs: WriteCb[]): void {
-  for (const cb of cbs) cb();
-}
-
 export class MuxSession implements FrameSink {
   readonly channels = new Map<number, MuxChannel>();
   /** False while the client's TLS handshake is under way. */
@@ -131,6 +127,7 @@ export class MuxSession implements FrameSink {
     this.channels.clear();
     this.waiting.clear();
     this.socket.destroy();
+    this.callEarly(); // written before the failure: they succeeded, and come first
     const cbs = this.written;
     this.written = [];
     for (const cb of cbs) cb(reason);
@@ -161,8 +158,9 @@ export class MuxSession implements FrameSink {
     this.out.push(frame);
     this.outBytes += frame.length;
     if (cb) this.written.push(cb);
+    if (held) return; // the rest of this frame follows at once: the two count as one
     this.framesThisTurn += 1;
-    if (!this.connected || held) return;
+    if (!this.connected) return;
     if (this.flushQueued || this.congested || this.batching) {
       this.queueFlush();
       return;
@@ -173,6 +171,15 @@ export class MuxSession implements FrameSink {
     this.queueFlush();
     this.writeOut(true);
   }
+
+  /** Callbacks of frames written early (inside a write): called a tick later, or before any later ones. */
+  private earlyDone: WriteCb[] = [];
+  private readonly callEarly = (): void => {
+    if (this.earlyDone.length === 0) return;
+    const cbs = this.earlyDone;
+    this.earlyDone = [];
+    for (const cb of cbs) cb();
+  };
 
   /** Frames sent since the last flush: more than one, and the next turn batches from its first. */
   private framesThisTurn = 0;
@@ -232,9 +239,14 @@ export class MuxSession implements FrameSink {
       for (const b of out) s.write(b);
       s.uncork();
     }
-    if (cbs.length > 0) {
-      if (early) process.nextTick(callAll, cbs);
-      else callAll(cbs);
+    if (early) {
+      if (cbs.length > 0) {
+        if (this.earlyDone.length === 0) process.nextTick(this.callEarly);
+        this.earlyDone.push(...cbs);
+      }
+    } else {
+      this.callEarly(); // an early write's callbacks before those of frames written after it
+      for (const cb of cbs) cb();
     }
     if (s.writableLength > SESSION_HIGH_WATER) {
       // More than the socket's own high-water mark is buffered, so 'drain' will come.
