@@ -350,14 +350,27 @@ test('a peer that stops reading the connection: what waits to be written stays n
   }
 });
 
-test('a lone write goes out at once; writes that meet in a turn go out together, and so does the next turn', async () => {
+/** Runs `body` with two connected client channels of a pair whose server drops what it reads. */
+async function withTwoChannels(
+  body: (p: Pair, a: MuxChannel, b: MuxChannel) => Promise<void>,
+): Promise<void> {
   const p = await pair((ch) => ch.on('data', () => undefined));
   try {
     const a = p.client.open();
     const b = p.client.open();
     await Promise.all([once(a, 'connect'), once(b, 'connect')]);
+    await body(p, a, b);
+  } finally {
+    await p.close();
+  }
+}
+
+/** The end of this event-loop turn (the session's batched flush has run). */
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+test('a lone write goes out at once; writes that meet in a turn go out together, and so does the next turn', () =>
+  withTwoChannels(async (p, a, b) => {
     const socket = p.client.socket;
-    const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
     // Quiet: the write reaches the socket before the call returns, its callback a tick later.
     let sent = socket.bytesWritten;
     let called = false;
@@ -386,40 +399,25 @@ test('a lone write goes out at once; writes that meet in a turn go out together,
     b.write('four', 'latin1');
     assert.ok(socket.bytesWritten > sent, 'after a quiet turn, a lone write is on the socket at once');
     await turn();
-  } finally {
-    await p.close();
-  }
-});
+  }));
 
-test('write callbacks keep their order when the session fails between an early write and a queued one', async () => {
-  const p = await pair((ch) => ch.on('data', () => undefined));
-  try {
-    const a = p.client.open();
-    await once(a, 'connect');
+test('write callbacks keep their order when the session fails between an early write and a queued one', () =>
+  withTwoChannels(async (p, a, b) => {
     const order: string[] = [];
     a.write('written at once', 'latin1', (err) => order.push(`first ${err ? 'failed' : 'ok'}`));
-    a.write('queued', 'latin1', (err) => order.push(`second ${err ? 'failed' : 'ok'}`));
+    b.write('queued', 'latin1', (err) => order.push(`second ${err ? 'failed' : 'ok'}`));
     p.client.destroy(new Error('boom'));
-    await new Promise((r) => setImmediate(r));
+    await turn();
     assert.deepEqual(order, ['first ok', 'second failed']);
-  } finally {
-    await p.close();
-  }
-});
+  }));
 
-test('a large write (header and data sent apart) counts as one frame: the next lone write still goes out at once', async () => {
-  const p = await pair((ch) => ch.on('data', () => undefined));
-  try {
-    const a = p.client.open();
-    await once(a, 'connect');
+test('a large write (header and data sent apart) counts as one frame: the next lone write still goes out at once', () =>
+  withTwoChannels(async (p, a, b) => {
     const socket = p.client.socket;
     a.write(Buffer.alloc(20_000, 1));
-    await new Promise((r) => setImmediate(r));
+    await turn();
     const sent = socket.bytesWritten;
-    a.write('small', 'latin1');
+    b.write('small', 'latin1');
     assert.ok(socket.bytesWritten > sent, 'the lone write after a large one is on the socket at once');
-    await new Promise((r) => setImmediate(r));
-  } finally {
-    await p.close();
-  }
-});
+    await turn();
+  }));
