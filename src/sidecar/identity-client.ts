@@ -19,6 +19,7 @@ import { newWorkloadKey, workloadCsr } from '../ca/pkcs10.js';
 import { CONTROL_PLANE_IDENTITY, spiffeServerCheck, workloadSpiffeId } from '../ca/spiffe-id.js';
 import { WeftError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { systemClock } from '../store/clock.js';
 import { bootstrapTrust, type BootstrapTrust, type GivenBundle } from './bootstrap-trust.js';
 
 /** What the control plane's /api/v1/info says a joining sidecar needs. */
@@ -79,7 +80,8 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
   private bundle: string | undefined;
   /** The xDS stream is up and has sent a bundle: its pushes decide, not SVID answers. */
   private pushLive = false;
-  private timer: NodeJS.Timeout | undefined;
+  /** Cancels the pending renewal (or retry). */
+  private cancelTimer: () => void = () => undefined;
   private closed = false;
   /** What the first call trusts; set by start(). */
   private bootstrap: BootstrapTrust | undefined;
@@ -193,7 +195,7 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
 
   close(): void {
     this.closed = true;
-    clearTimeout(this.timer);
+    this.cancelTimer();
     this.agent.destroy();
   }
 
@@ -406,10 +408,9 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
   }
 
   private schedule(ms: number): void {
-    clearTimeout(this.timer);
+    this.cancelTimer();
     if (this.closed) return;
-    this.timer = setTimeout(() => void this.renew(), Math.max(0, Math.min(ms, 2 ** 31 - 1)));
-    this.timer.unref();
+    this.cancelTimer = systemClock.setTimer(() => void this.renew(), Math.max(0, ms));
   }
 
   /** Renews with the current SVID; on failure retries (every 1–30 s) until it expires. */
@@ -421,12 +422,11 @@ export class IdentityClient extends EventEmitter<{ rotated: [Svid] }> {
       const left = (this.svid?.notAfter.getTime() ?? 0) - Date.now();
       this.opts.logger.warn({ err: (e as Error).message, msLeft: left }, 'SVID renewal failed; retrying');
       if (this.closed) return;
-      clearTimeout(this.timer);
-      this.timer = setTimeout(
+      this.cancelTimer();
+      this.cancelTimer = systemClock.setTimer(
         () => void this.renew(attempt + 1),
         Math.min(30_000, 1000 * 2 ** Math.min(attempt, 5)),
       );
-      this.timer.unref();
     }
   }
 }

@@ -12,6 +12,7 @@
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log.js';
+import { systemClock } from '../store/clock.js';
 import {
   buildDiscoveryResponse,
   controlPlaneField,
@@ -394,20 +395,18 @@ export class AdsServer extends EventEmitter<AdsServerEvents> {
     };
     // A stream lives no longer than the credential it was opened with: the proxy reconnects
     // with its renewed one (and is judged again), keeping its config meanwhile.
-    let expiry: NodeJS.Timeout | undefined;
+    let cancelExpiry = (): void => undefined;
     const expireAt = (at: number): void => {
-      const ms = Math.max(0, Math.min(at - Date.now(), 2 ** 31 - 1));
-      expiry = setTimeout(
+      cancelExpiry = systemClock.setTimer(
         () =>
           refuse(
             grpc.status.UNAUTHENTICATED,
             'the credential this stream was opened with has expired; reconnect',
           ),
-        ms,
+        Math.max(0, at - Date.now()),
       );
-      expiry.unref();
     };
-    call.once('close', () => clearTimeout(expiry));
+    call.once('close', () => cancelExpiry());
     // With an authorizer, nothing is handled until the first request's node is judged.
     let queued: DiscoveryRequestMessage[] | undefined = authorize ? [] : undefined;
     const refuse = (code: grpc.status, details: string): void => {
