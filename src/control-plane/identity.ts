@@ -25,6 +25,7 @@ import {
 } from '../ca/index.js';
 import { WeftError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { systemClock } from '../store/clock.js';
 import type { Store, Watcher } from '../store/store.js';
 
 export { CONTROL_PLANE_IDENTITY };
@@ -79,7 +80,8 @@ export function readCaFiles(files: { cert: string; key: string; bundle?: string 
 
 export class ControlPlaneIdentity extends EventEmitter<{ rotated: [ServingCredentials] }> {
   private current: ServingCredentials | undefined;
-  private renewTimer: NodeJS.Timeout | undefined;
+  /** Cancels the pending renewal. */
+  private cancelRenewal: () => void = () => undefined;
   /** Fires when the CA's rotation phase next changes by the clock. */
   private phaseTimer: NodeJS.Timeout | undefined;
   private watcher: Watcher | undefined;
@@ -144,7 +146,7 @@ export class ControlPlaneIdentity extends EventEmitter<{ rotated: [ServingCreden
 
   close(): void {
     this.closed = true;
-    clearTimeout(this.renewTimer);
+    this.cancelRenewal();
     clearTimeout(this.phaseTimer);
     this.watcher?.cancel();
   }
@@ -218,14 +220,8 @@ export class ControlPlaneIdentity extends EventEmitter<{ rotated: [ServingCreden
   }
 
   private schedule(ms: number): void {
-    clearTimeout(this.renewTimer);
+    this.cancelRenewal();
     if (this.closed) return;
-    // setTimeout holds at most ~24.8 days; a longer wait is taken in steps.
-    const step = Math.max(0, Math.min(ms, 2 ** 31 - 1));
-    this.renewTimer = setTimeout(() => {
-      if (step < ms) this.schedule(ms - step);
-      else void this.renewSoon();
-    }, step);
-    this.renewTimer.unref();
+    this.cancelRenewal = systemClock.setTimer(() => void this.renewSoon(), Math.max(0, ms));
   }
 }
