@@ -47,30 +47,25 @@ export function principalOf(
     throw new WeftError('WEFT_E_UNAUTHENTICATED', `the token is not the admin token; ${HOW_TO_AUTHENTICATE}`);
   }
   const socket = req.socket as Partial<TLSSocket>;
-  if (socket.encrypted && !socket.authorized) {
-    // A certificate the handshake did not verify (expired, another CA) is a wrong credential,
-    // as one that expires on a kept connection is below: not a way to be anonymous.
-    const presented = socket.getPeerX509Certificate?.();
-    if (presented !== undefined)
-      throw new WeftError(
-        'WEFT_E_UNAUTHENTICATED',
-        `the client certificate was not accepted (${String(socket.authorizationError ?? 'not verified')}); ` +
-          'present a current X.509-SVID of this trust domain, or none',
-      );
-  }
-  if (socket.encrypted && socket.authorized) {
-    const cert = socket.getPeerX509Certificate?.();
-    // Verified at the handshake; a connection kept open may outlive the certificate.
-    // (Not `<=`: an unreadable date is taken as expired.)
-    if (cert !== undefined && !(Date.parse(cert.validTo) > Date.now()))
-      throw new WeftError(
-        'WEFT_E_UNAUTHENTICATED',
-        `the client certificate expired at ${cert.validTo}; connect again with a current SVID`,
-      );
-    const workload = workloadOf(cert, trustDomain);
-    return adminIdentities.has(workload.spiffeId) ? { kind: 'admin' } : workload;
-  }
-  return { kind: 'anonymous' };
+  const cert = socket.encrypted ? socket.getPeerX509Certificate?.() : undefined;
+  if (cert === undefined) return { kind: 'anonymous' };
+  // A certificate the handshake did not verify (expired, another CA) is a wrong credential,
+  // not a way to be anonymous.
+  if (!socket.authorized)
+    throw new WeftError(
+      'WEFT_E_UNAUTHENTICATED',
+      `the client certificate was not accepted (${String(socket.authorizationError ?? 'not verified')}); ` +
+        'present a current X.509-SVID of this trust domain, or none',
+    );
+  // Verified at the handshake; a connection kept open may outlive the certificate.
+  // (Not `<=`: an unreadable date is taken as expired.)
+  if (!(Date.parse(cert.validTo) > Date.now()))
+    throw new WeftError(
+      'WEFT_E_UNAUTHENTICATED',
+      `the client certificate expired at ${cert.validTo}; connect again with a current SVID`,
+    );
+  const workload = workloadOf(cert, trustDomain);
+  return adminIdentities.has(workload.spiffeId) ? { kind: 'admin' } : workload;
 }
 
 type WorkloadPrincipal = Extract<Principal, { kind: 'workload' }>;
