@@ -505,9 +505,8 @@ async function main(): Promise<void> {
           upstream: upstream.port,
         };
         const rate = RATES[AT_1000]!;
-        const run = (url: string) => () =>
-          heyAtRate(url, t.host, rate.rate, rate.clients, args.seconds, rate.arrival);
-        const warmAt = (url: string) => heyAtRate(url, t.host, rate.rate, rate.clients, warm, rate.arrival);
+        const hey = (url: string, seconds: number) =>
+          heyAtRate(url, t.host, rate.rate, rate.clients, seconds, rate.arrival);
         let l: LegsResult;
         if (t.startCapturedHop) {
           // Weft's hop is multiplexed: decrypted by channel, so dialled (another outbound
@@ -516,11 +515,11 @@ async function main(): Promise<void> {
           const keylog = join(tempDir('weft-proxy-bench-keylog-'), 'keys.log');
           let hop: { url: string; stop(): Promise<void> } | undefined;
           try {
-            l = await measureLegs({ ...ports, outbound: port }, () => run(hop!.url)(), {
+            l = await measureLegs({ ...ports, outbound: port }, () => hey(hop!.url, args.seconds), {
               keylog,
               before: async () => {
                 hop = await t.startCapturedHop!(port, keylog);
-                await warmAt(hop.url);
+                await hey(hop.url, warm);
               },
             });
           } finally {
@@ -529,8 +528,8 @@ async function main(): Promise<void> {
         } else {
           // The pools first: a connection dialled during the capture adds handshake messages to
           // a leg, and the hop matching would pair every later request with the wrong one.
-          await warmAt(t.url);
-          l = await measureLegs(ports, run(t.url));
+          await hey(t.url, warm);
+          l = await measureLegs(ports, () => hey(t.url, args.seconds));
         }
         legs.set(t.name, l);
         console.log(

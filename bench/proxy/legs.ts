@@ -179,11 +179,11 @@ export function muxMessages(dump: string): string {
     const s = SUMMARY.exec(line);
     if (s) {
       record();
-      const [, ts, stream, src, dst] = s as unknown as [string, string, string, string, string];
+      const [stream, src, dst] = [s[2]!, s[3]!, s[4]!];
       const key = `${stream}:${src}`;
       current = directions.get(key);
       if (current === undefined) directions.set(key, (current = new MuxDirection(stream, src, dst, out)));
-      current.ts = ts;
+      current.ts = s[1]!;
       decrypted = false;
     } else if (line.endsWith(' bytes):')) {
       // A new dump: "Frame (…)", "Reassembled TCP (…)" or a record, "Decrypted TLS (…)".
