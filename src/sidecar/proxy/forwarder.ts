@@ -7,6 +7,7 @@ import http2 from 'node:http2';
 import type { Logger } from '../../log.js';
 import type { Downstream } from './downstream.js';
 import { runResponseFilters } from './filter-chain.js';
+import { requestDeadlines, type Deadline } from './deadlines.js';
 import { FAILURE_PENALTY_MS } from './load-balancer.js';
 import { proxyError, renderLocalReply, type LocalReply } from './local-reply.js';
 import { startMirrors } from './mirror.js';
@@ -71,26 +72,33 @@ export function forward(ds: Downstream, ctx: RequestContext, deps: ForwardDeps):
   if (!target) throw new Error('forward() needs a routed request');
   const { endpoint, cluster } = target;
   const settle = endpoint.stats.begin();
-  const startedAt = performance.now();
+  const deadlines = requestDeadlines;
+  const startedAt = deadlines.now();
   let latencyMs: number | undefined;
   let penaltyMs: number | undefined;
   let over = false;
   let requestDone = !ds.hasBody;
-  let routeTimer: NodeJS.Timeout | undefined;
-  let idleTimer: NodeJS.Timeout | undefined;
+  // Both timeouts share one deadline: the route's (until the response is complete) and the
+  // stream's idle one, measured from the last byte either way. A touch only moves lastActive;
+  // a deadline that finds the stream touched since it was set sets the next one.
+  const timeoutMs = ctx.forward?.timeoutMs ?? 0;
+  let routeAt = timeoutMs > 0 ? startedAt + timeoutMs : Infinity;
+  const idleMs = ctx.listener.streamIdleTimeoutMs ?? deps.streamIdleTimeoutMs;
+  let lastActive = startedAt;
+  let deadline: Deadline | undefined;
 
   const finish = (ok: boolean): void => {
     if (over) return;
     over = true;
-    clearTimeout(routeTimer);
-    clearTimeout(idleTimer);
+    deadlines.cancel(deadline);
+    deadline = undefined;
     settle({ ok, latencyMs, penaltyMs });
   };
 
   /** `blame`: the endpoint failed to answer in time, which its latency estimate must show. */
   const failLocally = (reply: LocalReply, upstreamRst?: number, blame = 0): void => {
     if (over) return;
-    if (blame > 0) penaltyMs = Math.max(blame, performance.now() - startedAt);
+    if (blame > 0) penaltyMs = Math.max(blame, deadlines.now() - startedAt);
     upstream.abort();
     if (ds.headersSent) {
       // Too late for a status: cut the client's stream, passing on the upstream's RST code.
@@ -101,24 +109,38 @@ export function forward(ds: Downstream, ctx: RequestContext, deps: ForwardDeps):
     finish(false);
   };
 
-  const idleMs = ctx.listener.streamIdleTimeoutMs ?? deps.streamIdleTimeoutMs;
+  const schedule = (): void => {
+    const at = idleMs > 0 ? Math.min(routeAt, lastActive + idleMs) : routeAt;
+    if (at !== Infinity) deadline = deadlines.add(at, onDeadline);
+  };
+  const onDeadline = (now: number): void => {
+    deadline = undefined;
+    if (over) return;
+    if (now >= routeAt) {
+      failLocally(
+        proxyError(
+          504,
+          'WEFT_E_PROXY_UPSTREAM_TIMEOUT',
+          `upstream request timeout: no complete response from cluster "${cluster.cluster.name}" within the route's ${timeoutMs} ms`,
+        ),
+        NGHTTP2_CANCEL,
+        timeoutMs,
+      );
+    } else if (idleMs > 0 && now - lastActive >= idleMs) {
+      const status = requestDone ? 504 : 408;
+      failLocally(
+        proxyError(
+          status,
+          'WEFT_E_PROXY_STREAM_IDLE_TIMEOUT',
+          `stream idle timeout: no bytes in either direction for ${idleMs} ms (cluster "${cluster.cluster.name}")`,
+        ),
+        undefined,
+        requestDone ? idleMs : 0,
+      );
+    } else schedule(); // touched since: the stream has until its last byte plus idleMs
+  };
   const touch = (): void => {
-    if (idleMs <= 0 || over) return;
-    if (idleTimer) idleTimer.refresh();
-    else {
-      idleTimer = setTimeout(() => {
-        const status = requestDone ? 504 : 408;
-        failLocally(
-          proxyError(
-            status,
-            'WEFT_E_PROXY_STREAM_IDLE_TIMEOUT',
-            `stream idle timeout: no bytes in either direction for ${idleMs} ms (cluster "${cluster.cluster.name}")`,
-          ),
-          undefined,
-          requestDone ? idleMs : 0,
-        );
-      }, idleMs);
-    }
+    if (idleMs > 0 && !over) lastActive = deadlines.now();
   };
 
   const onResponse = (res: UpstreamResponse): void => {
@@ -126,8 +148,8 @@ export function forward(ds: Downstream, ctx: RequestContext, deps: ForwardDeps):
       res.body?.resume();
       return;
     }
-    latencyMs = performance.now() - startedAt;
-    touch();
+    latencyMs = deadlines.now() - startedAt;
+    lastActive = startedAt + latencyMs;
     const head = { status: res.status, headers: res.headers };
     runResponseFilters(ctx, head);
     const body = res.body;
@@ -147,7 +169,7 @@ export function forward(ds: Downstream, ctx: RequestContext, deps: ForwardDeps):
       return;
     }
     if (body === undefined) {
-      clearTimeout(routeTimer);
+      routeAt = Infinity; // the response is complete; only the stream's idle timeout is left
       return;
     }
     if (res.endStream) {
@@ -160,7 +182,7 @@ export function forward(ds: Downstream, ctx: RequestContext, deps: ForwardDeps):
       if (over) return;
       ds.end(res.trailers());
       // Route timeout covers the whole response; it is done.
-      clearTimeout(routeTimer);
+      routeAt = Infinity;
     });
   };
 
@@ -212,21 +234,7 @@ export function forward(ds: Downstream, ctx: RequestContext, deps: ForwardDeps):
     finish(complete);
   });
 
-  const timeoutMs = ctx.forward?.timeoutMs ?? 0;
-  if (timeoutMs > 0) {
-    routeTimer = setTimeout(() => {
-      failLocally(
-        proxyError(
-          504,
-          'WEFT_E_PROXY_UPSTREAM_TIMEOUT',
-          `upstream request timeout: no complete response from cluster "${cluster.cluster.name}" within the route's ${timeoutMs} ms`,
-        ),
-        NGHTTP2_CANCEL,
-        timeoutMs,
-      );
-    }, timeoutMs);
-  }
-  touch();
+  if (!over) schedule();
 
   if (ds.hasBody) {
     ds.body.on('data', touch);
