@@ -2,8 +2,9 @@
 // two nginx hops, two HAProxy hops, and two Node processes that only relay bytes (node-pipe.ts,
 // the floor of any proxy written for Node). A script, not a test. Topology per variant: load
 // generator → outbound hop → inbound hop → upstream (nginx serving a 1 kB file), all on
-// loopback, mutual TLS 1.3 between the two hops. hey at 200 and 1,000 requests/s gives latency
-// percentiles (added latency = the variant's median over rounds minus direct's); wrk flat out gives the
+// loopback, mutual TLS 1.3 between the two hops. h2load (and hey, for comparison and bursts) at
+// 200 and 1,000 requests/s gives latency percentiles (added latency = the variant's median over
+// rounds minus direct's); wrk flat out gives the
 // most requests/s; /proc gives each proxy's CPU seconds and RSS; new mTLS connections straight
 // to the inbound hop, one request each, give its handshake rate. Rounds interleave the variants
 // so that drift of this shared machine spreads over all of them. Results go to bench/results/
@@ -17,17 +18,19 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createBenchPki, TLS_GROUP, TLS_SUITE, type BenchPki } from './proxy/bench-pki.js';
 import {
+  atRate,
   handshakeRate,
-  heyAtRate,
-  heyCommand,
   killLoad,
+  rateCommand,
   roundOrder,
   warmUp,
   WRK,
   wrkSaturate,
   type Arrival,
+  type Generator,
   type HandshakeResult,
   type RateResult,
+  type RateSpec,
   type SaturationResult,
 } from './proxy/load.js';
 import { checkClean, measured, type Measured } from './proxy/measure.js';
@@ -57,15 +60,22 @@ const ALL: VariantName[] = ['direct', 'weft', 'node-pipe', 'nginx', 'haproxy'];
  * coincide (hey's own -c 50 -q 20): every 50 ms a burst of 50 requests, which measures how fast
  * a burst drains, i.e. CPU per request, rather than what one request is added.
  */
-const RATES: ReadonlyArray<{ rate: number; clients: number; arrival: Arrival }> = [
-  { rate: 200, clients: 10, arrival: 'spread' },
-  { rate: 1000, clients: 10, arrival: 'spread' },
-  { rate: 1000, clients: 50, arrival: 'lockstep' },
+const RATES: readonly RateSpec[] = [
+  { rate: 200, clients: 10, arrival: 'spread', generator: 'h2load' },
+  { rate: 1000, clients: 10, arrival: 'spread', generator: 'h2load' },
+  { rate: 1000, clients: 10, arrival: 'spread', generator: 'hey' },
+  { rate: 1000, clients: 50, arrival: 'lockstep', generator: 'hey' },
 ];
-/** The run the 1,000 rps targets and the CPU column are read from. */
-const AT_1000 = RATES.findIndex((r) => r.rate === 1000 && r.arrival === 'spread');
-const rateLabel = (r: { rate: number; clients: number; arrival: Arrival }): string =>
-  `${r.rate.toLocaleString('en')}/s${r.arrival === 'lockstep' ? `, bursts of ${r.clients}` : ''}`;
+const at1000 = (generator: Generator): number =>
+  RATES.findIndex((r) => r.rate === 1000 && r.arrival === 'spread' && r.generator === generator);
+/**
+ * The run the 1,000 rps targets and the CPU column are read from: h2load's, the lighter load
+ * generator (load.ts). The same run made by hey, as earlier benches made it, is reported beside it.
+ */
+const AT_1000 = at1000('h2load');
+const HEY_1000 = at1000('hey');
+const rateLabel = (r: RateSpec): string =>
+  `${r.rate.toLocaleString('en')}/s${r.arrival === 'lockstep' ? `, bursts of ${r.clients}` : ''} (${r.generator})`;
 /**
  * Connections in flight per thread of the handshake-rate client. Its threads
  * (--handshake-workers) default to 2: a TLS client does about as much work per handshake as the
@@ -138,6 +148,7 @@ interface VariantSummary {
   rates: Array<{
     rate: number;
     arrival: Arrival;
+    generator: Generator;
     p50Ms: number;
     p90Ms: number;
     p99Ms: number;
@@ -171,12 +182,10 @@ interface HandshakeSummary {
   clientCores: number;
 }
 
-async function runRound(t: Topology, args: Args, roundNo: number): Promise<RoundResult> {
+async function runRound(t: Topology, args: Args, roundNo: number, logDir: string): Promise<RoundResult> {
   const rates: Array<Measured<RateResult>> = [];
   for (const r of RATES) {
-    const m = await measured(t.hops, () =>
-      heyAtRate(t.url, t.host, r.rate, r.clients, args.seconds, r.arrival),
-    );
+    const m = await measured(t.hops, () => atRate(r, t.url, t.host, args.seconds, logDir));
     checkClean(t.name, m.load);
     rates.push(m);
     console.log(
@@ -235,7 +244,7 @@ function summarise(
   return {
     name,
     rounds,
-    rates: RATES.map(({ rate, arrival }, i) => {
+    rates: RATES.map(({ rate, arrival, generator }, i) => {
       const mine = rounds.map((r) => r.rates[i]!.load);
       const base = directRounds.map((r) => r.rates[i]!.load);
       // The variant's median over rounds minus direct's. Differences taken round by round would
@@ -247,6 +256,7 @@ function summarise(
       return {
         rate,
         arrival,
+        generator,
         p50Ms: med(mine.map((m) => m.p50Ms)),
         p90Ms: med(mine.map((m) => m.p90Ms)),
         p99Ms: med(mine.map((m) => m.p99Ms)),
@@ -342,7 +352,6 @@ function legsTable(legs: ReadonlyMap<VariantName, LegsResult>): string {
 
 function costTable(s: VariantSummary[]): string {
   const nginx = s.find((v) => v.name === 'nginx');
-  const at1000 = AT_1000;
   const rows = [
     '| variant | max rps (wrk) | vs nginx | CPU s / 1k req at 1,000/s | vs nginx | CPU s / 1k req flat out | vs nginx | RSS under load, outbound / inbound | vs nginx | peak RSS (VmHWM) |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
@@ -350,11 +359,11 @@ function costTable(s: VariantSummary[]): string {
   const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
   for (const v of s) {
     const hops = v.name !== 'direct';
-    const cpu = v.rates[at1000]!.cpuPer1k;
+    const cpu = v.rates[AT_1000]!.cpuPer1k;
     rows.push(
       `| ${LABEL[v.name]} | ${v.maxRps.toLocaleString('en')} | ${ratio(v.maxRps, nginx?.maxRps)} | ` +
         (hops
-          ? `${cpu.toFixed(3)} | ${ratio(cpu, nginx?.rates[at1000]!.cpuPer1k)} | ${v.satCpuPer1k.toFixed(3)} | ` +
+          ? `${cpu.toFixed(3)} | ${ratio(cpu, nginx?.rates[AT_1000]!.cpuPer1k)} | ${v.satCpuPer1k.toFixed(3)} | ` +
             `${ratio(v.satCpuPer1k, nginx?.satCpuPer1k)} | ${v.rssUnderLoadMiB.join(' / ')} MiB | ` +
             `${ratio(sum(v.rssUnderLoadMiB), nginx && sum(nginx.rssUnderLoadMiB))} | ${v.peakMiB.join(' / ')} MiB |`
           : '– | – | – | – | – | – | – |'),
@@ -416,11 +425,15 @@ function targets(s: VariantSummary[]): string[] {
   const direct = s.find((v) => v.name === 'direct');
   // Every round's figure beside the median: with three rounds on a shared machine, how far
   // they spread says as much as where the median fell.
-  const p99s = (v: VariantSummary): string => v.rounds.map((r) => r.rates[AT_1000]!.load.p99Ms).join(', ');
+  const p99s = (v: VariantSummary, i: number): string =>
+    v.rounds.map((r) => r.rates[i]!.load.p99Ms).join(', ');
+  const hey = weft.rates[HEY_1000]!;
   lines.push(
     `- Added p99 ≤ ${TARGETS.addedP99Ms} ms at 1,000 rps: ${verdict(r1000.addedP99Ms <= TARGETS.addedP99Ms)} — ` +
-      `${r1000.addedP99Ms} ms (p50 ${r1000.addedP50Ms} ms, p90 ${r1000.addedP90Ms} ms; p99 by round: ` +
-      `Weft ${p99s(weft)} ms${direct ? `, direct ${p99s(direct)} ms` : ''}).`,
+      `${r1000.addedP99Ms} ms with h2load (p50 ${r1000.addedP50Ms} ms, p90 ${r1000.addedP90Ms} ms; p99 by round: ` +
+      `Weft ${p99s(weft, AT_1000)} ms${direct ? `, direct ${p99s(direct, AT_1000)} ms` : ''}). ` +
+      `With hey, as measured before: ${hey.addedP99Ms} ms (${hey.addedP99Ms <= TARGETS.addedP99Ms ? 'met' : 'missed'}; ` +
+      `p99 by round: Weft ${p99s(weft, HEY_1000)} ms${direct ? `, direct ${p99s(direct, HEY_1000)} ms` : ''}).`,
   );
   const worst = Math.max(...weft.rssUnderLoadMiB);
   lines.push(
@@ -465,6 +478,7 @@ async function main(): Promise<void> {
   );
   const upstream = await startUpstream();
   const pki = await createBenchPki(tempDir('weft-proxy-bench-pki-'));
+  const logDir = tempDir('weft-proxy-bench-load-');
   const topologies: Topology[] = [];
   const proofs = new Map<VariantName, MtlsProof>();
   try {
@@ -491,7 +505,8 @@ async function main(): Promise<void> {
     for (let r = 0; r < args.rounds; r++) {
       loadAverages.push(loadavg().map((l) => round(l)));
       console.log(`round ${r + 1}/${args.rounds} (load average ${loadAverages.at(-1)!.join(' ')})`);
-      for (const t of roundOrder(topologies, r)) rounds.get(t.name)!.push(await runRound(t, args, r + 1));
+      for (const t of roundOrder(topologies, r))
+        rounds.get(t.name)!.push(await runRound(t, args, r + 1, logDir));
     }
     // Legs: one more 1,000/s run per proxy variant, captured (tshark's own CPU is in all of them).
     const legs = new Map<VariantName, LegsResult>();
@@ -504,9 +519,9 @@ async function main(): Promise<void> {
           inbound: t.inbound.port,
           upstream: upstream.port,
         };
-        const rate = RATES[AT_1000]!;
-        const hey = (url: string, seconds: number) =>
-          heyAtRate(url, t.host, rate.rate, rate.clients, seconds, rate.arrival);
+        // The target's run: h2load's.
+        const load = (url: string, seconds: number): Promise<RateResult> =>
+          atRate(RATES[AT_1000]!, url, t.host, seconds, logDir);
         let l: LegsResult;
         if (t.startCapturedHop) {
           // Weft's hop is multiplexed: decrypted by channel, so dialled (another outbound
@@ -515,11 +530,11 @@ async function main(): Promise<void> {
           const keylog = join(tempDir('weft-proxy-bench-keylog-'), 'keys.log');
           let hop: { url: string; stop(): Promise<void> } | undefined;
           try {
-            l = await measureLegs({ ...ports, outbound: port }, () => hey(hop!.url, args.seconds), {
+            l = await measureLegs({ ...ports, outbound: port }, () => load(hop!.url, args.seconds), {
               keylog,
               before: async () => {
                 hop = await t.startCapturedHop!(port, keylog);
-                await hey(hop.url, warm);
+                await load(hop.url, warm);
               },
             });
           } finally {
@@ -528,8 +543,8 @@ async function main(): Promise<void> {
         } else {
           // The pools first: a connection dialled during the capture adds handshake messages to
           // a leg, and the hop matching would pair every later request with the wrong one.
-          await hey(t.url, warm);
-          l = await measureLegs(ports, () => hey(t.url, args.seconds));
+          await load(t.url, warm);
+          l = await measureLegs(ports, () => load(t.url, args.seconds));
         }
         legs.set(t.name, l);
         console.log(
@@ -550,7 +565,7 @@ async function main(): Promise<void> {
 
     const command = `node dist/bench/proxy-bench.js ${process.argv.slice(2).join(' ')}`.trim();
     const commands = {
-      rates: RATES.map((r) => heyCommand(r.rate, r.clients, args.seconds, r.arrival)),
+      rates: RATES.map((r) => rateCommand(r, args.seconds)),
       saturation: `wrk -t${WRK.threads} -c${WRK.connections} -d${args.satSeconds}s --latency [-H 'Host: bench-upstream'] <url>`,
       handshakes:
         `node dist/bench/proxy/handshake-client.js (${args.handshakeWorkers} threads × ${HANDSHAKE_CONNECTIONS} ` +
@@ -578,11 +593,12 @@ async function main(): Promise<void> {
       `Last run ${started.toISOString().slice(0, 10)}: \`${command}\` — ${args.rounds} round(s), medians over the ` +
         `rounds. Constant rate: \`${commands.rates.join('`, `')}\`; flat out: \`${commands.saturation}\`. ` +
         `Machine: ${m.cpus} vCPU (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}; nginx ${versions.nginx}, ` +
-        `HAProxy ${versions.haproxy}, wrk ${versions.wrk}, hey ${versions.hey}. Load average at the rounds' ` +
+        `HAProxy ${versions.haproxy}, wrk ${versions.wrk}, h2load ${versions.h2load}, hey ${versions.hey}. Load average at the rounds' ` +
         `starts: ${loadAverages.map((l) => l[0]).join(', ')} (other work shares the machine).`,
       '',
-      "Latency at a constant rate (hey; added = the variant's median minus direct's; 10 clients with " +
-        'interleaved ticks unless the rate says bursts):',
+      "Latency at a constant rate (the load generator in brackets; added = the variant's median minus " +
+        "direct's; 10 clients with interleaved ticks unless the rate says bursts; CPU columns below are from " +
+        'the 1,000/s run with h2load):',
       '',
       latencyTable(summaries),
       '',

@@ -1,11 +1,11 @@
-// The load generators and what is read from them: hey at a constant rate (latency percentiles
-// from its per-request CSV, so they are computed here, nearest-rank, rather than taken from its
-// summary), wrk flat out (requests per second). Both use HTTP/1.1 keep-alive, one connection per
-// hey worker or wrk connection. And the handshake-rate client (handshake-client.ts): new mTLS
-// connections to an inbound hop, one request each.
+// The load generators and what is read from them: h2load and hey at a constant rate (latency
+// percentiles from their per-request logs, so they are computed here, nearest-rank, rather than
+// taken from a summary), wrk flat out (requests per second). All use HTTP/1.1 keep-alive, one
+// connection per client, worker or wrk connection. And the handshake-rate client
+// (handshake-client.ts): new mTLS connections to an inbound hop, one request each.
 
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { percentile } from '../xds/stats.js';
@@ -53,14 +53,32 @@ export function killLoad(): void {
  */
 export type Arrival = 'spread' | 'lockstep';
 
+/**
+ * Which program makes the constant-rate load. `h2load` (nghttp2's, in C): one process per
+ * client, ~50–70 µs of CPU per request here. `hey` (Go): ~250–300 µs per request, more than two
+ * proxies together at 1,000/s, on the same two cores as the proxies; and it reports times to
+ * 0.1 ms. Kept for the lockstep bursts (h2load has no such mode) and for comparison.
+ */
+export type Generator = 'h2load' | 'hey';
+
+/** A constant-rate run: `rate` in all over `clients` connections, made by `generator`. */
+export interface RateSpec {
+  rate: number;
+  clients: number;
+  arrival: Arrival;
+  generator: Generator;
+}
+
 export interface RateResult {
   /** Requests per second asked for, in total. */
   rate: number;
   clients: number;
   arrival: Arrival;
+  generator: Generator;
   seconds: number;
-  /** Responses received (hey's CSV lists every response; failed requests are not in it). */
+  /** Responses received (the logs list every response; failed requests are not in them). */
   requests: number;
+  /** Answers other than 200, and (h2load) requests that failed, errored or timed out. */
   non200: number;
   /** Responses per second achieved; below the asked rate means the generator fell behind. */
   achievedRps: number;
@@ -133,10 +151,18 @@ export async function heyAtRate(
   const latencies: number[] = [];
   let non200 = 0;
   for (const out of outputs) non200 += readHeyCsv(out, latencies);
+  return summarise({ rate, clients, arrival, generator: 'hey' }, seconds, latencies, non200, command);
+}
+
+function summarise(
+  spec: RateSpec,
+  seconds: number,
+  latencies: number[],
+  non200: number,
+  command: string,
+): RateResult {
   return {
-    rate,
-    clients,
-    arrival,
+    ...spec,
     seconds,
     requests: latencies.length,
     non200,
@@ -147,6 +173,102 @@ export async function heyAtRate(
     maxMs: round2(latencies.reduce((a, b) => Math.max(a, b), 0)),
     command,
   };
+}
+
+function h2loadArgs(
+  url: string,
+  host: string | undefined,
+  perClient: number,
+  seconds: number,
+  log: string,
+): string[] {
+  const args = ['--h1', '-c', '1', '--rps', String(perClient), '-D', String(seconds), '--log-file', log];
+  if (host) args.push('-H', `:authority: ${host}`);
+  args.push(url);
+  return args;
+}
+
+/**
+ * h2load's `--log-file`: one line per response, `start (µs since the epoch) TAB status TAB
+ * duration (µs)`. Appends the times in ms to `latencies`; returns the count of non-200 answers.
+ * Throws on a line that is not that shape.
+ */
+export function readH2loadLog(text: string, latencies: number[]): number {
+  let non200 = 0;
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const f = line.split('\t');
+    const us = Number(f[2]);
+    if (f.length !== 3 || !/^\d+$/.test(f[1]!) || !Number.isFinite(us) || us < 0)
+      throw new Error(`h2load log line not understood: ${JSON.stringify(line)}`);
+    latencies.push(us / 1000);
+    if (f[1] !== '200') non200++;
+  }
+  return non200;
+}
+
+/**
+ * Requests h2load counted as failed, errored or timed out, from its summary line
+ * (`requests: N total, N started, N done, N succeeded, N failed, N errored, N timeout`).
+ */
+export function h2loadFailures(summary: string): number {
+  const m =
+    /^requests: \d+ total, \d+ started, \d+ done, \d+ succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/m.exec(
+      summary,
+    );
+  if (!m) throw new Error(`could not read h2load's summary:\n${summary.slice(-2000)}`);
+  return Number(m[1]) + Number(m[2]) + Number(m[3]);
+}
+
+/**
+ * `rate` in all from `clients` h2load processes, one connection each (`-c 1 --rps rate/clients`),
+ * started a tick period over `clients` apart like heyAtRate's spread. A tick that finds the
+ * previous request unanswered is sent when it is (h2load queues it; hey drops it): at 1,000/s
+ * over ten connections that takes a 10 ms response.
+ */
+export async function h2loadAtRate(
+  url: string,
+  host: string | undefined,
+  rate: number,
+  clients: number,
+  seconds: number,
+  dir: string,
+): Promise<RateResult> {
+  const perClient = rate / clients;
+  const stagger = 1000 / perClient / clients;
+  const logs: string[] = [];
+  const runs: Array<Promise<string>> = [];
+  for (let i = 0; i < clients; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, stagger));
+    const log = join(dir, `h2load-${process.pid}-${Date.now()}-${i}.log`);
+    logs.push(log);
+    runs.push(run('h2load', h2loadArgs(url, host, perClient, seconds, log)));
+  }
+  const outputs = await Promise.all(runs);
+  const latencies: number[] = [];
+  let non200 = 0;
+  for (const out of outputs) non200 += h2loadFailures(out);
+  for (const log of logs) non200 += readH2loadLog(readFileSync(log, 'utf8'), latencies);
+  return summarise(
+    { rate, clients, arrival: 'spread', generator: 'h2load' },
+    seconds,
+    latencies,
+    non200,
+    rateCommand({ rate, clients, arrival: 'spread', generator: 'h2load' }, seconds),
+  );
+}
+
+/** A constant-rate run as `spec` says; `dir` holds h2load's logs. */
+export function atRate(
+  spec: RateSpec,
+  url: string,
+  host: string | undefined,
+  seconds: number,
+  dir: string,
+): Promise<RateResult> {
+  if (spec.generator === 'hey') return heyAtRate(url, host, spec.rate, spec.clients, seconds, spec.arrival);
+  if (spec.arrival !== 'spread') throw new Error("h2load runs only spread clients; bursts are hey's");
+  return h2loadAtRate(url, host, spec.rate, spec.clients, seconds, dir);
 }
 
 const round2 = (x: number): number => Number(x.toFixed(2));
@@ -214,11 +336,19 @@ export async function warmUp(url: string, host: string | undefined, seconds: num
 
 /** How heyAtRate runs hey for a rate, as the reports print it (the URL and host left out). */
 export function heyCommand(rate: number, clients: number, seconds: number, arrival: Arrival): string {
+  return rateCommand({ rate, clients, arrival, generator: 'hey' }, seconds);
+}
+
+/** How a constant-rate run is made, as the reports print it (the URL and host left out). */
+export function rateCommand(spec: RateSpec, seconds: number): string {
+  const { rate, clients, arrival } = spec;
   const perClient = rate / clients;
+  const apart = `started ${1000 / perClient / clients} ms apart`;
+  if (spec.generator === 'h2load')
+    return `${clients} × h2load --h1 -c 1 --rps ${perClient} -D ${seconds} --log-file <log> [-H ':authority: bench-upstream'] <url>, ${apart}`;
   return arrival === 'lockstep'
     ? `hey -c ${clients} -q ${perClient} -z ${seconds}s -o csv [-host bench-upstream] <url>`
-    : `${clients} × hey -c 1 -q ${perClient} -z ${seconds}s -o csv [-host bench-upstream] <url>, ` +
-        `started ${1000 / perClient / clients} ms apart`;
+    : `${clients} × hey -c 1 -q ${perClient} -z ${seconds}s -o csv [-host bench-upstream] <url>, ${apart}`;
 }
 
 /**

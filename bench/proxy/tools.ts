@@ -1,4 +1,4 @@
-// The programs the proxy bench compares against and drives: nginx, HAProxy, wrk and hey, from
+// The programs the proxy bench compares against and drives: nginx, HAProxy, wrk, h2load and hey, from
 // Debian's packages. Installed on first use, because the project's machines are laid anew and
 // only the project's own files can bring them back.
 
@@ -9,6 +9,7 @@ const TOOLS = [
   { command: 'haproxy', pkg: 'haproxy' },
   { command: 'wrk', pkg: 'wrk' },
   { command: 'hey', pkg: 'hey' },
+  { command: 'h2load', pkg: 'nghttp2-client' },
 ] as const;
 
 function has(command: string): boolean {
@@ -57,6 +58,7 @@ export function toolVersions(): Record<string, string> {
     nginx: firstLine('nginx', ['-v'], /nginx\/(\S+)/),
     haproxy: firstLine('haproxy', ['-v'], /version (\S+)/),
     wrk: firstLine('wrk', ['-v'], /wrk (\S+)/),
+    h2load: firstLine('h2load', ['--version'], /nghttp2\/(\S+)/),
     hey: `${hey} (Debian package)`,
   };
 }
