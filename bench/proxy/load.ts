@@ -22,7 +22,9 @@ function run(command: string, args: string[]): Promise<string> {
     p.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
     running.add(p.pid!);
     p.once('error', reject);
-    p.once('exit', (code, signal) => {
+    // 'close', not 'exit': the last of its output (h2load's summary, hey's last CSV lines) may
+    // still be in the pipe when the process exits.
+    p.once('close', (code, signal) => {
       running.delete(p.pid!);
       if (code === 0) resolve(out);
       else
@@ -103,13 +105,16 @@ function heyArgs(
 }
 
 /** Response times in ms and the count of non-200 answers from hey's CSV. */
-function readHeyCsv(out: string, latencies: number[]): number {
+export function readHeyCsv(out: string, latencies: number[]): number {
   let non200 = 0;
   for (const line of out.split('\n').slice(1)) {
     if (line === '') continue;
     // response-time,DNS+dialup,DNS,Request-write,Response-delay,Response-read,status-code,offset
     const f = line.split(',');
-    latencies.push(Number(f[0]) * 1000);
+    const s = Number(f[0]);
+    if (f.length !== 8 || f[0] === '' || !Number.isFinite(s) || s < 0)
+      throw new Error(`hey CSV line not understood: ${JSON.stringify(line)}`);
+    latencies.push(s * 1000);
     if (f[6] !== '200') non200++;
   }
   return non200;

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { h2loadFailures, rateCommand, readH2loadLog } from '../../../bench/proxy/load.js';
+import { h2loadFailures, rateCommand, readH2loadLog, readHeyCsv } from '../../../bench/proxy/load.js';
 
 test('readH2loadLog: each line is start µs, status, duration µs; times in ms, non-200 counted', () => {
   const latencies: number[] = [];
@@ -50,4 +50,13 @@ test('rateCommand prints how each generator is run', () => {
     rateCommand({ rate: 1000, clients: 50, arrival: 'lockstep', generator: 'hey' }, 10),
     'hey -c 50 -q 20 -z 10s -o csv [-host bench-upstream] <url>',
   );
+});
+
+test("readHeyCsv: hey's -o csv, times in s to ms, non-200 counted, a cut line refused", () => {
+  const head = 'response-time,DNS+dialup,DNS,Request-write,Response-delay,Response-read,status-code,offset\n';
+  const latencies: number[] = [];
+  const csv = head + '0.0004,0.0001,0,0,0.0003,0,200,0.01\n0.0021,0,0,0,0.002,0,502,0.02\n';
+  assert.equal(readHeyCsv(csv, latencies), 1);
+  assert.deepEqual(latencies, [0.4, 2.1]);
+  assert.throws(() => readHeyCsv(head + '0.0004,0.0001,0,0\n', []), /hey CSV line not understood/);
 });
