@@ -2,7 +2,19 @@
 // server): bounded body reading, JSON and text answers, and any error as a stable JSON body.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { WeftError, isWeftError } from './errors.js';
+
+/**
+ * The connection as a TLS socket when it is one (an https server's), else undefined: the one
+ * place where a request's or response's socket is taken for a TLSSocket. Gone sockets (a
+ * destroyed connection's) are undefined too.
+ */
+export function tlsSocketOf(socket: object | null | undefined): TLSSocket | undefined {
+  return (socket as Partial<TLSSocket> | null | undefined)?.encrypted === true
+    ? (socket as TLSSocket)
+    : undefined;
+}
 
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 

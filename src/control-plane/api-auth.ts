@@ -9,10 +9,10 @@
 // was started with --open-reads.
 
 import type { IncomingMessage } from 'node:http';
-import type { TLSSocket } from 'node:tls';
 import { parseSpiffeId, TOKEN_PREFIX } from '../ca/index.js';
 import { uriSans } from '../ca/spiffe-id.js';
 import { WeftError } from '../errors.js';
+import { tlsSocketOf } from '../http-util.js';
 import type { AdminToken } from './admin-token.js';
 
 export type Principal =
@@ -46,9 +46,9 @@ export function principalOf(
     if (admin.verify(token)) return { kind: 'admin' };
     throw new WeftError('WEFT_E_UNAUTHENTICATED', `the token is not the admin token; ${HOW_TO_AUTHENTICATE}`);
   }
-  const socket = req.socket as Partial<TLSSocket>;
-  const cert = socket.encrypted ? socket.getPeerX509Certificate?.() : undefined;
-  if (cert === undefined) return { kind: 'anonymous' };
+  const socket = tlsSocketOf(req.socket);
+  const cert = socket?.getPeerX509Certificate();
+  if (socket === undefined || cert === undefined) return { kind: 'anonymous' };
   // A certificate the handshake did not verify (expired, another CA) is a wrong credential,
   // not a way to be anonymous.
   if (!socket.authorized)

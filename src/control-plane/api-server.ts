@@ -32,7 +32,7 @@ import { systemClock } from '../store/clock.js';
 import type { Store, WatchEvent } from '../store/store.js';
 import { WEFT_VERSION } from '../version.js';
 import { parseDocuments } from '../resources/index.js';
-import { readBody, sendError, sendJson } from '../http-util.js';
+import { readBody, sendError, sendJson, tlsSocketOf } from '../http-util.js';
 import { RESOURCE_PREFIX, type MeshState, type StoredObject } from './mesh-state.js';
 import type { ResourceService } from './resource-service.js';
 import { resourceStoreKey, withVersion } from './resource-service.js';
@@ -96,7 +96,7 @@ export class ApiServer {
     this.servingCert = fingerprint(c.chainPem);
     this.tlsServer?.setSecureContext(servingTlsOptions(c));
     this.tlsServer?.closeIdleConnections();
-    for (const s of this.streams) if ((s.socket as Partial<TLSSocket> | null)?.encrypted) s.end();
+    for (const s of this.streams) if (tlsSocketOf(s.socket)) s.end();
   };
 
   /** A TLS connection served another certificate than now's, or older than the limit. */
@@ -119,11 +119,7 @@ export class ApiServer {
       if (!req.complete) res.setHeader('connection', 'close');
       // Refused a credential over TLS (an expired certificate, say): the client must come back
       // with another, on another connection. (By now the socket may be gone: a body too large.)
-      if (
-        (req.socket as Partial<TLSSocket> | null)?.encrypted === true &&
-        isWeftError(err) &&
-        err.code === 'WEFT_E_UNAUTHENTICATED'
-      )
+      if (tlsSocketOf(req.socket) !== undefined && isWeftError(err) && err.code === 'WEFT_E_UNAUTHENTICATED')
         res.setHeader('connection', 'close');
       sendError(res, err);
     });
@@ -487,7 +483,7 @@ export class ApiServer {
     for (const l of held) res.write(l + '\n');
     this.streams.add(res);
     // Over TLS with a client certificate: the stream ends when the certificate does.
-    const cert = (res.socket as Partial<TLSSocket> | null)?.getPeerX509Certificate?.();
+    const cert = tlsSocketOf(res.socket)?.getPeerX509Certificate();
     const cancelExpiry =
       cert === undefined
         ? undefined
