@@ -9,6 +9,8 @@
 // Times are milliseconds on performance.now()'s clock. A deadline fires on the first turn of the
 // event loop at or after it, as a setTimeout would.
 
+import { systemClock } from '../../store/clock.js';
+
 /** What a deadline calls when it passes; `now` is the clock when it fired. */
 export type OnDeadline = (now: number) => void;
 
@@ -29,7 +31,8 @@ const SWEEP_AFTER = 256;
 export class DeadlineQueue {
   private heap: Slot[] = [];
   private dead = 0;
-  private timer: NodeJS.Timeout | undefined;
+  /** Cancels the Node timer armed for timerAt. */
+  private cancelTimer: () => void = () => undefined;
   private timerAt = Infinity;
 
   constructor(readonly now: () => number = () => performance.now()) {}
@@ -58,15 +61,15 @@ export class DeadlineQueue {
   }
 
   private arm(at: number): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.cancelTimer();
     this.timerAt = at;
-    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(at - this.now())));
-    // A deadline alone does not keep the process up; its request's sockets do.
-    this.timer.unref();
+    // Unref'd (a deadline alone does not keep the process up; its request's sockets do), and a
+    // wait beyond setTimeout's ~24.8 days is taken in steps.
+    this.cancelTimer = systemClock.setTimer(this.onTimer, Math.max(1, Math.ceil(at - this.now())));
   }
 
   private readonly onTimer = (): void => {
-    this.timer = undefined;
+    this.cancelTimer = () => undefined;
     this.timerAt = Infinity;
     const now = this.now();
     const heap = this.heap;

@@ -86,3 +86,17 @@ test('a deadline set from inside another fires too, in its turn', async () => {
   await firedAfter(fired, 3);
   assert.deepEqual(fired, ['first', 'already due', 'second']);
 });
+
+test("a deadline beyond setTimeout's ~24.8 days waits quietly instead of waking every millisecond", async () => {
+  let reads = 0;
+  const q = new DeadlineQueue(() => {
+    reads++;
+    return performance.now();
+  });
+  const d = q.add(q.now() + 30 * 24 * 3600_000, () => assert.fail('must not fire'));
+  const before = reads;
+  await new Promise((r) => setTimeout(r, 50));
+  // Each wake-up reads the clock; an overflowed setTimeout (1 ms) would wake ~50 times.
+  assert.ok(reads - before <= 2, `the queue woke ${reads - before} times in 50 ms`);
+  q.cancel(d);
+});
