@@ -18,7 +18,7 @@
 import { loadavg } from 'node:os';
 import { flags, UsageError } from './flags.js';
 import { createBenchPki } from './proxy/bench-pki.js';
-import { heyAtRate, heyCommand, killLoad, roundOrder, warmUp } from './proxy/load.js';
+import { heyAtRate, killLoad, rateCommand, roundOrder, warmUp } from './proxy/load.js';
 import { checkClean, measured } from './proxy/measure.js';
 import { killAll, tempDir } from './proxy/processes.js';
 import { codeLoad, warmMicros } from './proxy/code-load.js';
@@ -159,7 +159,10 @@ async function main(): Promise<void> {
       }
     }
     const command = `node dist/bench/cpu-latency.js ${process.argv.slice(2).join(' ')}`.trim();
-    const hey = heyCommand(RATE, CLIENTS, args.seconds, 'spread');
+    const hey = rateCommand(
+      { rate: RATE, clients: CLIENTS, arrival: 'spread', generator: 'hey' },
+      args.seconds,
+    );
     const out = writeResults('cpu-latency', started, {
       date: started.toISOString(),
       command,

@@ -65,18 +65,14 @@ export type Generator = 'h2load' | 'hey';
 
 /** A constant-rate run: `rate` in all over `clients` connections, made by `generator`. */
 export interface RateSpec {
+  /** Requests per second asked for, in total. */
   rate: number;
   clients: number;
   arrival: Arrival;
   generator: Generator;
 }
 
-export interface RateResult {
-  /** Requests per second asked for, in total. */
-  rate: number;
-  clients: number;
-  arrival: Arrival;
-  generator: Generator;
+export interface RateResult extends RateSpec {
   seconds: number;
   /** Responses received (the logs list every response; failed requests are not in them). */
   requests: number;
@@ -254,13 +250,8 @@ export async function h2loadAtRate(
   let non200 = 0;
   for (const out of outputs) non200 += h2loadFailures(out);
   for (const log of logs) non200 += readH2loadLog(readFileSync(log, 'utf8'), latencies);
-  return summarise(
-    { rate, clients, arrival: 'spread', generator: 'h2load' },
-    seconds,
-    latencies,
-    non200,
-    rateCommand({ rate, clients, arrival: 'spread', generator: 'h2load' }, seconds),
-  );
+  const spec: RateSpec = { rate, clients, arrival: 'spread', generator: 'h2load' };
+  return summarise(spec, seconds, latencies, non200, rateCommand(spec, seconds));
 }
 
 /** A constant-rate run as `spec` says; `dir` holds h2load's logs. */
@@ -337,11 +328,6 @@ export const WRK = { threads: 2, connections: 64 };
 export async function warmUp(url: string, host: string | undefined, seconds: number): Promise<void> {
   await heyAtRate(url, host, 1000, 50, seconds, 'lockstep');
   await wrkSaturate(url, host, WRK.threads, WRK.connections, Math.max(1, Math.round(seconds / 2)));
-}
-
-/** How heyAtRate runs hey for a rate, as the reports print it (the URL and host left out). */
-export function heyCommand(rate: number, clients: number, seconds: number, arrival: Arrival): string {
-  return rateCommand({ rate, clients, arrival, generator: 'hey' }, seconds);
 }
 
 /** How a constant-rate run is made, as the reports print it (the URL and host left out). */
